@@ -1,0 +1,97 @@
+// The small interfaces every posix-layout store implements: a metadata store with atomic
+// conditional transactions, and a chunk store for file data. src/fs builds POSIX on top of these.
+// Backends never import src/fs, src/zus or src/pools; errors they throw are mapped with toErrno().
+
+/** One inode as stored. Times are nanoseconds since the epoch. */
+export interface InodeRecord {
+  ino: number;
+  mode: number; // S_IFMT type bits | permission bits
+  uid: number;
+  gid: number;
+  nlink: number;
+  size: number; // bytes; files up to 2^53 - 1
+  rdev: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  btimeNs: bigint;
+  flags: number; // FS_IOC_GETFLAGS bits kept for the kernel (immutable, append-only, ...)
+  generation: number;
+  target?: string; // symlink target (S_IFLNK only)
+}
+
+/** A directory entry. `cookie` is its position: unique within the directory, never reused, and
+ * increasing in creation order, so a readdir resumed at a cookie survives concurrent changes. */
+export interface DirEntry {
+  name: string;
+  ino: number;
+  cookie: number;
+}
+
+export type MetaOp =
+  | { op: 'putInode'; inode: InodeRecord }
+  | { op: 'delInode'; ino: number } // also drops its xattrs
+  | { op: 'putDentry'; parent: number; name: string; ino: number; cookie: number }
+  | { op: 'delDentry'; parent: number; name: string }
+  | { op: 'setXattr'; ino: number; name: string; value: Buffer }
+  | { op: 'delXattr'; ino: number; name: string };
+
+/** A precondition checked atomically with the ops: the entry (parent, name) must currently map to
+ * `ino`, or be absent when `ino` is null. This is what makes create/rename/link safe when several
+ * gateways share one volume. */
+export interface DentryCheck {
+  parent: number;
+  name: string;
+  ino: number | null;
+}
+
+export interface MetaTxn {
+  checks: DentryCheck[];
+  ops: MetaOp[];
+}
+
+export interface MetaStats {
+  inodes: number;
+  bytes: number; // bytes held by chunks, as the store counts them
+}
+
+export interface MetaStore {
+  getInode(ino: number): Promise<InodeRecord | undefined>;
+  lookup(parent: number, name: string): Promise<number | undefined>;
+  /** Entries of `parent` with cookie > afterCookie, ascending by cookie, at most `limit`. */
+  readdir(parent: number, afterCookie: number, limit: number): Promise<DirEntry[]>;
+  getXattr(ino: number, name: string): Promise<Buffer | undefined>;
+  listXattrs(ino: number): Promise<string[]>;
+  /** Applies every op atomically if every check holds; returns false (and changes nothing) if not. */
+  commit(txn: MetaTxn): Promise<boolean>;
+  /** Reserves `count` consecutive fresh ids (used for inode numbers and directory cookies) and
+   * returns the first. Ids start at 2 (inode 1 is the root) and are never handed out twice. */
+  allocIds(count: number): Promise<number>;
+  stats(): Promise<MetaStats>;
+}
+
+/** File data in fixed-size chunks: chunk `idx` of inode `ino` covers bytes
+ * [idx * chunkSize, (idx + 1) * chunkSize). A missing chunk, or bytes past a chunk's stored
+ * length, read as zeros (holes). */
+export interface ChunkStore {
+  readonly chunkSize: number;
+  /** Up to `len` bytes from offset `off` in the chunk; shorter (possibly empty) where the chunk ends. */
+  read(ino: number, idx: number, off: number, len: number): Promise<Buffer>;
+  /** Writes `data` at `off` in the chunk, zero-filling any gap; off + data.length <= chunkSize. */
+  write(ino: number, idx: number, off: number, data: Buffer): Promise<void>;
+  /** Shortens a chunk to `len` bytes (0 removes it). */
+  truncate(ino: number, idx: number, len: number): Promise<void>;
+  /** Removes whole chunks with fromIdx <= idx < toIdx. */
+  remove(ino: number, fromIdx: number, toIdx?: number): Promise<void>;
+  /** Indices of the chunks that exist, ascending. */
+  list(ino: number): Promise<number[]>;
+}
+
+export interface Backend {
+  readonly kind: string; // 'memory' | 'local' | 'redis' | ...
+  readonly meta: MetaStore;
+  readonly chunks: ChunkStore;
+  /** Makes everything acknowledged so far durable (fsync of the store). */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
