@@ -1,0 +1,252 @@
+// zusd: one process serving every mount of a config. Opens each backend, builds its filesystem,
+// attaches it through a transport, answers `zufs status`/`zufs umount` on a control socket, and
+// unmounts, drains and closes everything on SIGINT/SIGTERM.
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Config, MountConfig } from './config.js';
+import { mountPassword } from './config.js';
+import { redactUrl } from './log.js';
+import type { MountHandle, Transport, TransportStats } from './transport.js';
+import type { ZusOperations } from '../fs/operations.js';
+import { openFilesystem } from './filesystems.js';
+
+export type TransportChoice = 'auto' | 'fuse' | 'zuf';
+
+interface Mounted {
+  config: MountConfig;
+  mountpoint: string;
+  fs: ZusOperations;
+  handle: MountHandle;
+  since: Date;
+  log: Logger;
+}
+
+export interface MountStatus {
+  name: string;
+  url: string;
+  mountpoint: string;
+  fs: string;
+  layout: string;
+  since: string;
+  stats: TransportStats;
+}
+
+export interface DaemonStatus {
+  pid: number;
+  rssBytes: number;
+  mounts: MountStatus[];
+}
+
+/** Where daemons leave their control sockets. */
+export function runtimeDir(): string {
+  if (process.getuid?.() === 0) return '/run/zufs';
+  return path.join(process.env.XDG_RUNTIME_DIR ?? os.tmpdir(), `zufs-${process.getuid?.() ?? 0}`);
+}
+
+export async function pickTransport(choice: TransportChoice): Promise<Transport> {
+  if (choice === 'zuf' || (choice === 'auto' && existsSync('/sys/fs/zuf/zuf-root'))) {
+    if (choice === 'zuf') {
+      throw new Error('the zuf transport serves kernel-initiated mounts: run `zufs serve` and mount with `mount -t zufs-<store> -o config=FILE none DIR`');
+    }
+  }
+  const { fuseTransport } = await import('./fuse/index.js');
+  return fuseTransport;
+}
+
+export class Zusd {
+  private readonly mounts = new Map<string, Mounted>();
+  private server: net.Server | undefined;
+  private socketPath: string | undefined;
+  private stopping: Promise<void> | undefined;
+  /** Resolves once the daemon has no mounts left and has shut down. */
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+    private readonly transport: Transport,
+  ) {
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  /** Mounts every mount of the config (or the one whose mountpoint is overridden). Any failure
+   * unmounts what was already mounted and rethrows. */
+  async start(mountpointOverride?: string): Promise<void> {
+    if (mountpointOverride && this.config.mounts.length > 1) {
+      throw new Error(`${this.config.file} declares ${this.config.mounts.length} mounts; a mountpoint on the command line needs exactly one (or leave it out and give each mount a mountpoint: key)`);
+    }
+    try {
+      for (const m of this.config.mounts) {
+        const mountpoint = path.resolve(mountpointOverride ?? m.mountpoint ?? '');
+        if (!mountpointOverride && !m.mountpoint) throw new Error(`mount "${m.name}" has no mountpoint: key and none was given on the command line`);
+        await this.mountOne(m, mountpoint);
+      }
+      await this.listen();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  private async mountOne(m: MountConfig, mountpoint: string): Promise<void> {
+    const log = this.log.child({ mount: m.name });
+    if (!existsSync(mountpoint)) mkdirSync(mountpoint, { recursive: true });
+    log.info({ url: redactUrl(m.url), mountpoint, layout: m.layout, transport: this.transport.name }, 'mounting');
+    const fs = await openFilesystem(m, { log, password: mountPassword(m) });
+    let handle: MountHandle;
+    try {
+      handle = await this.transport.mount(fs, {
+        mountpoint,
+        fsName: redactUrl(m.url),
+        fsType: m.fs,
+        readOnly: m.read_only,
+        allowOther: m.allow_other,
+        channels: m.channels ?? os.availableParallelism(),
+        attrTimeoutMs: m.attr_timeout,
+        log,
+      });
+    } catch (e) {
+      await fs.destroy().catch(() => undefined);
+      throw e;
+    }
+    const entry: Mounted = { config: m, mountpoint, fs, handle, since: new Date(), log };
+    this.mounts.set(mountpoint, entry);
+    log.info({ mountpoint }, 'mounted');
+    void handle.closed.then(() => this.onClosed(entry));
+  }
+
+  /** The kernel side went away (our unmount, or someone ran umount): drain and close the store. */
+  private async onClosed(entry: Mounted): Promise<void> {
+    if (this.mounts.get(entry.mountpoint) !== entry) return;
+    this.mounts.delete(entry.mountpoint);
+    try {
+      await entry.fs.destroy();
+      entry.log.info({ mountpoint: entry.mountpoint }, 'unmounted');
+    } catch (e) {
+      entry.log.error({ err: e }, 'closing the store after unmount failed');
+    }
+    if (this.mounts.size === 0) void this.stop();
+  }
+
+  async unmount(mountpoint: string): Promise<boolean> {
+    const entry = this.mounts.get(path.resolve(mountpoint));
+    if (!entry) return false;
+    await entry.handle.unmount();
+    await entry.handle.closed;
+    await this.onClosed(entry);
+    return true;
+  }
+
+  status(): DaemonStatus {
+    return {
+      pid: process.pid,
+      rssBytes: process.memoryUsage.rss(),
+      mounts: [...this.mounts.values()].map((m) => ({
+        name: m.config.name,
+        url: redactUrl(m.config.url),
+        mountpoint: m.mountpoint,
+        fs: m.config.fs,
+        layout: m.config.layout,
+        since: m.since.toISOString(),
+        stats: m.handle.stats(),
+      })),
+    };
+  }
+
+  /** Unmounts everything, drains, closes stores and the control socket. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const entry of [...this.mounts.values()]) {
+        try {
+          await entry.handle.unmount();
+          await entry.handle.closed;
+        } catch (e) {
+          entry.log.error({ err: e }, 'unmount failed');
+        }
+        await this.onClosed(entry);
+      }
+      this.server?.close();
+      if (this.socketPath) rmSync(this.socketPath, { force: true });
+      this.resolveDone();
+    })();
+    return this.stopping;
+  }
+
+  private async listen(): Promise<void> {
+    const dir = runtimeDir();
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.socketPath = path.join(dir, `zusd.${process.pid}.sock`);
+    rmSync(this.socketPath, { force: true });
+    this.server = net.createServer((sock) => {
+      let buf = '';
+      sock.setEncoding('utf8');
+      sock.on('data', (chunk: string) => {
+        buf += chunk;
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        const line = buf.slice(0, nl);
+        buf = '';
+        void this.control(line).then(
+          (reply) => sock.end(JSON.stringify(reply) + '\n'),
+          (e: unknown) => sock.end(JSON.stringify({ ok: false, error: (e as Error).message }) + '\n'),
+        );
+      });
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.socketPath, () => resolve());
+    });
+    this.server.unref();
+  }
+
+  private async control(line: string): Promise<unknown> {
+    const req = JSON.parse(line) as { cmd?: string; mountpoint?: string };
+    switch (req.cmd) {
+      case 'status':
+        return { ok: true, status: this.status() };
+      case 'umount':
+        return { ok: true, found: await this.unmount(String(req.mountpoint)) };
+      default:
+        return { ok: false, error: `unknown command ${String(req.cmd)}` };
+    }
+  }
+}
+
+/** Sends one control request to every running zusd; answers from the live ones. */
+export async function askDaemons(req: object): Promise<{ socket: string; reply: any }[]> {
+  const dir = runtimeDir();
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => /^zusd\.\d+\.sock$/.test(n));
+  } catch {
+    return [];
+  }
+  const replies = await Promise.all(names.map((n) => ask(path.join(dir, n), req)));
+  return replies.filter((r): r is { socket: string; reply: any } => r !== undefined);
+}
+
+function ask(socket: string, req: object): Promise<{ socket: string; reply: any } | undefined> {
+  return new Promise((resolve) => {
+    const conn = net.connect(socket);
+    let data = '';
+    const timer = setTimeout(() => { conn.destroy(); resolve(undefined); }, 60_000);
+    conn.setEncoding('utf8');
+    conn.on('connect', () => conn.write(JSON.stringify(req) + '\n'));
+    conn.on('data', (d: string) => (data += d));
+    conn.on('end', () => {
+      clearTimeout(timer);
+      try { resolve({ socket, reply: JSON.parse(data) }); } catch { resolve(undefined); }
+    });
+    conn.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      // A socket left by a daemon that died: remove it so status stays clean.
+      if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT') rmSync(socket, { force: true });
+      resolve(undefined);
+    });
+  });
+}

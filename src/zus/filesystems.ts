@@ -1,0 +1,31 @@
+// The fs-type registry: turns one validated mount config into the filesystem (ZusOperations)
+// that a transport serves — a backend opened from the URL, under the layout the config names.
+import type { Logger } from 'pino';
+import type { MountConfig } from './config.js';
+import type { ZusOperations } from '../fs/operations.js';
+import { FsError, errno } from '../fs/errors.js';
+import { openBackend } from '../backends/index.js';
+import { PosixFs } from '../fs/posix-fs.js';
+
+export interface OpenOptions {
+  log: Logger;
+  password?: string;
+}
+
+export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise<ZusOperations> {
+  if (m.layout === 'native') {
+    throw new FsError(errno.ENOTSUP, `mount "${m.name}": layout "native" is not implemented yet for ${m.fs}; use layout: posix`);
+  }
+  if (m.tiers) {
+    throw new FsError(errno.ENOTSUP, `mount "${m.name}": tiers: (t1 cache, t2 spill) is not implemented yet; remove the key`);
+  }
+  const backend = await openBackend(m.url, {
+    volume: m.volume,
+    password: opts.password,
+    connectTimeoutMs: m.connect_timeout,
+    commandTimeoutMs: m.timeout,
+    chunkSize: m.chunk_size,
+    log: opts.log,
+  });
+  return new PosixFs(backend, { log: opts.log });
+}
