@@ -1,0 +1,140 @@
+// Throwaway redis-server for tests: started on 127.0.0.1 at a free port with no persistence (unless
+// asked), or taken from REDIS_URL. When neither is possible, `redisUnavailable` says why so the
+// suites can skip with that reason instead of passing silently.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RedisServer {
+  url: string; // redis://127.0.0.1:port/db
+  port: number;
+  /** True when this process started the server (and may stop/restart it). */
+  owned: boolean;
+  stop(): Promise<void>;
+  /** Kills the server (SIGKILL) but keeps its port and data directory (owned servers only). */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port and data directory (owned servers only). */
+  restart(): Promise<void>;
+}
+
+function findBinary(): string | undefined {
+  const r = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  const path = r.stdout.trim();
+  return r.status === 0 && path ? path : undefined;
+}
+
+const BINARY = process.env['REDIS_URL'] ? undefined : findBinary();
+
+/** Why redis tests cannot run here, or undefined when they can. */
+export const redisUnavailable: string | undefined =
+  process.env['REDIS_URL'] || BINARY
+    ? undefined
+    : 'redis-server is not installed and REDIS_URL is not set (apt-get install redis-server)';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function waitUntil(what: string, cond: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`redis-server helper: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export interface StartOptions {
+  /** Keep an append-only file (appendfsync always) so data survives a restart. */
+  persistent?: boolean;
+}
+
+/** Starts a private redis-server, or wraps REDIS_URL (which cannot be stopped or restarted). */
+export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> {
+  const envUrl = process.env['REDIS_URL'];
+  if (envUrl) {
+    const port = Number(new URL(envUrl).port || 6379);
+    return {
+      url: envUrl,
+      port,
+      owned: false,
+      stop: async () => {},
+      kill: async () => {
+        throw new Error('cannot kill the server given by REDIS_URL');
+      },
+      restart: async () => {
+        throw new Error('cannot restart the server given by REDIS_URL');
+      },
+    };
+  }
+  if (!BINARY) throw new Error(redisUnavailable);
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'zufs-redis-'));
+  const args = [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', dir,
+    '--save', '',
+    '--daemonize', 'no',
+    '--protected-mode', 'yes',
+    '--loglevel', 'warning',
+    ...(opts.persistent
+      ? ['--appendonly', 'yes', '--appendfsync', 'always']
+      : ['--appendonly', 'no']),
+  ];
+  let child: ChildProcess | undefined;
+  const launch = async (): Promise<void> => {
+    const c = spawn(BINARY, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    child = c;
+    let exited = false;
+    c.once('exit', () => {
+      exited = true;
+    });
+    await waitUntil(`redis-server on port ${port}`, async () => {
+      if (exited) throw new Error(`redis-server exited at start (port ${port})`);
+      return canConnect(port);
+    }, 10_000);
+  };
+  const kill = async (): Promise<void> => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGKILL');
+    await gone;
+  };
+  await launch();
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    port,
+    owned: true,
+    stop: async () => {
+      await kill();
+      await rm(dir, { recursive: true, force: true });
+    },
+    kill,
+    restart: async () => {
+      await kill();
+      await launch();
+    },
+  };
+}
