@@ -1,0 +1,401 @@
+// Directories and names: lookup, create (all node types), hard links, unlink/rmdir, rename
+// (NOREPLACE, EXCHANGE, loop detection), readdir with stable cookies, readlink. Errnos follow
+// Linux (fs/namei.c order of checks). No permission checks: the kernel enforces them from mode
+// and ACL xattrs (FUSE default_permissions + FUSE_POSIX_ACL; zuf.ko the same).
+import type { DentryCheck, InodeRecord, MetaOp } from '../backends/types.js';
+import { aclCreate, decodeAcl, encodeAcl, XATTR_NAME_POSIX_ACL_ACCESS, XATTR_NAME_POSIX_ACL_DEFAULT } from './acl.js';
+import {
+  checkName,
+  DIR_SIZE,
+  DOTDOT,
+  DOTDOT_COOKIE,
+  FsCore,
+  orphanName,
+  PATH_MAX,
+  RESERVED_DIR,
+  Retry,
+  ROOT_INO,
+} from './core.js';
+import { errno, fsError } from './errors.js';
+import {
+  isDir,
+  isValidType,
+  S_IALLUGO,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  S_ISGID,
+  S_IXGRP,
+} from './mode.js';
+import type { Attr, Caller, DirentOut, NewInode } from './operations.js';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE } from './operations.js';
+
+const RENAME_WHITEOUT = 4;
+
+export async function lookup(core: FsCore, dir: number, name: string): Promise<Attr> {
+  const d = await core.dirInode(dir);
+  if (name === '.') return core.toAttr(d);
+  if (name === DOTDOT) return core.toAttr(await core.inode(await core.parentOf(dir)));
+  checkName(name);
+  const ino = await core.meta.lookup(dir, name);
+  if (ino === undefined) throw fsError(errno.ENOENT);
+  const r = await core.findInode(ino);
+  if (!r) throw fsError(errno.ENOENT, `entry ${name} points at missing inode ${ino}`);
+  return core.toAttr(r);
+}
+
+export async function readlink(core: FsCore, ino: number): Promise<string> {
+  const r = await core.inode(ino);
+  if ((r.mode & S_IFMT) !== S_IFLNK || r.target === undefined) throw fsError(errno.EINVAL);
+  return r.target;
+}
+
+/** Mode, gid and ACLs of a new inode, from the request, the parent and the caller. */
+async function initialOwnership(
+  core: FsCore,
+  caller: Caller,
+  parent: InodeRecord,
+  type: number,
+  reqMode: number,
+): Promise<{ mode: number; gid: number; ops: (ino: number) => MetaOp[]; defaultAcl: Buffer | null }> {
+  let perms = reqMode & S_IALLUGO;
+  let access: Buffer | null = null;
+  let dflt: Buffer | null = null;
+  const directory = type === S_IFDIR;
+  if (type === S_IFLNK) {
+    perms = 0o777;
+  } else {
+    const pdef = await core.defaultAcl(parent.ino);
+    const parsed = pdef ? decodeAcl(pdef) : null;
+    if (parsed) {
+      const r = aclCreate(parsed, perms, directory);
+      perms = r.mode;
+      access = r.access ? encodeAcl(r.access) : null;
+      dflt = r.default ? encodeAcl(r.default) : null;
+    } else {
+      // FUSE_POSIX_ACL makes the kernel leave the umask to us (FUSE_DONT_MASK).
+      perms &= ~(caller.umask & 0o777);
+    }
+  }
+  let gid = caller.gid;
+  if (parent.mode & S_ISGID) {
+    gid = parent.gid;
+    if (directory) perms |= S_ISGID;
+    else if ((perms & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) && caller.uid !== 0 && caller.gid !== gid) {
+      perms &= ~S_ISGID; // inode_init_owner: not in the group, not privileged
+    }
+  }
+  const ops = (ino: number): MetaOp[] => {
+    const out: MetaOp[] = [];
+    if (access) out.push({ op: 'setXattr', ino, name: XATTR_NAME_POSIX_ACL_ACCESS, value: access });
+    if (dflt) out.push({ op: 'setXattr', ino, name: XATTR_NAME_POSIX_ACL_DEFAULT, value: dflt });
+    return out;
+  };
+  return { mode: type | perms, gid, ops, defaultAcl: dflt };
+}
+
+export async function createNode(core: FsCore, caller: Caller, dir: number, name: string, req: NewInode): Promise<Attr> {
+  checkName(name);
+  if (name === '.' || name === DOTDOT) throw fsError(errno.EEXIST);
+  const type = req.mode & S_IFMT || S_IFREG;
+  if (!isValidType(type)) throw fsError(errno.EINVAL, `bad file type ${type.toString(8)}`);
+  let target: string | undefined;
+  if (type === S_IFLNK) {
+    if (req.symlink === undefined) throw fsError(errno.EINVAL, 'symlink without target');
+    if (req.symlink.length === 0) throw fsError(errno.ENOENT, 'empty symlink target');
+    if (Buffer.byteLength(req.symlink) >= PATH_MAX) throw fsError(errno.ENAMETOOLONG);
+    target = req.symlink;
+  }
+  const rdev = type === S_IFCHR || type === S_IFBLK ? (req.rdev ?? 0) : 0;
+
+  return core.locks.run(dir, () =>
+    core.retrying<Attr>('create', async (attempt) => {
+      const p = await core.dirInode(dir);
+      if (p.nlink === 0) throw fsError(errno.ENOENT, 'directory was removed');
+      if (attempt > 0 && (await core.meta.lookup(dir, name)) !== undefined) throw fsError(errno.EEXIST);
+      const own = await initialOwnership(core, caller, p, type, req.mode);
+      const ino = await core.ids.take();
+      const cookie = await core.ids.take();
+      const now = core.now();
+      const directory = type === S_IFDIR;
+      const rec: InodeRecord = {
+        ino,
+        mode: own.mode,
+        uid: caller.uid,
+        gid: own.gid,
+        nlink: directory ? 2 : 1,
+        size: directory ? DIR_SIZE : target !== undefined ? Buffer.byteLength(target) : 0,
+        rdev,
+        atimeNs: now,
+        mtimeNs: now,
+        ctimeNs: now,
+        btimeNs: now,
+        flags: 0,
+        generation: 0,
+      };
+      if (target !== undefined) rec.target = target;
+      const parent: InodeRecord = { ...p, nlink: p.nlink + (directory ? 1 : 0), mtimeNs: now, ctimeNs: now };
+      const ops: MetaOp[] = [{ op: 'putDentry', parent: dir, name, ino, cookie }, ...own.ops(ino)];
+      if (directory) ops.push({ op: 'putDentry', parent: ino, name: DOTDOT, ino: dir, cookie: DOTDOT_COOKIE });
+      const ok = await core.commit([{ parent: dir, name, ino: null }], ops, [rec, parent]);
+      if (!ok) return Retry.it;
+      if (directory) {
+        core.cache.setParent(ino, dir);
+        core.setDefaultAclCache(ino, own.defaultAcl);
+      }
+      return core.toAttr(rec);
+    }),
+  );
+}
+
+export async function link(core: FsCore, dir: number, name: string, ino: number): Promise<Attr> {
+  checkName(name);
+  if (name === '.' || name === DOTDOT) throw fsError(errno.EEXIST);
+  return core.locks.runMany([dir, ino], () =>
+    core.retrying<Attr>('link', async (attempt) => {
+      const p = await core.dirInode(dir);
+      if (p.nlink === 0) throw fsError(errno.ENOENT, 'directory was removed');
+      const t = await core.inode(ino);
+      if (isDir(t.mode)) throw fsError(errno.EPERM, 'hard link to a directory');
+      if (t.nlink === 0) throw fsError(errno.ENOENT, 'inode has no links left');
+      if (t.nlink >= 0x7fffffff) throw fsError(errno.EMLINK);
+      if (attempt > 0 && (await core.meta.lookup(dir, name)) !== undefined) throw fsError(errno.EEXIST);
+      const cookie = await core.ids.take();
+      const now = core.now();
+      const target: InodeRecord = { ...t, nlink: t.nlink + 1, ctimeNs: now };
+      const parent: InodeRecord = { ...p, mtimeNs: now, ctimeNs: now };
+      const ok = await core.commit(
+        [{ parent: dir, name, ino: null }],
+        [{ op: 'putDentry', parent: dir, name, ino, cookie }],
+        [target, parent],
+      );
+      if (!ok) return Retry.it;
+      return core.toAttr(target);
+    }),
+  );
+}
+
+async function isEmptyDir(core: FsCore, dir: number): Promise<boolean> {
+  return (await core.meta.readdir(dir, 0, 1)).length === 0;
+}
+
+/** Ops that record `rec` as unlinked: it stays (readable while open) until evict frees it. */
+function orphanOps(rec: InodeRecord): MetaOp[] {
+  const ops: MetaOp[] = [
+    { op: 'putDentry', parent: RESERVED_DIR, name: orphanName(rec.ino), ino: rec.ino, cookie: rec.ino },
+  ];
+  if (isDir(rec.mode)) ops.push({ op: 'delDentry', parent: rec.ino, name: DOTDOT });
+  return ops;
+}
+
+export async function removeEntry(core: FsCore, dir: number, name: string, wantDir: boolean): Promise<void> {
+  if (name === '.') throw fsError(wantDir ? errno.EINVAL : errno.EISDIR);
+  if (name === DOTDOT) throw fsError(wantDir ? errno.ENOTEMPTY : errno.EISDIR);
+  checkName(name);
+  await core.retrying<void>('remove', async () => {
+    await core.dirInode(dir);
+    const childIno = await core.meta.lookup(dir, name);
+    if (childIno === undefined) throw fsError(errno.ENOENT);
+    return core.locks.runMany([dir, childIno], async () => {
+      const p = await core.dirInode(dir);
+      const c = await core.findInode(childIno);
+      if (!c) {
+        core.invalidate(dir);
+        return Retry.it;
+      }
+      const childIsDir = isDir(c.mode);
+      if (wantDir && !childIsDir) throw fsError(errno.ENOTDIR);
+      if (!wantDir && childIsDir) throw fsError(errno.EISDIR);
+      if (childIsDir && !(await isEmptyDir(core, childIno))) throw fsError(errno.ENOTEMPTY);
+      const now = core.now();
+      const child: InodeRecord = { ...c, nlink: childIsDir ? 0 : c.nlink - 1, ctimeNs: now };
+      const parent: InodeRecord = { ...p, nlink: p.nlink - (childIsDir ? 1 : 0), mtimeNs: now, ctimeNs: now };
+      const ops: MetaOp[] = [{ op: 'delDentry', parent: dir, name }];
+      if (child.nlink === 0) ops.push(...orphanOps(child));
+      const ok = await core.commit([{ parent: dir, name, ino: childIno }], ops, [child, parent]);
+      return ok ? undefined : Retry.it;
+    });
+  });
+}
+
+/** True if `dir` is `anc` or lies below it. Walks ".." up to the root. */
+async function isInSubtree(core: FsCore, dir: number, anc: number): Promise<boolean> {
+  let cur = dir;
+  for (let depth = 0; depth < 100_000; depth++) {
+    if (cur === anc) return true;
+    if (cur === ROOT_INO) return false;
+    cur = await core.parentOf(cur);
+  }
+  throw fsError(errno.ELOOP, 'directory ancestry does not reach the root');
+}
+
+export async function rename(
+  core: FsCore,
+  oldDir: number,
+  oldName: string,
+  newDir: number,
+  newName: string,
+  flags: number,
+): Promise<void> {
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) throw fsError(errno.EINVAL, 'unknown rename flags');
+  if (flags & RENAME_WHITEOUT) throw fsError(errno.EINVAL, 'RENAME_WHITEOUT is not supported');
+  if (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE) throw fsError(errno.EINVAL);
+  const exchange = (flags & RENAME_EXCHANGE) !== 0;
+  for (const n of [oldName, newName]) {
+    if (n === '.' || n === DOTDOT) throw fsError(errno.EBUSY);
+    checkName(n);
+  }
+  await core.renameLock.run(() =>
+    core.retrying<void>('rename', async () => {
+      await core.dirInode(oldDir);
+      await core.dirInode(newDir);
+      const srcIno = await core.meta.lookup(oldDir, oldName);
+      if (srcIno === undefined) throw fsError(errno.ENOENT);
+      const dstIno = await core.meta.lookup(newDir, newName);
+      if (flags & RENAME_NOREPLACE && dstIno !== undefined) throw fsError(errno.EEXIST);
+      if (exchange && dstIno === undefined) throw fsError(errno.ENOENT);
+      const lockSet = [oldDir, newDir, srcIno];
+      if (dstIno !== undefined) lockSet.push(dstIno);
+      return core.locks.runMany(lockSet, () => renameLocked(core, oldDir, oldName, newDir, newName, exchange, srcIno, dstIno));
+    }),
+  );
+}
+
+async function renameLocked(
+  core: FsCore,
+  oldDir: number,
+  oldName: string,
+  newDir: number,
+  newName: string,
+  exchange: boolean,
+  srcIno: number,
+  dstIno: number | undefined,
+): Promise<void | Retry> {
+  const src0 = await core.findInode(srcIno);
+  const dst0 = dstIno === undefined ? undefined : await core.findInode(dstIno);
+  if (!src0 || (dstIno !== undefined && !dst0)) {
+    core.invalidate(oldDir);
+    core.invalidate(newDir);
+    return Retry.it;
+  }
+  const srcIsDir = isDir(src0.mode);
+  const dstIsDir = dst0 !== undefined && isDir(dst0.mode);
+  const newParent = await core.dirInode(newDir);
+  const oldParent = await core.dirInode(oldDir);
+  if (newParent.nlink === 0 || oldParent.nlink === 0) throw fsError(errno.ENOENT, 'directory was removed');
+
+  // Moving a directory below itself; for an exchange the other side too.
+  if (srcIsDir && oldDir !== newDir && (await isInSubtree(core, newDir, srcIno))) throw fsError(errno.EINVAL);
+  if (exchange && dstIsDir && oldDir !== newDir && (await isInSubtree(core, oldDir, dstIno!))) {
+    throw fsError(errno.EINVAL);
+  }
+  // The target is an ancestor of the source: it cannot be empty.
+  if (!exchange && dstIsDir && dstIno !== srcIno && (await isInSubtree(core, oldDir, dstIno!))) {
+    throw fsError(errno.ENOTEMPTY);
+  }
+  // Two names of one inode (or one name onto itself): POSIX says do nothing.
+  if (dstIno === srcIno) return;
+  if (!exchange && dst0) {
+    if (dstIsDir && !srcIsDir) throw fsError(errno.EISDIR);
+    if (!dstIsDir && srcIsDir) throw fsError(errno.ENOTDIR);
+    if (dstIsDir && !(await isEmptyDir(core, dstIno!))) throw fsError(errno.ENOTEMPTY);
+  }
+
+  const now = core.now();
+  const recs = new Map<number, InodeRecord>();
+  const get = (r: InodeRecord): InodeRecord => {
+    let c = recs.get(r.ino);
+    if (!c) {
+      c = { ...r };
+      recs.set(r.ino, c);
+    }
+    return c;
+  };
+  const ops: MetaOp[] = [];
+  const checks: DentryCheck[] = [
+    { parent: oldDir, name: oldName, ino: srcIno },
+    { parent: newDir, name: newName, ino: dstIno ?? null },
+  ];
+  const op = get(oldParent);
+  op.mtimeNs = now;
+  op.ctimeNs = now;
+  const np = get(newParent);
+  np.mtimeNs = now;
+  np.ctimeNs = now;
+  get(src0).ctimeNs = now;
+
+  if (exchange) {
+    const dst = get(dst0!);
+    dst.ctimeNs = now;
+    ops.push({ op: 'putDentry', parent: newDir, name: newName, ino: srcIno, cookie: await core.ids.take() });
+    ops.push({ op: 'putDentry', parent: oldDir, name: oldName, ino: dstIno!, cookie: await core.ids.take() });
+    if (oldDir !== newDir) {
+      const delta = (srcIsDir ? 1 : 0) - (dstIsDir ? 1 : 0);
+      get(oldParent).nlink -= delta;
+      get(newParent).nlink += delta;
+      if (srcIsDir) ops.push({ op: 'putDentry', parent: srcIno, name: DOTDOT, ino: newDir, cookie: DOTDOT_COOKIE });
+      if (dstIsDir) ops.push({ op: 'putDentry', parent: dstIno!, name: DOTDOT, ino: oldDir, cookie: DOTDOT_COOKIE });
+    }
+  } else {
+    ops.push({ op: 'delDentry', parent: oldDir, name: oldName });
+    ops.push({ op: 'putDentry', parent: newDir, name: newName, ino: srcIno, cookie: await core.ids.take() });
+    if (dst0) {
+      const dst = get(dst0);
+      dst.ctimeNs = now;
+      dst.nlink = dstIsDir ? 0 : dst.nlink - 1;
+      if (dstIsDir) get(newParent).nlink -= 1;
+      if (dst.nlink === 0) ops.push(...orphanOps(dst));
+    }
+    if (srcIsDir && oldDir !== newDir) {
+      get(oldParent).nlink -= 1;
+      get(newParent).nlink += 1;
+      ops.push({ op: 'putDentry', parent: srcIno, name: DOTDOT, ino: newDir, cookie: DOTDOT_COOKIE });
+    }
+  }
+  const ok = await core.commit(checks, ops, [...recs.values()]);
+  if (!ok) return Retry.it;
+  if (oldDir !== newDir) {
+    if (srcIsDir) core.cache.setParent(srcIno, newDir);
+    if (exchange && dstIsDir) core.cache.setParent(dstIno!, oldDir);
+  }
+}
+
+export async function readdir(
+  core: FsCore,
+  dir: number,
+  cookie: number,
+  maxEntries: number,
+  plus: boolean,
+): Promise<DirentOut[]> {
+  if (!Number.isSafeInteger(cookie) || cookie < 0) throw fsError(errno.EINVAL, `bad readdir cookie ${cookie}`);
+  const d = await core.dirInode(dir);
+  const out: DirentOut[] = [];
+  if (maxEntries <= 0) return out;
+  if (cookie === 0) out.push({ name: '.', ino: dir, type: S_IFDIR, next: 1, ...(plus ? { attr: core.toAttr(d) } : {}) });
+  if (cookie <= 1 && out.length < maxEntries) {
+    const pino = d.nlink === 0 ? dir : await core.parentOf(dir);
+    const e: DirentOut = { name: DOTDOT, ino: pino, type: S_IFDIR, next: 2 };
+    if (plus) {
+      const pr = await core.findInode(pino);
+      if (pr) e.attr = core.toAttr(pr);
+    }
+    out.push(e);
+  }
+  if (out.length >= maxEntries) return out;
+  // Entry cookies are shifted by 2 so they never collide with those of "." and "..".
+  const after = cookie <= 2 ? 0 : cookie - 2;
+  const entries = await core.meta.readdir(dir, after, maxEntries - out.length);
+  const recs = await Promise.all(entries.map((e) => core.findInode(e.ino)));
+  entries.forEach((e, i) => {
+    // An inode removed meanwhile still gets its entry (type unknown, no attr): skipping it could
+    // make a page look empty, which a reader takes for the end of the directory.
+    const r = recs[i];
+    const de: DirentOut = { name: e.name, ino: e.ino, type: r ? r.mode & S_IFMT : 0, next: e.cookie + 2 };
+    if (plus && r) de.attr = core.toAttr(r);
+    out.push(de);
+  });
+  return out;
+}

@@ -1,0 +1,334 @@
+// PosixFs: the posix layout — a complete POSIX filesystem kept in any Backend — behind the
+// ZusOperations vector that every transport calls. This file is the front door (root creation,
+// open handles, the data calls, eviction of unlinked inodes, statfs); the rules live in
+// namespace.ts, data.ts, attr.ts, xattr.ts and acl.ts.
+//
+// What the kernel does, not us:
+// - Permission checks. The FUSE transport mounts with default_permissions and negotiates
+//   FUSE_POSIX_ACL, so the kernel checks mode bits and the ACL xattrs itself; in exchange it leaves
+//   the umask to the filesystem (FUSE_DONT_MASK), which newInode applies from Caller.umask when the
+//   parent has no default ACL. zuf.ko follows the same split.
+// - O_TRUNC: the transport turns it into setattr({ size: 0 }); open() itself never truncates.
+// - O_APPEND: the kernel picks the offset (the current size) and sends it with the write.
+// - Clearing setuid/setgid on write by an unprivileged user: the kernel sends it as a setattr.
+// - FS_IOC_SETFLAGS bits (immutable, append-only) are stored and returned, not enforced here.
+//
+// Unlinked inodes: when nlink reaches 0 the inode stays (still readable and writable through open
+// handles) and an entry "orphan.<ino>" is added to the reserved directory 0 in the same
+// transaction. evict() — the kernel's last reference — frees it once no handle here is open;
+// reclaimOrphans() frees what a crashed or killed gateway left behind.
+//
+// atime is not updated by reads (as with noatime); setattr sets it. st_blocks is derived from the
+// size (a sparse file reports its apparent size), as chunk stores do not report allocation per
+// inode cheaply.
+import type { Backend, InodeRecord } from '../backends/types.js';
+import { ioctl, setattr } from './attr.js';
+import {
+  DOTDOT,
+  DOTDOT_COOKIE,
+  FsCore,
+  ORPHAN_PREFIX,
+  orphanName,
+  type PosixFsOptions,
+  RESERVED_DIR,
+  ROOT_INO,
+  ROOT_MARKER,
+  DIR_SIZE,
+  BLKSIZE,
+  NAME_MAX,
+} from './core.js';
+import { fallocateData, readData, seekData, writeData } from './data.js';
+import { errno, fsError } from './errors.js';
+import { isDir, isReg, S_IFDIR } from './mode.js';
+import * as ns from './namespace.js';
+import type { Attr, Caller, DirentOut, NewInode, SetAttr, StatFs, ZusOperations } from './operations.js';
+import { FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from './operations.js';
+import { getXattr, listXattrs, removeXattr, setXattr } from './xattr.js';
+
+export type { PosixFsOptions } from './core.js';
+
+/** statfs totals: stores grow on demand, so report a large fixed capacity (1 PiB, 2^32 inodes). */
+const STATFS_BYTES = 2 ** 50;
+const STATFS_FILES = 2 ** 32;
+
+export class PosixFs implements ZusOperations {
+  readonly rootIno = ROOT_INO;
+  private readonly core: FsCore;
+  private ready: Promise<void> | undefined;
+  private rootReady = false;
+  private nextFh = 1;
+
+  constructor(
+    readonly backend: Backend,
+    opts: PosixFsOptions = {},
+  ) {
+    this.core = new FsCore(backend, opts);
+  }
+
+  /** Drops cached state of `ino` (another gateway changed it). */
+  invalidate(ino: number): void {
+    this.core.invalidate(ino);
+  }
+
+  /** Creates the root directory if the volume has none. Two gateways racing here is fine: the
+   * root marker entry is created with a check, and the loser re-reads what the winner wrote. */
+  private init(): Promise<void> {
+    if (!this.ready) {
+      this.ready = (async () => {
+        const meta = this.core.meta;
+        if (!(await meta.getInode(ROOT_INO))) {
+          const now = this.core.now();
+          const root: InodeRecord = {
+            ino: ROOT_INO,
+            mode: S_IFDIR | 0o755,
+            uid: 0,
+            gid: 0,
+            nlink: 2,
+            size: DIR_SIZE,
+            rdev: 0,
+            atimeNs: now,
+            mtimeNs: now,
+            ctimeNs: now,
+            btimeNs: now,
+            flags: 0,
+            generation: 0,
+          };
+          const created = await meta.commit({
+            checks: [{ parent: RESERVED_DIR, name: ROOT_MARKER, ino: null }],
+            ops: [
+              { op: 'putInode', inode: root },
+              { op: 'putDentry', parent: ROOT_INO, name: DOTDOT, ino: ROOT_INO, cookie: DOTDOT_COOKIE },
+              { op: 'putDentry', parent: RESERVED_DIR, name: ROOT_MARKER, ino: ROOT_INO, cookie: 1 },
+            ],
+          });
+          if (!created && !(await meta.getInode(ROOT_INO))) throw fsError(errno.EIO, 'root marker without root inode');
+        }
+        this.rootReady = true;
+      })();
+      this.ready.catch(() => {
+        this.ready = undefined;
+      });
+    }
+    return this.ready;
+  }
+
+  private async core0(): Promise<FsCore> {
+    if (!this.rootReady) await this.init();
+    return this.core;
+  }
+
+  async lookup(_caller: Caller, dir: number, name: string): Promise<Attr> {
+    return ns.lookup(await this.core0(), dir, name);
+  }
+
+  async getattr(ino: number): Promise<Attr> {
+    const core = await this.core0();
+    return core.toAttr(await core.inode(ino));
+  }
+
+  async newInode(caller: Caller, dir: number, name: string, req: NewInode): Promise<Attr> {
+    return ns.createNode(await this.core0(), caller, dir, name, req);
+  }
+
+  async addDentry(_caller: Caller, dir: number, name: string, ino: number): Promise<Attr> {
+    return ns.link(await this.core0(), dir, name, ino);
+  }
+
+  async removeDentry(_caller: Caller, dir: number, name: string, isDirectory: boolean): Promise<void> {
+    return ns.removeEntry(await this.core0(), dir, name, isDirectory);
+  }
+
+  async rename(_caller: Caller, oldDir: number, oldName: string, newDir: number, newName: string, flags: number): Promise<void> {
+    return ns.rename(await this.core0(), oldDir, oldName, newDir, newName, flags);
+  }
+
+  async readdir(_caller: Caller, dir: number, cookie: number, maxEntries: number, plus: boolean): Promise<DirentOut[]> {
+    return ns.readdir(await this.core0(), dir, cookie, maxEntries, plus);
+  }
+
+  async readlink(ino: number): Promise<string> {
+    return ns.readlink(await this.core0(), ino);
+  }
+
+  async setattr(_caller: Caller, ino: number, req: SetAttr): Promise<Attr> {
+    return setattr(await this.core0(), ino, req);
+  }
+
+  async open(_caller: Caller, ino: number, _flags: number): Promise<number> {
+    const core = await this.core0();
+    const rec = await core.inode(ino);
+    if (rec.nlink === 0 && !core.isOpen(ino)) throw fsError(errno.ENOENT);
+    const fh = this.nextFh++;
+    core.handles.set(fh, ino);
+    core.openCount.set(ino, (core.openCount.get(ino) ?? 0) + 1);
+    return fh;
+  }
+
+  async release(ino: number, fh: number): Promise<void> {
+    const core = await this.core0();
+    if (core.handles.get(fh) !== ino) throw fsError(errno.EBADF, `handle ${fh} is not open on inode ${ino}`);
+    core.handles.delete(fh);
+    const left = (core.openCount.get(ino) ?? 1) - 1;
+    if (left > 0) {
+      core.openCount.set(ino, left);
+      return;
+    }
+    core.openCount.delete(ino);
+    if (core.evictPending.has(ino)) await this.freeIfUnlinked(ino);
+  }
+
+  async flush(ino: number, fh: number): Promise<void> {
+    const core = await this.core0();
+    if (core.handles.get(fh) !== ino) throw fsError(errno.EBADF);
+  }
+
+  async read(ino: number, _fh: number, offset: number, len: number): Promise<Buffer> {
+    const core = await this.core0();
+    const rec = await core.inode(ino);
+    if (isDir(rec.mode)) throw fsError(errno.EISDIR);
+    return readData(core, rec, offset, len);
+  }
+
+  async write(ino: number, _fh: number, offset: number, data: Buffer): Promise<number> {
+    const core = await this.core0();
+    return core.locks.run(ino, async () => {
+      const rec = await core.inode(ino);
+      if (!isReg(rec.mode)) throw fsError(isDir(rec.mode) ? errno.EISDIR : errno.EINVAL);
+      if (data.length === 0) return 0;
+      await writeData(core, rec, offset, data);
+      const now = core.now();
+      await core.putInodes([{ ...rec, size: Math.max(rec.size, offset + data.length), mtimeNs: now, ctimeNs: now }]);
+      return data.length;
+    });
+  }
+
+  async sync(_ino: number, _fh: number, _datasync: boolean): Promise<void> {
+    await this.backend.sync();
+  }
+
+  async fallocate(ino: number, _fh: number, mode: number, offset: number, len: number): Promise<void> {
+    const core = await this.core0();
+    await core.locks.run(ino, async () => {
+      const rec = await core.inode(ino);
+      if (isDir(rec.mode)) throw fsError(errno.EISDIR);
+      if (!isReg(rec.mode)) throw fsError(errno.ENODEV);
+      const size = await fallocateData(core, rec, mode, offset, len);
+      const now = core.now();
+      const dataChanged = (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) !== 0 || size !== rec.size;
+      await core.putInodes([{ ...rec, size, ctimeNs: now, mtimeNs: dataChanged ? now : rec.mtimeNs }]);
+    });
+  }
+
+  async llseek(ino: number, _fh: number, offset: number, whence: number): Promise<number> {
+    const core = await this.core0();
+    return seekData(core, await core.inode(ino), offset, whence);
+  }
+
+  async ioctl(ino: number, _fh: number, cmd: number, arg: Buffer): Promise<Buffer> {
+    return ioctl(await this.core0(), ino, cmd, arg);
+  }
+
+  async getxattr(_caller: Caller, ino: number, name: string): Promise<Buffer> {
+    return getXattr(await this.core0(), ino, name);
+  }
+
+  async setxattr(caller: Caller, ino: number, name: string, value: Buffer, flags: number): Promise<void> {
+    return setXattr(await this.core0(), caller, ino, name, value, flags);
+  }
+
+  async listxattr(_caller: Caller, ino: number): Promise<string[]> {
+    return listXattrs(await this.core0(), ino);
+  }
+
+  async removexattr(_caller: Caller, ino: number, name: string): Promise<void> {
+    return removeXattr(await this.core0(), ino, name);
+  }
+
+  async statfs(): Promise<StatFs> {
+    const core = await this.core0();
+    const st = await core.meta.stats();
+    const blocks = STATFS_BYTES / BLKSIZE;
+    const used = Math.min(blocks, Math.ceil(st.bytes / BLKSIZE));
+    const ffree = Math.max(0, STATFS_FILES - st.inodes);
+    return {
+      blocks,
+      bfree: blocks - used,
+      bavail: blocks - used,
+      files: STATFS_FILES,
+      ffree,
+      bsize: BLKSIZE,
+      frsize: BLKSIZE,
+      namelen: NAME_MAX,
+    };
+  }
+
+  async evict(ino: number): Promise<void> {
+    const core = await this.core0();
+    if (ino === ROOT_INO) return;
+    const rec = await core.findInode(ino);
+    if (!rec || rec.nlink > 0) return;
+    if (core.isOpen(ino)) {
+      core.evictPending.add(ino);
+      return;
+    }
+    await this.freeIfUnlinked(ino);
+  }
+
+  /** Frees an inode with no links and no open handle here: its chunks, xattrs, record and orphan
+   * entry. Returns whether it was freed. */
+  private async freeIfUnlinked(ino: number): Promise<boolean> {
+    const core = this.core;
+    return core.locks.run(ino, async () => {
+      core.evictPending.delete(ino);
+      if (core.isOpen(ino)) return false;
+      const rec = await core.meta.getInode(ino);
+      if (rec && rec.nlink > 0) {
+        core.cache.set(rec);
+        return false;
+      }
+      await core.chunks.remove(ino, 0);
+      await core.meta.commit({
+        checks: [],
+        ops: [
+          { op: 'delInode', ino },
+          { op: 'delDentry', parent: RESERVED_DIR, name: orphanName(ino) },
+        ],
+      });
+      core.invalidate(ino);
+      return true;
+    });
+  }
+
+  /** Frees the unlinked inodes recorded in the orphan list that no handle here holds open. Call it
+   * at mount when no other gateway serves the volume (another gateway may still have them open).
+   * Returns how many were freed. */
+  async reclaimOrphans(): Promise<number> {
+    const core = await this.core0();
+    let after = 0;
+    let freed = 0;
+    for (;;) {
+      const page = await core.meta.readdir(RESERVED_DIR, after, 256);
+      if (page.length === 0) break;
+      for (const e of page) {
+        after = e.cookie;
+        if (!e.name.startsWith(ORPHAN_PREFIX) || core.isOpen(e.ino)) continue;
+        if (await this.freeIfUnlinked(e.ino)) freed++;
+      }
+    }
+    return freed;
+  }
+
+  /** Inodes open in this gateway (for status and tests). */
+  get openInodes(): number {
+    return this.core.openCount.size;
+  }
+
+  async syncfs(): Promise<void> {
+    await this.backend.sync();
+  }
+
+  async destroy(): Promise<void> {
+    await this.backend.sync();
+    await this.backend.close();
+  }
+}
