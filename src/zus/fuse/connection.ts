@@ -1,0 +1,247 @@
+// One mounted FUSE filesystem: mount(2) with a /dev/fuse fd, one cloned fd and one pinned worker
+// thread per channel, and the way down — umount2 (lazily when busy), then the fusectl abort file if
+// the kernel keeps the connection alive, so that every blocked read returns ENODEV and every worker
+// exits. Nothing here outlives the connection, so an unmounted server never keeps the process up.
+import { existsSync, promises as fsp, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { FsError, errno as E } from '../../fs/errors.js';
+import type { ZusOperations } from '../../fs/operations.js';
+import type { MountHandle, MountOptions, TransportStats } from '../transport.js';
+import { allowedCpus } from '../sys/affinity.js';
+import {
+  MNT_DETACH, MS_NODEV, MS_NOSUID, MS_RDONLY, O_CLOEXEC, O_RDWR, UMOUNT_NOFOLLOW, check, close, errno, ioctl,
+  mount, open, strerror, umount2,
+} from '../sys/libc.js';
+import { cleanStaleMounts, mountAt } from '../sys/mounts.js';
+import { FUSE_DEV_IOC_CLONE, FUSE_ROOT_ID } from './abi.js';
+import type { ChannelNotice, ChannelWorkerData } from './channel-worker.js';
+import { fuseHandlers } from './handlers.js';
+import { type Channel, Session } from './session.js';
+
+/** Largest write the kernel may send (1 MiB = 256 pages, the kernel's default max_pages_limit). */
+export const MAX_WRITE = 1 << 20;
+const BUFFER_SIZE = MAX_WRITE + 4096;
+const COPY_BELOW = 64 * 1024;
+/** After a lazy unmount, how long open files may keep the connection before it is aborted. */
+const DETACH_GRACE_MS = 1000;
+const INIT_TIMEOUT_MS = 30_000;
+const FUSECTL = '/sys/fs/fuse/connections';
+
+const live = new Set<FuseConnection>();
+let exitHookInstalled = false;
+
+/** process.exit() would wait forever for workers blocked in read(): detach and abort first. */
+function onProcessExit(): void {
+  for (const c of live) c.emergencyStop();
+}
+
+export class FuseConnection implements MountHandle {
+  readonly mountpoint: string;
+  readonly closed: Promise<void>;
+  private resolveClosed!: () => void;
+  private readonly log: Logger;
+  private readonly session: Session;
+  private readonly channels: Channel[] = [];
+  private readonly workers: Worker[] = [];
+  private masterFd = -1;
+  private connId = -1;
+  private running = 0;
+  private finished = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(fs: ZusOperations, private readonly opts: MountOptions) {
+    if (fs.rootIno !== FUSE_ROOT_ID) throw new Error(`the FUSE transport needs rootIno ${FUSE_ROOT_ID}, got ${fs.rootIno}`);
+    this.mountpoint = path.resolve(opts.mountpoint);
+    this.log = opts.log.child({ transport: 'fuse', mountpoint: this.mountpoint });
+    this.session = new Session(fs, fuseHandlers(), { attrTimeoutMs: opts.attrTimeoutMs, bufferSize: BUFFER_SIZE, log: this.log });
+    this.closed = new Promise((r) => (this.resolveClosed = r));
+  }
+
+  async start(): Promise<void> {
+    const mp = this.mountpoint;
+    const stale = await cleanStaleMounts(mp);
+    if (stale) this.log.warn({ stale }, 'removed dead FUSE mounts left by an earlier server');
+    const st = await fsp.stat(mp);
+    if (!st.isDirectory()) throw new FsError(E.ENOTDIR, `${mp} is not a directory`);
+
+    this.masterFd = check(open('/dev/fuse', O_RDWR | O_CLOEXEC, 0), 'open /dev/fuse');
+    const o = this.opts;
+    const data = [
+      `fd=${this.masterFd}`, 'rootmode=40000', `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`,
+      ...(o.allowOther ? ['allow_other'] : []), 'default_permissions',
+    ].join(',');
+    const flags = MS_NOSUID | MS_NODEV | (o.readOnly ? MS_RDONLY : 0);
+    if (mount(o.fsName, mp, `fuse.${o.fsType}`, flags, data) < 0) {
+      const no = errno();
+      close(this.masterFd);
+      throw new FsError(no, `mount fuse.${o.fsType} on ${mp}: ${strerror(no)}`);
+    }
+    this.connId = mountAt(mp)?.minor ?? -1;
+    live.add(this);
+    if (!exitHookInstalled) {
+      process.on('exit', onProcessExit);
+      exitHookInstalled = true;
+    }
+
+    try {
+      const initDone = new Promise<boolean>((resolve) => (this.session.onInit = resolve));
+      this.startChannels(o.channels);
+      let timer: NodeJS.Timeout | undefined;
+      const ok = await Promise.race([
+        initDone,
+        this.closed.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), INIT_TIMEOUT_MS))),
+      ]);
+      clearTimeout(timer);
+      if (!ok) throw new FsError(E.EPROTO, `FUSE INIT on ${mp} did not complete`);
+    } catch (e) {
+      await this.unmount();
+      throw e;
+    }
+    this.log.info({ channels: this.channels.length, connection: this.connId, minor: this.session.proto.minor }, 'FUSE mounted');
+  }
+
+  private startChannels(wanted: number): void {
+    const cpus = allowedCpus();
+    const n = Math.max(1, wanted > 0 ? wanted : cpus.length);
+    for (let i = 0; i < n; i++) {
+      let fd = this.masterFd;
+      if (i > 0) {
+        fd = check(open('/dev/fuse', O_RDWR | O_CLOEXEC, 0), 'open /dev/fuse');
+        if (ioctl(fd, FUSE_DEV_IOC_CLONE, Uint32Array.of(this.masterFd)) < 0) {
+          const no = errno();
+          close(fd);
+          throw new FsError(no, `FUSE_DEV_IOC_CLONE: ${strerror(no)}`);
+        }
+      }
+      const chan: Channel = { index: i, cpu: cpus[i % cpus.length]!, fd, open: true, served: 0 };
+      this.channels.push(chan);
+      this.spawn(chan);
+    }
+  }
+
+  private spawn(chan: Channel): void {
+    const data: ChannelWorkerData = { index: chan.index, fd: chan.fd, cpu: chan.cpu, bufferSize: BUFFER_SIZE, copyBelow: COPY_BELOW };
+    const here = import.meta.url;
+    // From sources (tsx/vitest) the worker needs the tsx loader registered first; compiled JS needs nothing.
+    const w = here.endsWith('.ts')
+      ? new Worker(new URL('./worker-boot.mjs', here), { workerData: { ...data, entry: new URL('./channel-worker.ts', here).href } })
+      : new Worker(new URL('./channel-worker.js', here), { workerData: data });
+    this.workers.push(w);
+    this.running++;
+    const session = this.session;
+    const log = this.log;
+    w.on('message', (m: Uint8Array | ChannelNotice) => {
+      if (m instanceof Uint8Array) session.dispatch(chan, m);
+      else if (m.kind === 'read-failed') log.error({ channel: chan.index, errno: m.errno }, 'reading /dev/fuse failed; channel stops');
+      else if (m.kind === 'pin-failed') log.warn({ channel: chan.index, cpu: m.cpu, err: m.message }, 'channel not pinned');
+    });
+    w.on('error', (e) => log.error({ err: e, channel: chan.index }, 'FUSE channel worker crashed'));
+    w.on('exit', () => this.channelExited(chan));
+  }
+
+  private channelExited(chan: Channel): void {
+    chan.open = false;
+    if (--this.running > 0) {
+      // One channel down while the others still serve (a crash): end the whole connection, a
+      // half-served mount would hang callers whose requests that channel had read.
+      if (!this.stopping) void this.unmount();
+      return;
+    }
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    live.delete(this);
+    for (const c of this.channels) if (c.fd !== this.masterFd) close(c.fd);
+    if (this.masterFd >= 0) close(this.masterFd);
+    this.log.info({ served: this.channels.reduce((a, c) => a + c.served, 0) }, 'FUSE connection closed');
+    this.resolveClosed();
+  }
+
+  /** True while the mount at our mountpoint is ours (not replaced, not already unmounted). */
+  private ownsMountpoint(): boolean {
+    const m = mountAt(this.mountpoint);
+    return m !== undefined && m.minor === this.connId && m.fsType.startsWith('fuse');
+  }
+
+  unmount(): Promise<void> {
+    this.stopping ??= this.stop();
+    return this.stopping;
+  }
+
+  private async stop(): Promise<void> {
+    if (this.finished) return;
+    if (this.ownsMountpoint()) {
+      if (umount2(this.mountpoint, UMOUNT_NOFOLLOW) < 0) {
+        const no = errno();
+        if (no === E.EBUSY) {
+          this.log.info('mount busy: detaching lazily');
+          if (umount2(this.mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
+            this.log.warn({ errno: errno() }, 'lazy unmount failed');
+          }
+        } else if (no !== E.EINVAL && no !== E.ENOENT) {
+          this.log.warn({ errno: no }, `umount2: ${strerror(no)}`);
+        }
+      }
+    }
+    if (this.running === 0) {
+      this.finish();
+      return;
+    }
+    if (!(await settlesWithin(this.closed, DETACH_GRACE_MS))) {
+      this.log.warn({ connection: this.connId }, 'connection still in use after unmount: aborting it');
+      this.abort();
+    }
+    await this.closed;
+  }
+
+  /** Ends the connection from outside (fusectl abort): every pending and future request fails. */
+  private abort(): void {
+    if (this.connId < 0) return;
+    const file = `${FUSECTL}/${this.connId}/abort`;
+    try {
+      if (!existsSync(file) && mount('fusectl', FUSECTL, 'fusectl', 0, null) < 0 && errno() !== E.EBUSY) {
+        this.log.warn({ errno: errno() }, 'cannot mount fusectl');
+      }
+      writeFileSync(file, '1');
+    } catch (e) {
+      this.log.error({ err: e, file }, 'FUSE abort failed');
+    }
+  }
+
+  /** Synchronous last resort on process exit: detach and abort so blocked workers return. */
+  emergencyStop(): void {
+    if (this.finished) return;
+    if (this.ownsMountpoint()) umount2(this.mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW);
+    this.abort();
+  }
+
+  stats(): TransportStats {
+    return {
+      transport: 'fuse',
+      channels: this.channels.map((c) => ({ cpu: c.cpu, served: c.served })),
+      ops: this.session.opStats(),
+    };
+  }
+
+  /** Inodes the kernel holds references to (lookup counts not yet forgotten). */
+  get referencedInodes(): number {
+    return this.session.referencedInodes;
+  }
+}
+
+function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

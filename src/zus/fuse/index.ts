@@ -1,0 +1,17 @@
+// The FUSE transport: serves a ZusOperations vector on a stock kernel through /dev/fuse, with no
+// libfuse. The filesystem's lifetime stays with the caller: after `closed` resolves it calls
+// fs.destroy() (the transport never does).
+import type { ZusOperations } from '../../fs/operations.js';
+import type { MountHandle, MountOptions, Transport } from '../transport.js';
+import { FuseConnection } from './connection.js';
+
+export { FuseConnection, MAX_WRITE } from './connection.js';
+
+export const fuseTransport: Transport = {
+  name: 'fuse',
+  async mount(fs: ZusOperations, opts: MountOptions): Promise<MountHandle> {
+    const c = new FuseConnection(fs, opts);
+    await c.start();
+    return c;
+  },
+};
