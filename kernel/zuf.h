@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * zuf.h - private declarations of zuf.ko shared by its files.
+ */
+#ifndef __ZUF_H
+#define __ZUF_H
+
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/wait.h>
+#include <linux/spinlock.h>
+#include <linux/mutex.h>
+#include <linux/completion.h>
+#include <linux/list.h>
+#include <linux/atomic.h>
+#include <linux/xattr.h>
+
+#include "zus_api.h"
+
+#define zuf_err(fmt, ...)  pr_err("zuf: " fmt, ##__VA_ARGS__)
+#define zuf_warn(fmt, ...) pr_warn("zuf: " fmt, ##__VA_ARGS__)
+#define zuf_dbg(fmt, ...)  pr_debug("zuf: " fmt, ##__VA_ARGS__)
+
+#define ZUF_MAX_FS_TYPES 16
+
+/* roles a special file takes with its first ioctl */
+enum zuf_special_role {
+	ZUF_SF_NONE = 0,
+	ZUF_SF_MOUNT_THREAD,	/* REGISTER_FS / MOUNT / NUMA_MAP */
+	ZUF_SF_ZT,		/* INIT_THREAD / WAIT_OPT / mmap of the op buffer */
+	ZUF_SF_POOL,		/* ALLOC_POOL / mmap of the pool */
+};
+
+struct zuf_pool {
+	struct kref	kref;
+	void		*addr;		/* vmalloc_user(); immutable after creation */
+	size_t		size;
+};
+
+struct zufc_thread;
+
+/* one special file; file->private_data */
+struct zuf_special_file {
+	struct mutex		lock;	/* serialises role changes (first ioctl vs release) */
+	enum zuf_special_role	role;	/* lock */
+	struct zufc_thread	*zt;	/* ZF_SF_ZT: the channel this file owns */
+	struct zuf_pool		*pool;	/* ZF_SF_POOL */
+};
+
+/* one registered filesystem type; lives until rmmod (a super block points at it) */
+struct zuf_fs_type {
+	struct file_system_type	vfs_fst;
+	struct register_fs_info	rfi;
+	__u64			zus_zfi;	/* zri.lock */
+	bool			registered;	/* register_filesystem() done */
+	char			name[ZUFS_FSNAME_LEN];
+};
+
+/* a mount/umount job for the mount thread */
+struct zuf_mount_work {
+	struct list_head	list;		/* zri.lock */
+	__u16			operation;	/* ZUFS_M_* */
+	int			err;
+	struct zufs_mount_info	*zmi;
+	struct completion	done;
+};
+
+/* the one zuf root (the server's side) */
+struct zuf_root_info {
+	spinlock_t		lock;		/* protects everything below */
+	struct zuf_fs_type	*fs_types[ZUF_MAX_FS_TYPES];
+	int			num_fs_types;
+	struct zuf_special_file	*mount_thread;	/* the registered mount thread, or NULL */
+	u64			server_gen;	/* ++ each time a mount thread goes away */
+	struct list_head	mount_pending;	/* of zuf_mount_work */
+	struct zuf_mount_work	*mount_cur;	/* handed to the mount thread, awaiting result */
+	wait_queue_head_t	mount_wq;	/* the mount thread sleeps here */
+	bool			mount_break;	/* BREAK_ALL given to the mount thread */
+	int			num_zts;	/* registered ZT channels */
+	wait_queue_head_t	free_wq;	/* apps waiting for any free channel */
+};
+
+extern struct zuf_root_info zri;
+
+/* counters exposed in /sys/fs/zuf/stats */
+struct zuf_stats {
+	atomic64_t	round_trips[ZUFS_OP_MAX_OPT];
+	atomic64_t	errors[ZUFS_OP_MAX_OPT];
+	atomic64_t	bytes_to_server;	/* payload copied app -> op buffer */
+	atomic64_t	bytes_from_server;	/* payload copied op buffer -> app */
+	atomic64_t	cross_cpu;		/* dispatched to a channel of another CPU */
+	atomic64_t	channel_waits;		/* had to sleep for a free channel */
+	atomic64_t	bad_replies;		/* replies rejected by validation */
+	atomic64_t	zi_getattr;		/* getattr answered from the shared zus_inode */
+	atomic64_t	dead_server;		/* ops failed because no server was there */
+};
+extern struct zuf_stats zuf_stats;
+
+/* per mounted super block */
+struct zuf_sb_info {
+	struct super_block	*sb;
+	struct zuf_fs_type	*zft;
+	u64			sb_id;		/* immutable */
+	u64			sb_key;		/* immutable, random */
+	u64			server_gen;	/* immutable: the server that mounted us */
+	__u64			zus_sbi;	/* immutable after mount */
+	__u32			fs_caps;
+	spinlock_t		pool_lock;
+	struct zuf_pool		*pools[ZUFS_MAX_POOLS];	/* pool_lock; set once by ALLOC_POOL */
+	char			*config;	/* -o config= */
+	char			*options;	/* the rest of -o */
+	bool			ro;
+	bool			no_xattr;	/* server answered ENOSYS/EOPNOTSUPP */
+};
+
+static inline struct zuf_sb_info *SBI(struct super_block *sb)
+{
+	return sb->s_fs_info;
+}
+
+struct zuf_inode_info {
+	struct inode		vfs_inode;
+	struct zus_inode	*zi;		/* in a pool of the sb; immutable after iget */
+	__u64			zus_ii;		/* server cookie; immutable after iget */
+	zu_dpp_t		_zi;
+};
+
+static inline struct zuf_inode_info *ZUII(struct inode *inode)
+{
+	return container_of(inode, struct zuf_inode_info, vfs_inode);
+}
+
+/* zuf-core.c: channels and dispatch */
+struct zufc_thread;
+int zufc_init(void);
+void zufc_exit(void);
+struct zufc_thread *zufc_get_channel(struct zuf_sb_info *sbi, int *err);
+void *zufc_op_buf(struct zufc_thread *zt);
+size_t zufc_payload_max(struct zufc_thread *zt);
+void *zufc_payload(struct zufc_thread *zt);
+int zufc_call(struct zufc_thread *zt, struct zufs_ioc_hdr *hdr, size_t size);
+void zufc_put_channel(struct zufc_thread *zt);
+int zufc_dispatch(struct zuf_sb_info *sbi, struct zufs_ioc_hdr *hdr, size_t size);
+int zufc_zt_init(struct zuf_special_file *zsf, struct zufs_ioc_init __user *arg);
+int zufc_wait_opt(struct zuf_special_file *zsf);
+int zufc_zt_mmap(struct zuf_special_file *zsf, struct vm_area_struct *vma);
+void zufc_zt_release(struct zuf_special_file *zsf);
+void zufc_break_all(void);
+void zuf_hdr_init(struct zufs_ioc_hdr *hdr, u16 op, size_t size, size_t out_start);
+
+/* zuf-root.c */
+int zuf_root_init(void);
+void zuf_root_exit(void);
+int zuf_mount_thread_call(struct zuf_mount_work *zmw);
+bool zuf_server_alive(u64 gen);
+
+/* pools.c */
+int zuf_pool_alloc(struct zuf_special_file *zsf, struct zufs_ioc_alloc_pool __user *arg);
+int zuf_pool_mmap(struct zuf_special_file *zsf, struct vm_area_struct *vma);
+void zuf_pool_put(struct zuf_pool *pool);
+struct zus_inode *zuf_dpp_to_zi(struct zuf_sb_info *sbi, zu_dpp_t dpp);
+int zuf_sb_id_alloc(struct zuf_sb_info *sbi);
+void zuf_sb_id_free(struct zuf_sb_info *sbi);
+void zuf_sbi_put_pools(struct zuf_sb_info *sbi);
+void zuf_pools_exit(void);
+
+/* super.c */
+int zuf_register_fs_type(struct zuf_fs_type *zft);
+int zuf_init_inodecache(void);
+void zuf_destroy_inodecache(void);
+
+/* inode.c */
+struct inode *zuf_iget(struct super_block *sb, __u64 zus_ii, zu_dpp_t _zi);
+void zuf_refresh_inode(struct inode *inode);
+void zuf_evict_inode(struct inode *inode);
+int zuf_getattr(struct user_namespace *mnt_userns, const struct path *path,
+		struct kstat *stat, u32 request_mask, unsigned int flags);
+int zuf_setattr(struct user_namespace *mnt_userns, struct dentry *dentry, struct iattr *attr);
+void zuf_fill_zi_times_now(struct zus_inode *zi);
+extern const struct inode_operations zuf_file_inode_operations;
+extern const struct inode_operations zuf_special_inode_operations;
+
+/* namei.c */
+extern const struct inode_operations zuf_dir_inode_operations;
+
+/* dir.c */
+extern const struct file_operations zuf_dir_operations;
+
+/* file.c, rw.c */
+extern const struct file_operations zuf_file_operations;
+ssize_t zuf_read_iter(struct kiocb *kiocb, struct iov_iter *ii);
+ssize_t zuf_write_iter(struct kiocb *kiocb, struct iov_iter *ii);
+
+/* symlink.c */
+extern const struct inode_operations zuf_symlink_inode_operations;
+
+/* xattr.c */
+extern const struct xattr_handler *zuf_xattr_handlers[];
+ssize_t zuf_listxattr(struct dentry *dentry, char *buffer, size_t size);
+
+/* ioctl.c */
+long zuf_ioctl(struct file *filp, unsigned int cmd, unsigned long arg);
+
+/* helpers */
+static inline int zuf_str_set(struct zufs_str *zstr, const struct qstr *name)
+{
+	if (name->len > ZUFS_NAME_LEN)
+		return -ENAMETOOLONG;
+	zstr->len = name->len;
+	memcpy(zstr->name, name->name, name->len);
+	return 0;
+}
+
+static inline u64 zuf_now_ns(struct inode *inode)
+{
+	struct timespec64 ts = current_time(inode);
+
+	return timespec64_to_ns(&ts);
+}
+
+#endif /* __ZUF_H */
