@@ -19,6 +19,8 @@ export const write = libc.func('intptr_t write(int fd, const void *buf, size_t c
 /** ioctl(2) with a pointer argument (fixed prototype; ABI-compatible with the variadic one on x86_64/arm64). */
 export const ioctl = libc.func('int ioctl(int fd, unsigned long request, void *arg)') as
   (fd: number, request: number, arg: Ptr) => number;
+/** pipe(2): fills fds[0] (read end) and fds[1] (write end). */
+export const pipe = libc.func('int pipe(_Out_ int *fds)') as (fds: Int32Array) => number;
 export const mount = libc.func(
   'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
 ) as (source: string, target: string, fstype: string, flags: number, data: string | null) => number;
