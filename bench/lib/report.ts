@@ -1,0 +1,200 @@
+// Turns the samples of one benchmark run into the stdout table, the markdown table for the
+// README (bench/results/latest.md) and the summary stored in the JSON record.
+import { fmtBytes, fmtNum, fmtRatio, pairedRatios, summarize, type Summary } from './stats.js';
+
+export interface Workload {
+  id: string;
+  label: string;
+  unit: string;
+  /** Metadata workloads are held to the "≥ 1/3 of the C libfuse server" target. */
+  metadata: boolean;
+}
+
+export interface Sample {
+  target: string;
+  workload: string;
+  round: number;
+  value: number;
+  raw: Record<string, unknown>;
+}
+
+export interface TargetInfo {
+  name: string;
+  description: string;
+  status: 'ok' | 'skipped' | 'failed';
+  reason?: string;
+  placement?: Record<string, number>;
+  mountOptions?: string[];
+  peakRssBytes?: number;
+}
+
+export interface MemoryResult {
+  backend: string;
+  fileBytes: number;
+  budgetBytes: number;
+  peakRssWriteBytes?: number;
+  peakRssReadBytes?: number;
+  vmHwmBytes?: number;
+  writeMiBs?: number;
+  readMiBs?: number;
+  pass?: boolean;
+  skipped?: string;
+  error?: string;
+}
+
+export interface Cell {
+  value?: Summary;
+  vsC?: Summary;
+  vsTmpfs?: Summary;
+}
+
+export const C_TARGET = 'libfuse-c';
+export const CEILING = 'tmpfs';
+export const METADATA_GOAL = 1 / 3;
+
+export function summarizeAll(workloads: readonly Workload[], targets: readonly string[], samples: readonly Sample[]): Record<string, Record<string, Cell>> {
+  const byKey = new Map<string, Map<number, number>>();
+  for (const s of samples) {
+    const k = `${s.workload}\0${s.target}`;
+    if (!byKey.has(k)) byKey.set(k, new Map());
+    byKey.get(k)!.set(s.round, s.value);
+  }
+  const out: Record<string, Record<string, Cell>> = {};
+  for (const w of workloads) {
+    const row: Record<string, Cell> = {};
+    const get = (t: string): Map<number, number> => byKey.get(`${w.id}\0${t}`) ?? new Map();
+    for (const t of targets) {
+      const v = get(t);
+      const cell: Cell = {};
+      const value = summarize([...v.values()]);
+      if (value) cell.value = value;
+      const vsC = t === C_TARGET ? undefined : summarize(pairedRatios(v, get(C_TARGET)));
+      if (vsC) cell.vsC = vsC;
+      const vsT = t === CEILING ? undefined : summarize(pairedRatios(v, get(CEILING)));
+      if (vsT) cell.vsTmpfs = vsT;
+      row[t] = cell;
+    }
+    out[w.id] = row;
+  }
+  return out;
+}
+
+export interface MetadataCheck {
+  target: string;
+  workload: string;
+  ratio: number | undefined;
+  pass: boolean | undefined;
+}
+
+/** The foundation target: every TypeScript FUSE target reaches ≥ 1/3 of memfs_ll on metadata ops. */
+export function metadataChecks(workloads: readonly Workload[], targets: readonly string[], summary: Record<string, Record<string, Cell>>): MetadataCheck[] {
+  const out: MetadataCheck[] = [];
+  for (const w of workloads.filter((x) => x.metadata)) {
+    for (const t of targets.filter((x) => x.startsWith('zufs-'))) {
+      const r = summary[w.id]?.[t]?.vsC?.median;
+      out.push({ target: t, workload: w.id, ratio: r, pass: r === undefined ? undefined : r >= METADATA_GOAL });
+    }
+  }
+  return out;
+}
+
+const range = (s: Summary, f: (x: number) => string): string => `${f(s.min)}–${f(s.max)}`;
+
+function valueText(c: Cell | undefined): string {
+  return c?.value ? `${fmtNum(c.value.median)} (${range(c.value, fmtNum)})` : '—';
+}
+
+function ratioText(s: Summary | undefined): string {
+  return s ? `${fmtRatio(s.median)}× (${range(s, fmtRatio)})` : '—';
+}
+
+function pad(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...(r[i] ?? '')].length)));
+  return rows.map((r) => r.map((c, i) => c + ' '.repeat(widths[i]! - [...c].length)).join('  ')).join('\n');
+}
+
+export function textReport(workloads: readonly Workload[], targets: readonly string[], summary: Record<string, Record<string, Cell>>): string {
+  const parts: string[] = [];
+  for (const w of workloads) {
+    const rows = [['target', `median (min–max) ${w.unit}`, `× ${C_TARGET}`, `× ${CEILING}`]];
+    for (const t of targets) {
+      const c = summary[w.id]?.[t];
+      rows.push([t, valueText(c), t === C_TARGET ? '1' : ratioText(c?.vsC), t === CEILING ? '1' : ratioText(c?.vsTmpfs)]);
+    }
+    parts.push(`${w.label}\n${pad(rows).replace(/^/gm, '  ')}`);
+  }
+  return parts.join('\n\n');
+}
+
+function mdRow(cells: string[]): string {
+  return `| ${cells.join(' | ')} |`;
+}
+
+export interface MarkdownInput {
+  title: string;
+  environment: string[];
+  workloads: readonly Workload[];
+  targets: readonly TargetInfo[];
+  summary: Record<string, Record<string, Cell>>;
+  checks: MetadataCheck[];
+  memory: MemoryResult[];
+  notes: string[];
+}
+
+export function markdownReport(m: MarkdownInput): string {
+  const names = m.targets.filter((t) => t.status === 'ok').map((t) => t.name);
+  const lines: string[] = [`## ${m.title}`, ''];
+  lines.push(...m.environment.map((e) => `- ${e}`), '');
+
+  lines.push(`Ratios to the C libfuse server (${C_TARGET}), paired per round: median (min–max). Above 1 is faster.`, '');
+  const others = names.filter((n) => n !== C_TARGET);
+  lines.push(mdRow(['workload', ...others]), mdRow(['---', ...others.map(() => '---:')]));
+  for (const w of m.workloads) lines.push(mdRow([w.label, ...others.map((t) => ratioText(m.summary[w.id]?.[t]?.vsC))]));
+  lines.push('');
+
+  lines.push(`Ratios to tmpfs (${CEILING}), paired per round.`, '');
+  const belowCeiling = names.filter((n) => n !== CEILING);
+  lines.push(mdRow(['workload', ...belowCeiling]), mdRow(['---', ...belowCeiling.map(() => '---:')]));
+  for (const w of m.workloads) lines.push(mdRow([w.label, ...belowCeiling.map((t) => ratioText(m.summary[w.id]?.[t]?.vsTmpfs))]));
+  lines.push('');
+
+  lines.push('Absolute rates: median (min–max). They drift 2–3× between runs on this machine; compare the ratios.', '');
+  lines.push(mdRow(['workload', 'unit', ...names]), mdRow(['---', '---', ...names.map(() => '---:')]));
+  for (const w of m.workloads) lines.push(mdRow([w.label, w.unit, ...names.map((t) => valueText(m.summary[w.id]?.[t]))]));
+  lines.push('');
+
+  if (m.checks.length) {
+    lines.push(`Target: the TypeScript FUSE path reaches ≥ 1/3 of ${C_TARGET}'s metadata rate.`, '');
+    lines.push(mdRow(['target', 'workload', `median × ${C_TARGET}`, 'result']), mdRow(['---', '---', '---:', '---']));
+    for (const c of m.checks) {
+      lines.push(mdRow([c.target, c.workload, c.ratio === undefined ? '—' : fmtRatio(c.ratio), c.pass === undefined ? 'not measured' : c.pass ? 'met' : 'NOT met']));
+    }
+    lines.push('');
+  }
+
+  if (m.memory.length) {
+    lines.push('Memory: zusd resident set while writing, then reading, one large file through the mount.', '');
+    lines.push(mdRow(['backend', 'file', 'budget', 'peak RSS write', 'peak RSS read', 'VmHWM', 'write MiB/s', 'read MiB/s', 'result']));
+    lines.push(mdRow(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']));
+    for (const r of m.memory) {
+      const b = (x: number | undefined): string => (x === undefined ? '—' : fmtBytes(x));
+      const n = (x: number | undefined): string => (x === undefined ? '—' : x.toFixed(0));
+      const result = r.skipped ? `skipped: ${r.skipped}` : r.error ? `failed: ${r.error}` : r.pass ? 'within budget' : 'OVER budget';
+      lines.push(mdRow([r.backend, b(r.fileBytes), b(r.budgetBytes), b(r.peakRssWriteBytes), b(r.peakRssReadBytes), b(r.vmHwmBytes), n(r.writeMiBs), n(r.readMiBs), result]));
+    }
+    lines.push('');
+  }
+
+  lines.push('Targets:', '');
+  for (const t of m.targets) {
+    const extra: string[] = [];
+    if (t.placement) extra.push(`server threads by allowed CPUs ${JSON.stringify(t.placement)}`);
+    if (t.peakRssBytes) extra.push(`peak RSS ${fmtBytes(t.peakRssBytes)}`);
+    if (t.mountOptions?.length) extra.push(`mount options ${t.mountOptions.join(',')}`);
+    const status = t.status === 'ok' ? '' : ` — **${t.status}**: ${t.reason ?? ''}`;
+    lines.push(`- \`${t.name}\`: ${t.description}${extra.length ? `; ${extra.join('; ')}` : ''}${status}`);
+  }
+  lines.push('');
+  if (m.notes.length) lines.push('Notes:', '', ...m.notes.map((n) => `- ${n}`), '');
+  return lines.join('\n');
+}
