@@ -17,6 +17,9 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts the server again on the same port and data directory (owned servers only). */
   restart(): Promise<void>;
+  /** SIGSTOP / SIGCONT: the server keeps its connections but stops answering (owned servers only). */
+  freeze(): void;
+  thaw(): void;
 }
 
 function findBinary(): string | undefined {
@@ -66,6 +69,8 @@ async function waitUntil(what: string, cond: () => Promise<boolean>, ms: number)
 export interface StartOptions {
   /** Keep an append-only file (appendfsync always) so data survives a restart. */
   persistent?: boolean;
+  /** requirepass: clients must authenticate. */
+  password?: string;
 }
 
 /** Starts a private redis-server, or wraps REDIS_URL (which cannot be stopped or restarted). */
@@ -84,6 +89,10 @@ export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> 
       restart: async () => {
         throw new Error('cannot restart the server given by REDIS_URL');
       },
+      freeze: () => {
+        throw new Error('cannot freeze the server given by REDIS_URL');
+      },
+      thaw: () => {},
     };
   }
   if (!BINARY) throw new Error(redisUnavailable);
@@ -100,6 +109,7 @@ export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> 
     ...(opts.persistent
       ? ['--appendonly', 'yes', '--appendfsync', 'always']
       : ['--appendonly', 'no']),
+    ...(opts.password ? ['--requirepass', opts.password] : []),
   ];
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
@@ -132,6 +142,12 @@ export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> 
       await rm(dir, { recursive: true, force: true });
     },
     kill,
+    freeze: () => {
+      child?.kill('SIGSTOP');
+    },
+    thaw: () => {
+      child?.kill('SIGCONT');
+    },
     restart: async () => {
       await kill();
       await launch();

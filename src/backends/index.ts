@@ -1,0 +1,108 @@
+// Opens a posix-layout Backend from a URL, chosen by scheme:
+//   memory://                                     in-process, for tests
+//   local:///abs/path/to/volume                   embedded store on the local disk
+//   redis://[user:pass@]host[:port][/db]?volume=name    (rediss:// for TLS)
+// and redacts credentials from URLs for anything that logs them.
+import { errno, fsError } from '../fs/errors.js';
+import { LocalBackend } from './local/local-backend.js';
+import { MemoryBackend } from './memory.js';
+import { RedisBackend } from './redis/redis-backend.js';
+import type { Backend } from './types.js';
+
+export interface OpenBackendOptions {
+  /** Chunk size for a new volume (existing volumes keep theirs). */
+  chunkSize?: number;
+  /** redis: volume name, when the URL has no ?volume=. */
+  volume?: string;
+  /** redis: give up connecting at open after this long. Default 5000. */
+  connectTimeoutMs?: number;
+  /** redis: fail a command without a reply after this long (ETIMEDOUT). Default 5000. */
+  commandTimeoutMs?: number;
+  /** redis: sync() waits for the server's AOF fsync (WAITAOF, Redis >= 7.2). */
+  syncWaitAof?: boolean;
+  /** local: log size that triggers a snapshot. */
+  compactBytes?: number;
+  /** local: data files kept open at once. */
+  maxOpenFiles?: number;
+}
+
+const SECRET_PARAMS = /^(password|pass|pwd|secret|token|access_?key|secret_?key|auth|sig|signature|x-amz-signature|x-amz-credential)$/i;
+
+/** The URL with any password (userinfo or secret-looking query parameter) replaced by "***". */
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    // Not a URL we can parse: still hide anything between "//" and "@".
+    return url.replace(/\/\/[^/@]*@/, '//***@');
+  }
+  if (u.password) u.password = '***';
+  else if (u.username && /^rediss?:$/.test(u.protocol)) u.username = '***'; // redis://secret@host is a password
+  for (const key of [...u.searchParams.keys()]) if (SECRET_PARAMS.test(key)) u.searchParams.set(key, '***');
+  return u.toString();
+}
+
+function bad(url: string, why: string): never {
+  throw fsError(errno.EINVAL, `backend URL ${redactUrl(url)}: ${why}`);
+}
+
+function positiveInt(url: string, what: string, v: number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isSafeInteger(v) || v <= 0) bad(url, `${what} must be a positive integer, got ${v}`);
+  return v;
+}
+
+export async function openBackend(url: string, opts: OpenBackendOptions = {}): Promise<Backend> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    bad(url, 'not a URL (expected memory://, local:///path, redis://host:port/db?volume=name or rediss://...)');
+  }
+  const chunkSize = positiveInt(url, 'chunkSize', opts.chunkSize);
+  switch (u.protocol) {
+    case 'memory:':
+      return new MemoryBackend(chunkSize === undefined ? {} : { chunkSize });
+
+    case 'local:': {
+      if (u.host !== '') bad(url, 'a local URL has no host: write local:///absolute/path');
+      const path = decodeURIComponent(u.pathname);
+      if (!path.startsWith('/') || path === '/') bad(url, 'needs an absolute volume directory, e.g. local:///var/lib/zufs/vol1');
+      return LocalBackend.open(path, {
+        ...(chunkSize !== undefined && { chunkSize }),
+        ...(opts.compactBytes !== undefined && { compactBytes: opts.compactBytes }),
+        ...(opts.maxOpenFiles !== undefined && { maxOpenFiles: opts.maxOpenFiles }),
+      });
+    }
+
+    case 'redis:':
+    case 'rediss:': {
+      if (!u.hostname) bad(url, 'needs a host, e.g. redis://127.0.0.1:6379/0?volume=vol1');
+      const port = u.port === '' ? 6379 : Number(u.port);
+      const dbPart = u.pathname.replace(/^\//, '');
+      const db = dbPart === '' ? 0 : Number(dbPart);
+      if (!Number.isInteger(db) || db < 0 || !/^\d*$/.test(dbPart)) bad(url, `database must be a number, got "${dbPart}"`);
+      for (const key of u.searchParams.keys()) if (key !== 'volume') bad(url, `unknown parameter "${key}" (only "volume" is understood)`);
+      const volume = u.searchParams.get('volume') ?? opts.volume;
+      if (!volume) bad(url, 'needs a volume name: add ?volume=<name> or set the mount\'s volume');
+      // redis://:pass@host and redis://pass@host (the old form) both carry a password.
+      const username = u.password ? decodeURIComponent(u.username) || undefined : undefined;
+      const password = u.password ? decodeURIComponent(u.password) : u.username ? decodeURIComponent(u.username) : undefined;
+      return RedisBackend.open(
+        { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port, db, username, password, tls: u.protocol === 'rediss:' },
+        {
+          volume,
+          chunkSize,
+          connectTimeoutMs: positiveInt(url, 'connectTimeoutMs', opts.connectTimeoutMs),
+          commandTimeoutMs: positiveInt(url, 'commandTimeoutMs', opts.commandTimeoutMs),
+          syncWaitAof: opts.syncWaitAof,
+          label: redactUrl(url),
+        },
+      );
+    }
+
+    default:
+      bad(url, `unknown scheme "${u.protocol.replace(/:$/, '')}" (known: memory, local, redis, rediss)`);
+  }
+}
