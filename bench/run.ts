@@ -1,11 +1,13 @@
 // `npm run bench`: zufs over FUSE (memory, redis, local backends) against tmpfs and a C libfuse
-// low-level server with the same semantics, side by side in one run. Servers are pinned to CPU 1
-// and the client (bench/cfuse/load.c) to CPU 0; rounds interleave every target, so each ratio is
-// paired within a round. Then zusd's peak RSS while a large file streams through a local mount.
+// low-level server with the same semantics, side by side in one run. The client (bench/cfuse/load.c)
+// is pinned to CPU 0 and the servers to CPU 1, then (full mode) all to CPU 0; rounds interleave every
+// target, so each ratio is paired within a round. Then zusd's peak RSS while a large file streams
+// through a local mount.
 //
 // Environment: ZUFS_BENCH_QUICK=1 (smoke mode, < 2 min), ZUFS_BENCH_RUNS, ZUFS_BENCH_SECS,
 // ZUFS_BENCH_TARGETS=tmpfs,libfuse-c,zufs-memory,zufs-redis,zufs-local, ZUFS_BENCH_CHANNELS,
-// ZUFS_BENCH_RSS_BYTES (0 skips the memory test), ZUFS_BENCH_NAME (results file name).
+// ZUFS_BENCH_PLACEMENTS=split,same, ZUFS_BENCH_RSS_BYTES (0 skips the memory test),
+// ZUFS_BENCH_NAME (results file name).
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { buildC, memoryOf, mountOptions, pkgConfig, run, threadPlacement, which } from './lib/proc.js';
 import {
   C_TARGET, markdownReport, metadataChecks, summarizeAll, textReport,
-  type MemoryResult, type Sample, type TargetInfo, type Workload,
+  type Cell, type MemoryResult, type MetadataCheck, type Sample, type TargetInfo, type Workload,
 } from './lib/report.js';
 import { MemfsTarget, RedisServer, removeTree, TmpfsTarget, ZufsTarget, type BenchContext, type Target } from './lib/targets.js';
 
@@ -31,8 +33,6 @@ const RSS_BYTES = num('ZUFS_BENCH_RSS_BYTES', QUICK ? 512 * MiB : 4 * GiB);
 const CHANNELS = num('ZUFS_BENCH_CHANNELS', 1);
 const BUDGET = 512 * MiB;
 const CPUS = os.availableParallelism();
-const CLIENT_CPU = CPUS >= 2 ? 0 : undefined;
-const SERVER_CPU = CPUS >= 2 ? 1 : undefined;
 const WANTED = (env['ZUFS_BENCH_TARGETS'] ?? 'tmpfs,libfuse-c,zufs-memory,zufs-redis,zufs-local').split(',').map((s) => s.trim());
 
 const WORKLOADS: Workload[] = [
@@ -61,8 +61,10 @@ interface LoadOut {
   direct: boolean;
 }
 
+let clientCpu: number | undefined;
+
 async function load(op: string, file: string, arg: number, flags: string[] = []): Promise<LoadOut> {
-  const cpu = CLIENT_CPU === undefined ? [] : ['-c', String(CLIENT_CPU)];
+  const cpu = clientCpu === undefined ? [] : ['-c', String(clientCpu)];
   const r = await run(loadBin, [...cpu, ...flags, op, file, String(arg)], 900_000);
   if (r.code !== 0) throw new Error(`load ${op} ${file}: ${r.stderr.trim() || `exit ${r.code}`}`);
   if (r.stderr.trim()) notes.add(r.stderr.trim().replace(/^load: /, '').replace(/\/[^ ]*\/mnt-/, 'mnt-'));
@@ -178,52 +180,61 @@ async function environment(): Promise<Record<string, string>> {
   };
 }
 
-async function main(): Promise<void> {
-  const started = Date.now();
-  const envInfo = await environment();
-  const fuseFlags = await pkgConfig('fuse3');
-  if (!fuseFlags) throw new Error('libfuse3 headers not found: apt-get install -y libfuse3-dev pkg-config fuse3');
-  await buildC(path.join(benchSrc, 'cfuse/load.c'), loadBin);
-  await buildC(path.join(benchSrc, 'cfuse/memfs_ll.c'), memfsBin, fuseFlags);
+interface Placement {
+  name: string;
+  heading: string;
+  clientCpu: number | undefined;
+  serverCpu: number | undefined;
+}
 
-  const work = mkdtempSync(path.join(os.tmpdir(), 'zufs-bench-'));
-  const ctx: BenchContext = { work, repoRoot, memfsBin, serverCpu: SERVER_CPU, channels: CHANNELS, attrTimeout: 0, memoryBudget: BUDGET };
+/** split (the spec's placement): client on CPU 0, servers on CPU 1, every request crosses CPUs.
+ *  same: client and servers share CPU 0, the placement a per-CPU channel design aims for. */
+function placements(): Placement[] {
+  if (CPUS < 2) return [{ name: 'any', heading: 'Unpinned (one CPU)', clientCpu: undefined, serverCpu: undefined }];
+  const all: Placement[] = [
+    { name: 'split', heading: 'Client on CPU 0, servers on CPU 1 (cross-CPU)', clientCpu: 0, serverCpu: 1 },
+    { name: 'same', heading: 'Client and servers on CPU 0 (same CPU)', clientCpu: 0, serverCpu: 0 },
+  ];
+  const wanted = (env['ZUFS_BENCH_PLACEMENTS'] ?? (QUICK ? 'split' : 'split,same')).split(',').map((x) => x.trim());
+  return all.filter((p) => wanted.includes(p.name));
+}
+
+interface PlacementResult {
+  placement: Placement;
+  targets: TargetInfo[];
+  names: string[];
+  samples: Sample[];
+  summary: Record<string, Record<string, Cell>>;
+  checks: MetadataCheck[];
+}
+
+const say = (s: string): void => void process.stdout.write(s + '\n');
+let interrupted = false;
+
+async function benchPlacement(base: BenchContext, p: Placement): Promise<PlacementResult> {
+  clientCpu = p.clientCpu;
+  const ctx: BenchContext = { ...base, serverCpu: p.serverCpu };
   const redis = new RedisServer(ctx);
-  const zufs = [
+  const all: Target[] = [
+    new TmpfsTarget(ctx, '1g'),
     new ZufsTarget(ctx, 'memory', () => 'memory://bench'),
     new ZufsTarget(ctx, 'redis', () => redis.url, () => redis.start(), () => redis.stop()),
-    new ZufsTarget(ctx, 'local', () => `local://${path.join(work, 'local-store')}`),
+    new ZufsTarget(ctx, 'local', () => `local://${path.join(ctx.work, `local-store-${p.name}`)}`),
   ];
   const info = new Map<string, TargetInfo>();
-  const all: Target[] = [new TmpfsTarget(ctx, '1g'), ...zufs];
   const live: Target[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const t of live.splice(0).reverse()) await t.stop().catch(() => undefined);
-    await redis.stop().catch(() => undefined);
-  };
-  let interrupted = false;
-  process.on('SIGINT', () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    process.stderr.write('\ninterrupted: stopping the targets\n');
-  });
-
-  const say = (s: string): void => void process.stdout.write(s + '\n');
-  say(`zufs bench${QUICK ? ' (QUICK smoke mode)' : ''}: ${RUNS} rounds, ${SECS}s per timed run, client on CPU ${CLIENT_CPU ?? 'any'}, servers on CPU ${SERVER_CPU ?? 'any'}, FUSE attr/entry timeout 0, channels ${CHANNELS}`);
-  say(`  ${envInfo['kernel']}, ${envInfo['cpu']}, node ${envInfo['node']}, libfuse ${envInfo['libfuse']}, scratch ${work}`);
+  const samples: Sample[] = [];
 
   const tryStart = async (t: Target, description: string): Promise<void> => {
     if (!WANTED.includes(t.name)) {
       info.set(t.name, { name: t.name, description, status: 'skipped', reason: 'not in ZUFS_BENCH_TARGETS' });
       return;
     }
-    if (t.name === 'zufs-redis') {
-      const why = RedisServer.unavailable();
-      if (why) {
-        info.set(t.name, { name: t.name, description, status: 'skipped', reason: why });
-        say(`  skip ${t.name}: ${why}`);
-        return;
-      }
+    const why = t.name === 'zufs-redis' ? RedisServer.unavailable() : undefined;
+    if (why) {
+      info.set(t.name, { name: t.name, description, status: 'skipped', reason: why });
+      say(`  skip ${t.name}: ${why}`);
+      return;
     }
     try {
       await t.start();
@@ -240,13 +251,12 @@ async function main(): Promise<void> {
     }
   };
 
-  const samples: Sample[] = [];
-  let memory: MemoryResult[] = [];
+  say(`placement ${p.name}: client on CPU ${p.clientCpu ?? 'any'}, servers on CPU ${p.serverCpu ?? 'any'}`);
   try {
-    // zusd first: memfs_ll then mounts with the same permission options zusd chose.
+    // zusd first, so memfs_ll can mount with the same permission options zusd chose.
     for (const t of all) await tryStart(t, t.description);
-    const zopts = live.find((t) => t.name.startsWith('zufs-')) ? mountOptions(live.find((t) => t.name.startsWith('zufs-'))!.dir) : [];
-    const same = zopts.filter((o) => o === 'default_permissions' || o === 'allow_other');
+    const z = live.find((t) => t.name.startsWith('zufs-'));
+    const same = (z ? mountOptions(z.dir) : []).filter((o) => o === 'default_permissions' || o === 'allow_other');
     const memfs = new MemfsTarget(ctx, same);
     await tryStart(memfs, memfs.description + (same.length ? ` (-o ${same.join(',')}, as zusd)` : ''));
     const order = ['tmpfs', C_TARGET, 'zufs-memory', 'zufs-redis', 'zufs-local'];
@@ -280,46 +290,79 @@ async function main(): Promise<void> {
     }
     watch.stop();
     for (const t of live) if (t.pid) info.get(t.name)!.peakRssBytes = watch.peaks.get(t.pid);
-    await stopAll();
-
-    if (!interrupted && WANTED.includes('zufs-local')) {
-      say(`  memory: writing then reading ${(RSS_BYTES / GiB).toFixed(2)} GiB through zufs-local, polling zusd's VmRSS every 20 ms`);
-      memory = [await memoryTest(ctx)];
-    }
-
     const summary = summarizeAll(WORKLOADS, names, samples);
     const checks = metadataChecks(WORKLOADS, names, summary);
+    return { placement: p, targets: [...info.values()], names, samples, summary, checks };
+  } finally {
+    for (const t of live.splice(0).reverse()) await t.stop().catch(() => undefined);
+    await redis.stop().catch(() => undefined);
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const envInfo = await environment();
+  const fuseFlags = await pkgConfig('fuse3');
+  if (!fuseFlags) throw new Error('libfuse3 headers not found: apt-get install -y libfuse3-dev pkg-config fuse3');
+  await buildC(path.join(benchSrc, 'cfuse/load.c'), loadBin);
+  await buildC(path.join(benchSrc, 'cfuse/memfs_ll.c'), memfsBin, fuseFlags);
+
+  const work = mkdtempSync(path.join(os.tmpdir(), 'zufs-bench-'));
+  const ctx: BenchContext = { work, repoRoot, memfsBin, serverCpu: undefined, channels: CHANNELS, attrTimeout: 0, memoryBudget: BUDGET };
+  process.on('SIGINT', () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write('\ninterrupted: stopping the targets\n');
+  });
+
+  say(`zufs bench${QUICK ? ' (QUICK smoke mode)' : ''}: ${RUNS} rounds, ${SECS}s per timed run, FUSE attr/entry timeout 0, channels ${CHANNELS}`);
+  say(`  ${envInfo['kernel']}, ${envInfo['cpu']}, node ${envInfo['node']}, libfuse ${envInfo['libfuse']}, scratch ${work}`);
+
+  try {
+    const results: PlacementResult[] = [];
+    for (const p of placements()) {
+      if (!interrupted) results.push(await benchPlacement(ctx, p));
+    }
+
+    let memory: MemoryResult[] = [];
+    if (!interrupted && WANTED.includes('zufs-local')) {
+      clientCpu = CPUS >= 2 ? 0 : undefined;
+      say(`memory: writing then reading ${(RSS_BYTES / GiB).toFixed(2)} GiB through zufs-local (client CPU 0, zusd CPU 1), polling zusd's VmRSS every 20 ms`);
+      memory = [await memoryTest({ ...ctx, serverCpu: CPUS >= 2 ? 1 : undefined })];
+    }
+
+    for (const r of results) {
+      say('');
+      say(`=== ${r.placement.heading} ===`);
+      say(textReport(WORKLOADS, r.names, r.summary));
+      say('');
+      for (const c of r.checks) say(`  target ≥ 1/3 of ${C_TARGET} on ${c.workload}: ${c.target} ${c.ratio === undefined ? 'not measured' : `${c.ratio.toFixed(2)}× → ${c.pass ? 'met' : 'NOT met'}`}`);
+    }
     say('');
-    say(textReport(WORKLOADS, names, summary));
-    say('');
-    for (const c of checks) say(`  target ≥ 1/3 of ${C_TARGET} on ${c.workload}: ${c.target} ${c.ratio === undefined ? 'not measured' : `${c.ratio.toFixed(2)}× → ${c.pass ? 'met' : 'NOT met'}`}`);
     for (const m of memory) {
-      if (m.skipped || m.error) say(`  memory (${m.backend}): ${m.skipped ? `skipped: ${m.skipped}` : `failed: ${m.error}`}`);
-      else say(`  memory (${m.backend}, ${(m.fileBytes / GiB).toFixed(2)} GiB file): peak RSS write ${((m.peakRssWriteBytes ?? 0) / MiB).toFixed(0)} MiB, read ${((m.peakRssReadBytes ?? 0) / MiB).toFixed(0)} MiB, VmHWM ${((m.vmHwmBytes ?? 0) / MiB).toFixed(0)} MiB vs budget ${BUDGET / MiB} MiB → ${m.pass ? 'within' : 'OVER'}`);
+      if (m.skipped || m.error) say(`memory (${m.backend}): ${m.skipped ? `skipped: ${m.skipped}` : `failed: ${m.error}`}`);
+      else say(`memory (${m.backend}, ${(m.fileBytes / GiB).toFixed(2)} GiB file): peak RSS write ${((m.peakRssWriteBytes ?? 0) / MiB).toFixed(0)} MiB, read ${((m.peakRssReadBytes ?? 0) / MiB).toFixed(0)} MiB, VmHWM ${((m.vmHwmBytes ?? 0) / MiB).toFixed(0)} MiB vs budget ${BUDGET / MiB} MiB → ${m.pass ? 'within' : 'OVER'}`);
     }
     const elapsed = (Date.now() - started) / 1000;
-    say(`  total ${elapsed.toFixed(0)}s`);
+    say(`total ${elapsed.toFixed(0)}s`);
 
-    const targets = [...info.values()];
     const allNotes = [
-      `Every FUSE target runs with attr/entry timeout 0, so each stat is a LOOKUP (and GETATTR) round trip; fstat on an open file is one GETATTR.`,
+      'Every FUSE target runs with attr/entry timeout 0 (zusd `attr_timeout: 0s`, memfs_ll `-o timeout=0`), so each stat(path) is a LOOKUP plus GETATTR round trips; fstat on an open file is one GETATTR. memfs_ll mounts with the same default_permissions/allow_other options as zusd.',
       `Random I/O: 4 KiB pread/pwrite at uniformly random aligned offsets in a ${RAND_BYTES / MiB} MiB file, O_DIRECT (fio psync, direct=1, iodepth 1), one client thread.`,
-      `Sequential: a fresh file per round, written with 1 MiB write() calls then fsync; the page cache is dropped (echo 1 > /proc/sys/vm/drop_caches) before it is read back with 1 MiB read() calls, and every MiB's offset stamp is checked.`,
-      `Rounds interleave targets (the order rotates each round); ratios are paired within a round, then the median and min–max of those ratios are shown.`,
-      `zusd channels: ${CHANNELS}; memfs_ll ${CHANNELS === 1 ? 'runs its single-threaded loop (-s)' : `runs libfuse's multi-threaded loop with clone_fd, max_threads=${CHANNELS}`}.`,
+      'Sequential: a fresh file per round, written with 1 MiB write() calls then fsync; the page cache is dropped (echo 1 > /proc/sys/vm/drop_caches) before it is read back with 1 MiB read() calls, and every MiB\'s offset stamp is checked.',
+      'Rounds interleave targets (the order rotates each round); ratios are paired within a round, then the median and min–max of those ratios are shown.',
+      `zusd channels: ${CHANNELS}; memfs_ll ${CHANNELS === 1 ? 'runs its single-threaded loop (-s)' : `runs libfuse's multi-threaded loop with clone_fd, max_threads=${CHANNELS}`}. Servers are started under taskset, and zusd pins its channel workers inside the allowed set; the thread placement observed after round 1 is listed per target.`,
+      'The memory test writes then reads one file through a zufs mount on the local backend with the default attr timeout; VmRSS is polled every 20 ms, and VmHWM (the whole life of the process, start-up included) is read at the end.',
       ...[...notes],
     ];
     const record = {
       name: env['ZUFS_BENCH_NAME'] ?? (QUICK ? 'quick' : `fuse-${envInfo['date']!.slice(0, 16).replace(/[-:T]/g, '')}`),
       quick: QUICK,
-      environment: { ...envInfo, clientCpu: CLIENT_CPU, serverCpu: SERVER_CPU, channels: CHANNELS, attrTimeout: 0, runs: RUNS, secs: SECS, randBytes: RAND_BYTES, seqBytes: SEQ_BYTES, elapsedSecs: elapsed },
+      environment: { ...envInfo, channels: CHANNELS, attrTimeout: 0, runs: RUNS, secs: SECS, randBytes: RAND_BYTES, seqBytes: SEQ_BYTES, elapsedSecs: elapsed },
       workloads: WORKLOADS,
-      targets,
-      summary,
-      checks,
+      placements: results.map((r) => ({ ...r.placement, targets: r.targets, summary: r.summary, checks: r.checks, samples: r.samples })),
       memory,
       notes: allNotes,
-      samples,
     };
     const outDir = path.join(benchSrc, 'results');
     mkdirSync(outDir, { recursive: true });
@@ -328,20 +371,17 @@ async function main(): Promise<void> {
       title: `FUSE baseline${QUICK ? ' (quick smoke run)' : ''} — ${envInfo['date']!.slice(0, 10)}, commit ${envInfo['commit']}`,
       environment: [
         `${envInfo['cpu']}; kernel ${envInfo['kernel']}; node ${envInfo['node']}; libfuse ${envInfo['libfuse']}; redis ${envInfo['redis']}`,
-        `client (bench/cfuse/load.c) pinned to CPU ${CLIENT_CPU ?? 'any'}; every server (memfs_ll, zusd, redis-server) started under taskset on CPU ${SERVER_CPU ?? 'any'}`,
-        `${RUNS} rounds; timed runs of ${SECS}s; ${(elapsed / 60).toFixed(1)} min in all; raw samples in bench/results/${record.name}.json`,
+        'client: bench/cfuse/load.c, one thread, pinned with sched_setaffinity; servers (memfs_ll, zusd, redis-server) started under taskset',
+        `${RUNS} rounds per placement; timed runs of ${SECS}s; ${(elapsed / 60).toFixed(1)} min in all; raw samples in bench/results/${record.name}.json`,
       ],
       workloads: WORKLOADS,
-      targets,
-      summary,
-      checks,
+      sections: results.map((r) => ({ heading: r.placement.heading, targets: r.targets, summary: r.summary, checks: r.checks })),
       memory,
       notes: allNotes,
     });
     writeFileSync(path.join(outDir, QUICK ? 'quick.md' : 'latest.md'), md);
-    say(`  wrote bench/results/${record.name}.json and bench/results/${QUICK ? 'quick.md' : 'latest.md'}`);
+    say(`wrote bench/results/${record.name}.json and bench/results/${QUICK ? 'quick.md' : 'latest.md'}`);
   } finally {
-    await stopAll();
     const stuck = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(work + '/'));
     if (stuck.length) process.stderr.write(`bench: ${stuck.length} mount(s) left under ${work}; not removing it\n`);
     else removeTree(work);

@@ -130,50 +130,71 @@ function mdRow(cells: string[]): string {
   return `| ${cells.join(' | ')} |`;
 }
 
+export interface PlacementSection {
+  heading: string;
+  targets: readonly TargetInfo[];
+  summary: Record<string, Record<string, Cell>>;
+  checks: MetadataCheck[];
+}
+
 export interface MarkdownInput {
   title: string;
   environment: string[];
   workloads: readonly Workload[];
-  targets: readonly TargetInfo[];
-  summary: Record<string, Record<string, Cell>>;
-  checks: MetadataCheck[];
+  sections: readonly PlacementSection[];
   memory: MemoryResult[];
   notes: string[];
 }
 
-export function markdownReport(m: MarkdownInput): string {
-  const names = m.targets.filter((t) => t.status === 'ok').map((t) => t.name);
-  const lines: string[] = [`## ${m.title}`, ''];
-  lines.push(...m.environment.map((e) => `- ${e}`), '');
-
+function sectionMarkdown(workloads: readonly Workload[], s: PlacementSection): string[] {
+  const names = s.targets.filter((t) => t.status === 'ok').map((t) => t.name);
+  const lines: string[] = [`### ${s.heading}`, ''];
   lines.push(`Ratios to the C libfuse server (${C_TARGET}), paired per round: median (min–max). Above 1 is faster.`, '');
   const others = names.filter((n) => n !== C_TARGET);
   lines.push(mdRow(['workload', ...others]), mdRow(['---', ...others.map(() => '---:')]));
-  for (const w of m.workloads) lines.push(mdRow([w.label, ...others.map((t) => ratioText(m.summary[w.id]?.[t]?.vsC))]));
+  for (const w of workloads) lines.push(mdRow([w.label, ...others.map((t) => ratioText(s.summary[w.id]?.[t]?.vsC))]));
   lines.push('');
 
   lines.push(`Ratios to tmpfs (${CEILING}), paired per round.`, '');
   const belowCeiling = names.filter((n) => n !== CEILING);
   lines.push(mdRow(['workload', ...belowCeiling]), mdRow(['---', ...belowCeiling.map(() => '---:')]));
-  for (const w of m.workloads) lines.push(mdRow([w.label, ...belowCeiling.map((t) => ratioText(m.summary[w.id]?.[t]?.vsTmpfs))]));
+  for (const w of workloads) lines.push(mdRow([w.label, ...belowCeiling.map((t) => ratioText(s.summary[w.id]?.[t]?.vsTmpfs))]));
   lines.push('');
 
   lines.push('Absolute rates: median (min–max). They drift 2–3× between runs on this machine; compare the ratios.', '');
   lines.push(mdRow(['workload', 'unit', ...names]), mdRow(['---', '---', ...names.map(() => '---:')]));
-  for (const w of m.workloads) lines.push(mdRow([w.label, w.unit, ...names.map((t) => valueText(m.summary[w.id]?.[t]))]));
+  for (const w of workloads) lines.push(mdRow([w.label, w.unit, ...names.map((t) => valueText(s.summary[w.id]?.[t]))]));
   lines.push('');
 
-  if (m.checks.length) {
+  if (s.checks.length) {
     lines.push(`Target: the TypeScript FUSE path reaches ≥ 1/3 of ${C_TARGET}'s metadata rate.`, '');
     lines.push(mdRow(['target', 'workload', `median × ${C_TARGET}`, 'result']), mdRow(['---', '---', '---:', '---']));
-    for (const c of m.checks) {
+    for (const c of s.checks) {
       lines.push(mdRow([c.target, c.workload, c.ratio === undefined ? '—' : fmtRatio(c.ratio), c.pass === undefined ? 'not measured' : c.pass ? 'met' : 'NOT met']));
     }
     lines.push('');
   }
 
+  lines.push('Targets:', '');
+  for (const t of s.targets) {
+    const extra: string[] = [];
+    if (t.placement) extra.push(`server threads by allowed CPUs ${JSON.stringify(t.placement)}`);
+    if (t.peakRssBytes) extra.push(`peak RSS ${fmtBytes(t.peakRssBytes)}`);
+    if (t.mountOptions?.length) extra.push(`mount options ${t.mountOptions.join(',')}`);
+    const status = t.status === 'ok' ? (t.reason ? ` — errors: ${t.reason}` : '') : ` — **${t.status}**: ${t.reason ?? ''}`;
+    lines.push(`- \`${t.name}\`: ${t.description}${extra.length ? `; ${extra.join('; ')}` : ''}${status}`);
+  }
+  lines.push('');
+  return lines;
+}
+
+export function markdownReport(m: MarkdownInput): string {
+  const lines: string[] = [`## ${m.title}`, ''];
+  lines.push(...m.environment.map((e) => `- ${e}`), '');
+  for (const s of m.sections) lines.push(...sectionMarkdown(m.workloads, s));
+
   if (m.memory.length) {
-    lines.push('Memory: zusd resident set while writing, then reading, one large file through the mount.', '');
+    lines.push('### Memory', '', 'zusd resident set while writing, then reading, one large file through the mount.', '');
     lines.push(mdRow(['backend', 'file', 'budget', 'peak RSS write', 'peak RSS read', 'VmHWM', 'write MiB/s', 'read MiB/s', 'result']));
     lines.push(mdRow(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']));
     for (const r of m.memory) {
@@ -184,17 +205,6 @@ export function markdownReport(m: MarkdownInput): string {
     }
     lines.push('');
   }
-
-  lines.push('Targets:', '');
-  for (const t of m.targets) {
-    const extra: string[] = [];
-    if (t.placement) extra.push(`server threads by allowed CPUs ${JSON.stringify(t.placement)}`);
-    if (t.peakRssBytes) extra.push(`peak RSS ${fmtBytes(t.peakRssBytes)}`);
-    if (t.mountOptions?.length) extra.push(`mount options ${t.mountOptions.join(',')}`);
-    const status = t.status === 'ok' ? '' : ` — **${t.status}**: ${t.reason ?? ''}`;
-    lines.push(`- \`${t.name}\`: ${t.description}${extra.length ? `; ${extra.join('; ')}` : ''}${status}`);
-  }
-  lines.push('');
-  if (m.notes.length) lines.push('Notes:', '', ...m.notes.map((n) => `- ${n}`), '');
+  if (m.notes.length) lines.push('### Method', '', ...m.notes.map((n) => `- ${n}`), '');
   return lines.join('\n');
 }

@@ -29,7 +29,7 @@ export function pairedRatios(a: ReadonlyMap<number, number>, b: ReadonlyMap<numb
 /** 3 significant digits, with k/M suffixes for large rates. */
 export function fmtNum(x: number): string {
   if (x >= 1e6) return `${(x / 1e6).toPrecision(3)}M`;
-  if (x >= 1e4) return `${(x / 1e3).toPrecision(3)}k`;
+  if (x >= 1e3) return `${(x / 1e3).toPrecision(3)}k`;
   return x.toPrecision(3);
 }
 
