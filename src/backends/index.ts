@@ -35,7 +35,7 @@ export function redactUrl(url: string): string {
     u = new URL(url);
   } catch {
     // Not a URL we can parse: still hide anything between "//" and "@".
-    return url.replace(/\/\/[^/@]*@/, '//***@');
+    return url.replace(/\/\/[^/@\s]*@/g, '//***@').replace(/:[^:/@\s]*@/g, ':***@');
   }
   if (u.password) u.password = '***';
   else if (u.username && /^rediss?:$/.test(u.protocol)) u.username = '***'; // redis://secret@host is a password
