@@ -97,7 +97,11 @@ static int zuf_sync_fs(struct super_block *sb, int wait)
 
 	if (!wait)
 		return 0;
+	if (!sb->s_root)
+		return 0;
 	zuf_hdr_init(&ioc.hdr, ZUFS_OP_SYNC, sizeof(ioc), sizeof(ioc));
+	/* the root's cookie names the super block: a ZT op carries no sb */
+	ioc.zus_ii = ZUII(d_inode(sb->s_root))->zus_ii;
 	ioc.length = ~0ULL;
 	return zufc_dispatch(SBI(sb), &ioc.hdr, sizeof(ioc));
 }

@@ -520,7 +520,7 @@ struct zufs_ioc_attr {
 	__u64	truncate_size;
 };
 
-/* ZUFS_OP_SYNC; zus_ii == 0 means the whole super block (syncfs) */
+/* ZUFS_OP_SYNC; length == ~0 on the root inode means the whole super block (syncfs) */
 #define ZUFS_SF_DATASYNC	(1 << 0)
 #define ZUFS_SF_DONTNEED	(1 << 1)
 struct zufs_ioc_sync {

@@ -1,0 +1,270 @@
+// The zuf transport's server side: starts the mount thread and one pinned ZT worker per (CPU,
+// channel), answers mount/umount jobs (a filesystem per super block, a zus_inode pool each) and
+// runs every ZT op on this (main) thread against the mount's ZusOperations, replying in place in
+// the channel's op buffer, which is mapped here too (koffi.view of the worker's mmap address).
+import koffi from 'koffi';
+import { Worker } from 'node:worker_threads';
+import type { ZusOperations } from '../../fs/operations.js';
+import { errno, toErrno } from '../../fs/errors.js';
+import { allowedCpus } from '../sys/affinity.js';
+import {
+  ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FSC_XATTR, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT, ZUFS_OP_BUF_DEF,
+  ZUFS_OP_MAX_OPT, ZU_IOC_BREAK_ALL, zufs_ioc_break_all, zufs_ioc_hdr, zufs_ioc_mount, zufs_mount_info,
+} from '../abi/zus-api.js';
+import { makeCookie, opTable, publish, type Ctx, type SbState } from './handlers.js';
+import { ZiPool } from './pool.js';
+import { closeQuiet, openSpecial, zufIoctl } from './sys-extra.js';
+import type { MountWorkerData, WorkerNotice, ZtWorkerData } from './zuf-worker.js';
+
+/** What a filesystem factory learns about a kernel-initiated mount. */
+export interface ZufMountRequest {
+  fsType: string;
+  config: string; // -o config=PATH ('' if absent)
+  options: string; // the rest of -o, verbatim
+  readOnly: boolean;
+  sbId: bigint;
+}
+
+export interface ZufServeOptions {
+  root?: string; // where the zuf root is mounted (default /sys/fs/zuf)
+  /** fs type name ("zufs-mem") → the filesystem to serve for each mount of that type. */
+  types: Record<string, (req: ZufMountRequest) => Promise<ZusOperations> | ZusOperations>;
+  channelsPerCpu?: number; // foreground ZT channels per CPU (1..2), default 1
+  cpus?: number[]; // default: the CPUs this process may run on
+  opBufSize?: number;
+  poolSize?: number; // bytes of zus_inode pool per super block (128 bytes per cached inode)
+  log?: (msg: string) => void;
+}
+
+export interface ZufStats {
+  transport: 'zuf';
+  channels: { cpu: number; channel: number; served: number }[];
+  ops: Record<string, number>;
+  mounts: number;
+}
+
+interface Chan {
+  cpu: number;
+  channel: number;
+  worker: Worker;
+  ctl: Int32Array;
+  ctx?: Ctx;
+  served: number;
+}
+
+const H = zufs_ioc_hdr.fields;
+const M = zufs_mount_info.fields;
+const ZMI = zufs_ioc_mount.fields.zmi;
+
+function workerFor(data: ZtWorkerData | MountWorkerData): Worker {
+  const here = import.meta.url;
+  return here.endsWith('.ts')
+    ? new Worker(new URL('../fuse/worker-boot.mjs', here), { workerData: { ...data, entry: new URL('./zuf-worker.ts', here).href } })
+    : new Worker(new URL('./zuf-worker.js', here), { workerData: data });
+}
+
+function cstr(dv: DataView, at: number, max: number): string {
+  const u = new Uint8Array(dv.buffer, dv.byteOffset + at, max);
+  const end = u.indexOf(0);
+  return Buffer.from(u.subarray(0, end < 0 ? max : end)).toString('utf8');
+}
+
+/** The errno range rule of zus_api.h: anything a filesystem throws becomes -1..-ZUFS_ERRNO_MAX. */
+function replyErr(e: unknown): number {
+  const no = toErrno(e);
+  return no >= 1 && no <= ZUFS_ERRNO_MAX ? -no : -errno.EIO;
+}
+
+export class ZufServer {
+  private readonly root: string;
+  private readonly chans: Chan[] = [];
+  private readonly sbs = new Map<number, SbState>();
+  private readonly opCounts = new Array<number>(ZUFS_OP_MAX_OPT).fill(0);
+  private mountWorker: Worker | undefined;
+  private mountCtl: Int32Array | undefined;
+  private mountDv: DataView | undefined;
+  private nextSb = 1;
+  private running = 0;
+  private resolveExit!: () => void;
+  private stopping = false;
+  /** Resolves when every worker has exited (BREAK_ALL, stop(), or the kernel side went away). */
+  readonly exited: Promise<void>;
+
+  constructor(private readonly opts: ZufServeOptions) {
+    this.root = opts.root ?? '/sys/fs/zuf';
+    this.exited = new Promise((r) => (this.resolveExit = r));
+  }
+
+  private log(msg: string): void {
+    this.opts.log?.(msg);
+  }
+
+  private track(w: Worker): void {
+    this.running++;
+    w.on('error', (e) => this.log(`zuf worker error: ${e.message}`));
+    w.on('exit', () => {
+      if (--this.running === 0) this.resolveExit();
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.startMountThread();
+    const cpus = this.opts.cpus ?? allowedCpus();
+    const per = Math.min(Math.max(this.opts.channelsPerCpu ?? 1, 1), 2);
+    const ready: Promise<void>[] = [];
+    for (const cpu of cpus) for (let ch = 0; ch < per; ch++) ready.push(this.startZt(cpu, ch));
+    await Promise.all(ready);
+    this.log(`zuf: ${this.chans.length} ZT channels on CPUs ${cpus.join(',')}`);
+  }
+
+  private startMountThread(): Promise<void> {
+    const ctl = new SharedArrayBuffer(8);
+    const buf = new SharedArrayBuffer(zufs_ioc_mount.size);
+    this.mountCtl = new Int32Array(ctl);
+    this.mountDv = new DataView(buf);
+    const types = Object.keys(this.opts.types).map((fsname) => ({ fsname, magic: 0x5a554653 }));
+    const w = workerFor({ role: 'mount', root: this.root, types, ctl, buf });
+    this.mountWorker = w;
+    this.track(w);
+    return new Promise((resolve, reject) => {
+      w.on('message', (m: WorkerNotice) => {
+        if (m.kind === 'registered') {
+          this.log(`zuf: registered ${types.map((t) => t.fsname).join(', ')} (kernel ABI ${m.kernMajor}.${m.kernMinor}, ${m.onlineCpus} CPUs)`);
+          resolve();
+        } else if (m.kind === 'failed') {
+          reject(Object.assign(new Error(`zuf mount thread: ${m.message}`), { errno: m.errno }));
+        } else if (m.kind === 'mount') {
+          void this.onMount();
+        }
+      });
+      w.on('exit', () => reject(new Error('zuf mount thread exited')));
+    });
+  }
+
+  private startZt(cpu: number, channel: number): Promise<void> {
+    const ctlSab = new SharedArrayBuffer(8);
+    const w = workerFor({ role: 'zt', root: this.root, cpu, channel, opBufSize: this.opts.opBufSize ?? ZUFS_OP_BUF_DEF, ctl: ctlSab });
+    const chan: Chan = { cpu, channel, worker: w, ctl: new Int32Array(ctlSab), served: 0 };
+    this.track(w);
+    return new Promise((resolve, reject) => {
+      w.on('message', (m: WorkerNotice) => {
+        if (m.kind === 'op') void this.onOp(chan);
+        else if (m.kind === 'ready') {
+          const ab = koffi.view(m.addr, m.size);
+          chan.ctx = { dv: new DataView(ab), u8: new Uint8Array(ab), sbs: this.sbs };
+          chan.cpu = m.cpu;
+          this.chans.push(chan);
+          resolve();
+        } else if (m.kind === 'failed') reject(Object.assign(new Error(`ZT(${cpu}.${channel}): ${m.message}`), { errno: m.errno }));
+      });
+      w.on('exit', () => reject(new Error(`ZT(${cpu}.${channel}) exited`)));
+    });
+  }
+
+  private async onOp(chan: Chan): Promise<void> {
+    const ctx = chan.ctx!;
+    const op = ctx.dv.getUint16(H.operation, true);
+    chan.served++;
+    let err = 0;
+    try {
+      const h = op < opTable.length ? opTable[op] : undefined;
+      if (!h) err = -errno.ENOSYS;
+      else {
+        this.opCounts[op]!++;
+        await h(ctx);
+      }
+    } catch (e) {
+      err = replyErr(e);
+    }
+    ctx.dv.setInt32(H.err, err, true);
+    if (err) ctx.dv.setUint32(H.len, 0, true);
+    Atomics.store(chan.ctl, 0, 1);
+    Atomics.notify(chan.ctl, 0);
+  }
+
+  private async onMount(): Promise<void> {
+    const dv = this.mountDv!;
+    const op = dv.getUint16(H.operation, true);
+    let err = 0;
+    try {
+      if (op === ZUFS_M_MOUNT) await this.mount(dv);
+      else if (op === ZUFS_M_UMOUNT) await this.umount(dv);
+      else err = -errno.EINVAL;
+    } catch (e) {
+      this.log(`zuf: mount op ${op} failed: ${(e as Error).message}`);
+      err = replyErr(e);
+    }
+    dv.setInt32(H.err, err, true);
+    Atomics.store(this.mountCtl!, 0, 1);
+    Atomics.notify(this.mountCtl!, 0);
+  }
+
+  private async mount(dv: DataView): Promise<void> {
+    const zfi = Number(dv.getBigUint64(ZMI + M.zus_zfi, true));
+    const fsType = Object.keys(this.opts.types)[zfi - 1];
+    if (!fsType) throw Object.assign(new Error(`unknown fs cookie ${zfi}`), { errno: errno.ENODEV });
+    const req: ZufMountRequest = {
+      fsType,
+      config: cstr(dv, ZMI + M.config, 256),
+      options: cstr(dv, ZMI + M.mount_options, 512),
+      readOnly: (dv.getUint32(ZMI + M.mount_flags, true) & ZUFS_M_RDONLY) !== 0,
+      sbId: dv.getBigUint64(ZMI + M.sb_id, true),
+    };
+    const sbKey = dv.getBigUint64(ZMI + M.sb_key, true);
+    const fs = await this.opts.types[fsType]!(req);
+    const pool = ZiPool.open(this.root, req.sbId, sbKey, ZUFS_DPP_POOL_FIRST, this.opts.poolSize ?? 8 << 20);
+    const idx = this.nextSb++;
+    const sb: SbState = { idx, fs, pool };
+    try {
+      const rootAttr = await fs.getattr(fs.rootIno);
+      this.sbs.set(idx, sb);
+      dv.setBigUint64(ZMI + M._zi, await publish(sb, rootAttr), true);
+    } catch (e) {
+      this.sbs.delete(idx);
+      pool.close();
+      await fs.destroy().catch(() => undefined);
+      throw e;
+    }
+    dv.setBigUint64(ZMI + M.zus_sbi, BigInt(idx), true);
+    dv.setBigUint64(ZMI + M.zus_ii, makeCookie(idx, fs.rootIno), true);
+    dv.setUint32(ZMI + M.fs_caps, ZUFS_FSC_XATTR, true);
+    dv.setUint32(ZMI + M.s_blocksize_bits, 12, true);
+    this.log(`zuf: mounted ${fsType} sb ${req.sbId} config=${req.config || '-'} options=${req.options || '-'}`);
+  }
+
+  private async umount(dv: DataView): Promise<void> {
+    const idx = Number(dv.getBigUint64(ZMI + M.zus_sbi, true));
+    const sb = this.sbs.get(idx);
+    if (!sb) return;
+    this.sbs.delete(idx);
+    await sb.fs.destroy();
+    sb.pool.close();
+    this.log(`zuf: unmounted sb ${idx}`);
+  }
+
+  stats(): ZufStats {
+    const ops: Record<string, number> = {};
+    this.opCounts.forEach((n, i) => {
+      if (n) ops[String(i)] = n;
+    });
+    return { transport: 'zuf', channels: this.chans.map((c) => ({ cpu: c.cpu, channel: c.channel, served: c.served })), ops, mounts: this.sbs.size };
+  }
+
+  /** BREAK_ALL: every ZT and the mount thread return to user space and exit. */
+  async stop(): Promise<void> {
+    if (this.stopping) return this.exited;
+    this.stopping = true;
+    for (const c of this.chans) Atomics.store(c.ctl, 1, 1);
+    if (this.mountCtl) Atomics.store(this.mountCtl, 1, 1);
+    const fd = openSpecial(this.root);
+    try {
+      zufIoctl(fd, ZU_IOC_BREAK_ALL, Buffer.alloc(zufs_ioc_break_all.size), 'ZU_IOC_BREAK_ALL');
+    } finally {
+      closeQuiet(fd);
+    }
+    for (const c of this.chans) Atomics.notify(c.ctl, 0);
+    if (this.mountCtl) Atomics.notify(this.mountCtl, 0);
+    await this.exited;
+    for (const sb of this.sbs.values()) await sb.fs.destroy().catch(() => undefined);
+  }
+}
