@@ -28,13 +28,18 @@ function findBinary(): string | undefined {
   return r.status === 0 && path ? path : undefined;
 }
 
-const BINARY = process.env['REDIS_URL'] ? undefined : findBinary();
+const BINARY = findBinary();
 
 /** Why redis tests cannot run here, or undefined when they can. */
 export const redisUnavailable: string | undefined =
   process.env['REDIS_URL'] || BINARY
     ? undefined
     : 'redis-server is not installed and REDIS_URL is not set (apt-get install redis-server)';
+
+/** Why tests that kill, freeze or configure their own server cannot run here. */
+export const privateRedisUnavailable: string | undefined = BINARY
+  ? undefined
+  : 'redis-server is not installed: tests that kill, freeze or configure their own server need it (apt-get install redis-server)';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -71,12 +76,15 @@ export interface StartOptions {
   persistent?: boolean;
   /** requirepass: clients must authenticate. */
   password?: string;
+  /** Start a server of our own even when REDIS_URL is set (needed to kill, freeze or configure it). */
+  private?: boolean;
 }
 
-/** Starts a private redis-server, or wraps REDIS_URL (which cannot be stopped or restarted). */
+/** Starts a private redis-server, or wraps REDIS_URL (which cannot be stopped or restarted) when
+ * the caller needs no server of its own. */
 export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> {
   const envUrl = process.env['REDIS_URL'];
-  if (envUrl) {
+  if (envUrl && !opts.private && !opts.persistent && !opts.password) {
     const port = Number(new URL(envUrl).port || 6379);
     return {
       url: envUrl,
@@ -95,7 +103,7 @@ export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> 
       thaw: () => {},
     };
   }
-  if (!BINARY) throw new Error(redisUnavailable);
+  if (!BINARY) throw new Error(privateRedisUnavailable);
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'zufs-redis-'));
   const args = [

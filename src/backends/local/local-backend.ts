@@ -120,8 +120,9 @@ export class LocalBackend implements Backend {
   }
 
   private static async load(dir: string, opts: LocalOptions, lock: FileHandle): Promise<LocalBackend> {
-    const chunkSize = await LocalBackend.volumeFile(dir, opts.chunkSize ?? LOCAL_DEFAULT_CHUNK_SIZE);
+    // data/ first: a new volume's directory is fsynced once VOLUME is in place, covering both.
     await mkdir(join(dir, 'data'), { recursive: true });
+    const chunkSize = await LocalBackend.volumeFile(dir, opts.chunkSize ?? LOCAL_DEFAULT_CHUNK_SIZE);
     const state = new MetaState();
     const recovery: LocalRecovery = { snapshotOps: 0, logRecords: 0, droppedTailBytes: 0 };
 

@@ -26,6 +26,14 @@ interface Dir {
   sorted: boolean;
 }
 
+/** Dead cookies stay in `order` until they outnumber the live ones: O(1) unlink, amortised. */
+function compactOrder(d: Dir): void {
+  if (d.order.length > 64 && d.order.length > 2 * d.byName.size) {
+    d.order = [...d.byCookie.keys()].sort((a, b) => a - b);
+    d.sorted = true;
+  }
+}
+
 function copyInode(i: InodeRecord): InodeRecord {
   const c: InodeRecord = {
     ino: i.ino,
@@ -255,6 +263,7 @@ export class MetaState {
     const last = d.order[d.order.length - 1];
     if (last !== undefined && cookie <= last) d.sorted = false;
     d.order.push(cookie);
+    if (old) compactOrder(d);
   }
 
   private delDentry(parent: number, name: string): void {
@@ -263,13 +272,8 @@ export class MetaState {
     if (!d || !e) return;
     d.byName.delete(name);
     d.byCookie.delete(e.cookie);
-    if (d.byName.size === 0) {
-      this.dirs.delete(parent);
-    } else if (d.order.length > 64 && d.order.length > 2 * d.byName.size) {
-      // Deleted cookies stay in `order` until they outnumber the live ones: O(1) unlink, amortised.
-      d.order = [...d.byCookie.keys()].sort((a, b) => a - b);
-      d.sorted = true;
-    }
+    if (d.byName.size === 0) this.dirs.delete(parent);
+    else compactOrder(d);
   }
 
   /** The whole state as ops, for a snapshot. Yields batches so the writer can await between them;

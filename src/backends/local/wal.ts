@@ -89,6 +89,7 @@ export async function writeAll(fh: FileHandle, data: Buffer, position: number): 
  */
 export class LogWriter {
   private batch: Buffer[] | null = null;
+  private queued = 0; // bytes appended but not yet handed to write()
   private batchDone: Promise<void> | null = null;
   private tail: Promise<void> = Promise.resolve();
   private failure: Error | null = null;
@@ -99,7 +100,7 @@ export class LogWriter {
   ) {}
 
   get size(): number {
-    return this.offset + (this.batch?.reduce((a, b) => a + b.length, 0) ?? 0);
+    return this.offset + this.queued;
   }
 
   get failed(): Error | null {
@@ -119,6 +120,7 @@ export class LogWriter {
       this.tail = this.batchDone.catch(() => {});
     }
     this.batch.push(f);
+    this.queued += f.length;
     return this.batchDone!;
   }
 
@@ -165,6 +167,7 @@ export class LogWriter {
   private async write(bufs: Buffer[]): Promise<void> {
     if (this.failure) throw this.failure;
     const data = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
+    this.queued -= data.length;
     const at = this.offset;
     this.offset += data.length;
     try {
