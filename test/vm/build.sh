@@ -1,0 +1,13 @@
+#!/bin/bash
+# Builds what the VM suite needs: zuf.ko against Debian's 6.1 headers (W=1, -Werror) and a
+# bundled zusd for the zuf transport (esbuild: loads fast in the slow TCG guest; koffi stays external).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+make -s -C "$ROOT/kernel" modules
+out=$ROOT/test/vm/.build
+mkdir -p "$out"
+"$ROOT/node_modules/.bin/esbuild" --bundle --platform=node --format=esm --target=node20 --log-level=warning \
+  --external:koffi --outdir="$out" --out-extension:.js=.js \
+  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
+  "$ROOT/src/zus/zuf/zusd-zuf.ts" "$ROOT/src/zus/zuf/zuf-worker.ts"
+echo "built $ROOT/kernel/zuf.ko and $out/{zusd-zuf,zuf-worker}.js"
