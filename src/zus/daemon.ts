@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, MountConfig } from './config.js';
 import { mountPassword } from './config.js';
-import { redactUrl } from './log.js';
+import { redactUrl } from '../backends/index.js';
 import type { MountHandle, Transport, TransportStats } from './transport.js';
 import type { ZusOperations } from '../fs/operations.js';
 import { openFilesystem } from './filesystems.js';

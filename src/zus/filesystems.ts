@@ -19,13 +19,19 @@ export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise
   if (m.tiers) {
     throw new FsError(errno.ENOTSUP, `mount "${m.name}": tiers: (t1 cache, t2 spill) is not implemented yet; remove the key`);
   }
-  const backend = await openBackend(m.url, {
+  const backend = await openBackend(withPassword(m.url, opts.password), {
     volume: m.volume,
-    password: opts.password,
     connectTimeoutMs: m.connect_timeout,
     commandTimeoutMs: m.timeout,
     chunkSize: m.chunk_size,
-    log: opts.log,
   });
   return new PosixFs(backend, { log: opts.log });
+}
+
+/** The store URL with the secret from password_env/password_file put in its userinfo. */
+function withPassword(url: string, password: string | undefined): string {
+  if (password === undefined) return url;
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.toString();
 }

@@ -1,5 +1,5 @@
 // The root pino logger of zusd: pretty on a terminal, JSON lines otherwise. Child loggers are made
-// once per mount and per channel; secrets never reach a log line (URLs pass through redactUrl).
+// once per mount and per channel; secrets never reach a log line (URLs pass through redactUrl from src/backends).
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
@@ -11,18 +11,4 @@ export function createLogger(level: string, opts: { pretty?: boolean; destinatio
   const base = { level, base: { pid: process.pid }, redact: { paths: ['password', '*.password', 'secret', '*.secret'], censor: '***' } };
   if (usePretty) return pino(base, pretty({ destination: fd, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', sync: true }));
   return pino(base, pino.destination({ fd, sync: false }));
-}
-
-/** A URL with its password (and any secret-looking query value) replaced by "***". */
-export function redactUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    if (u.password) u.password = '***';
-    for (const k of [...u.searchParams.keys()]) {
-      if (/pass|secret|token|key/i.test(k)) u.searchParams.set(k, '***');
-    }
-    return u.toString();
-  } catch {
-    return raw.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
-  }
 }
