@@ -101,7 +101,7 @@ describe('local backend durability', () => {
     let b = await openVol();
     await b.meta.commit({ checks: [], ops: [{ op: 'putInode', inode: inode(10) }] });
     await b.meta.commit({ checks: [], ops: [{ op: 'putInode', inode: inode(11) }] });
-    await b.close();
+    await b.abandon(); // crash: the record of inode 11 is the last one
     const [wal] = await wals();
     const bytes = await readFile(join(dir, wal!));
     bytes[bytes.length - 3] ^= 0xff; // flip a byte inside the last record's payload
@@ -168,6 +168,39 @@ describe('local backend durability', () => {
     expect(await b.meta.allocIds(1)).toBeGreaterThanOrEqual(ids + 5);
   });
 
+  it('after a crash, re-zeroes what a truncate dropped even if the hole punch was lost', async () => {
+    let b = await openVol();
+    await b.chunks.write(10, 0, 0, Buffer.alloc(4096, 0x41));
+    await b.chunks.write(10, 1, 0, Buffer.alloc(4096, 0x42));
+    await b.chunks.write(11, 0, 0, Buffer.alloc(4096, 0x43));
+    await b.chunks.write(12, 0, 0, Buffer.alloc(100, 0x44));
+    await b.sync();
+    await b.chunks.truncate(10, 0, 10);
+    await b.chunks.remove(11, 0);
+    await b.sync();
+    await b.abandon(); // a crash: no clean-shutdown record
+    // ... in which the disk kept the log records but not the punches: put the old bytes back.
+    const { open: openFile } = await import('node:fs/promises');
+    const f10 = await openFile(join(dir, 'data', '0a', '10'), 'r+');
+    await f10.write(Buffer.alloc(4086, 0x41), 0, 4086, 10);
+    await f10.close();
+    await writeFile(join(dir, 'data', '0b', '11'), Buffer.alloc(4096, 0x43));
+    b = await openVol();
+    expect(b.recovery.unclean).toBe(true);
+    expect(b.recovery.scrubbedFiles).toBe(2);
+    await b.chunks.write(10, 0, 4000, Buffer.from('z'));
+    const got = await b.chunks.read(10, 0, 0, 4096);
+    expect(got.subarray(0, 10).equals(Buffer.alloc(10, 0x41))).toBe(true);
+    expect(got.subarray(10, 4000).equals(Buffer.alloc(3990))).toBe(true);
+    await b.chunks.write(11, 0, 50, Buffer.from('y'));
+    expect((await b.chunks.read(11, 0, 0, 4096)).equals(Buffer.concat([Buffer.alloc(50), Buffer.from('y')]))).toBe(true);
+    expect((await b.chunks.read(12, 0, 0, 4096)).equals(Buffer.alloc(100, 0x44))).toBe(true);
+    await b.close();
+    b = await openVol();
+    expect(b.recovery.unclean).toBe(false);
+    expect(b.recovery.scrubbedFiles).toBe(0);
+  });
+
   it('gives a removed file\'s data back to the file system', async () => {
     const b = await openVol();
     await b.chunks.write(10, 0, 0, Buffer.alloc(4096, 1));
@@ -184,6 +217,7 @@ describe('local backend durability', () => {
   it('loses nothing acknowledged when the process is SIGKILLed', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/local-crash-child.ts', import.meta.url)), dir], {
       stdio: ['ignore', 'pipe', 'inherit'],
+      cwd: fileURLToPath(new URL('../..', import.meta.url)), // where tsx resolves from
     });
     let acked = -1;
     let synced = -1;

@@ -202,6 +202,32 @@ describe.skipIf(redisUnavailable !== undefined)(`redis backend${redisUnavailable
     }
   });
 
+  it.skipIf(!own)(`sync() with syncWaitAof waits for the AOF fsync, or says the server cannot${own ? '' : ` (skipped: ${privateRedisUnavailable})`}`, async () => {
+    const srv = await startRedis({ persistent: true });
+    try {
+      const b = await openBackend(`${srv.url}?volume=aof`, { syncWaitAof: true });
+      try {
+        await b.meta.commit({ checks: [], ops: [{ op: 'putInode', inode: inode(10) }] });
+        const { Redis } = await import('ioredis');
+        const admin = new Redis(srv.url);
+        const info = await admin.info('server');
+        admin.disconnect();
+        const [major, minor] = /redis_version:(\d+)\.(\d+)/.exec(info)!.slice(1).map(Number) as [number, number];
+        if (major > 7 || (major === 7 && minor >= 2)) {
+          await b.sync();
+        } else {
+          const err = await b.sync().then(() => undefined, (e: unknown) => e);
+          expect(toErrno(err)).toBe(errno.EIO);
+          expect((err as Error).message).toContain('7.2');
+        }
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await srv.stop();
+    }
+  });
+
   it('rejects bad volume names', async () => {
     const { url } = await shared();
     for (const v of ['a}b', 'with space', '']) {

@@ -15,6 +15,7 @@ interface Slot {
 }
 
 const ZERO_PIECE = 1 << 20;
+const SYNC_PARALLEL = 16;
 
 export class DataFiles {
   private readonly slots = new Map<number, Slot>(); // insertion order = LRU order
@@ -113,7 +114,10 @@ export class DataFiles {
     const dirs = [...this.dirtyDirs];
     this.dirtyDirs.clear();
     try {
-      await Promise.all(inos.map((ino) => this.with(ino, false, async (fh) => fh?.sync())));
+      // A few at a time: thousands of dirty files must not mean thousands of open descriptors.
+      for (let i = 0; i < inos.length; i += SYNC_PARALLEL) {
+        await Promise.all(inos.slice(i, i + SYNC_PARALLEL).map((ino) => this.with(ino, false, async (fh) => fh?.sync())));
+      }
       for (const d of dirs) await fsyncDir(d);
     } catch (err) {
       for (const ino of inos) this.dirty.add(ino);

@@ -16,7 +16,8 @@ export type LogOp =
   | ['R', number, number, number | null] // chunks fromIdx <= idx < toIdx of ino are gone
   | ['N', number] // ids below this may have been handed out
   | ['H', number, number, number] // snapshot header: format version, first log sequence, chunk size
-  | ['E', number]; // snapshot end: number of ops before it
+  | ['E', number] // snapshot end: number of ops before it
+  | ['S']; // clean shutdown: the last record a close() writes
 
 interface Dir {
   byName: Map<string, { ino: number; cookie: number }>;
@@ -200,6 +201,7 @@ export class MetaState {
         return;
       case 'H':
       case 'E':
+      case 'S':
         return;
     }
   }

@@ -164,6 +164,13 @@ export class LogWriter {
     }
   }
 
+  /** Closes the file as a crash would leave it: no flush of queued frames, no fsync. */
+  async abandon(): Promise<void> {
+    this.failure ??= new Error('local backend: log abandoned');
+    await this.tail;
+    await this.fh.close();
+  }
+
   private async write(bufs: Buffer[]): Promise<void> {
     if (this.failure) throw this.failure;
     const data = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);

@@ -246,7 +246,15 @@ export class RedisBackend implements Backend {
   async sync(): Promise<void> {
     this.live();
     if (this.syncWaitAof) {
-      const r = (await this.call(() => this.redis.call('WAITAOF', '1', '0', String(this.commandTimeoutMs)))) as [number, number];
+      let r: [number, number];
+      try {
+        r = (await this.call(() => this.redis.call('WAITAOF', '1', '0', String(this.commandTimeoutMs)))) as [number, number];
+      } catch (err) {
+        if (err instanceof Error && /unknown command/i.test(err.message)) {
+          throw fsError(errno.EIO, `redis backend (${this.label}): syncWaitAof needs Redis >= 7.2 (WAITAOF); this server lacks it`, err);
+        }
+        throw err;
+      }
       if (!Array.isArray(r) || r[0] < 1) throw fsError(errno.EIO, `redis backend (${this.label}): WAITAOF: the AOF was not fsynced in time`);
       return;
     }
