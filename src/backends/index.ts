@@ -2,6 +2,7 @@
 //   memory://                                     in-process, for tests
 //   local:///abs/path/to/volume                   embedded store on the local disk
 //   redis://[user:pass@]host[:port][/db]?volume=name    (rediss:// for TLS)
+//   mongodb://... and mongodb+srv://...           (volume from the options; see mongodb/)
 // and redacts credentials from URLs for anything that logs them.
 import { errno, fsError } from '../fs/errors.js';
 import { LocalBackend } from './local/local-backend.js';
@@ -102,7 +103,22 @@ export async function openBackend(url: string, opts: OpenBackendOptions = {}): P
       );
     }
 
+    case 'mongodb:':
+    case 'mongodb+srv:': {
+      // Loaded on demand: the driver is big and only mongo mounts need it.
+      const { MongoBackend } = await import('./mongodb/mongo-backend.js');
+      const connectTimeoutMs = positiveInt(url, 'connectTimeoutMs', opts.connectTimeoutMs);
+      const commandTimeoutMs = positiveInt(url, 'commandTimeoutMs', opts.commandTimeoutMs);
+      return MongoBackend.open({
+        url,
+        ...(opts.volume !== undefined && { volume: opts.volume }),
+        ...(chunkSize !== undefined && { chunkSize }),
+        ...(connectTimeoutMs !== undefined && { connectTimeoutMs, serverSelectionTimeoutMs: connectTimeoutMs }),
+        ...(commandTimeoutMs !== undefined && { socketTimeoutMs: commandTimeoutMs }),
+      });
+    }
+
     default:
-      bad(url, `unknown scheme "${u.protocol.replace(/:$/, '')}" (known: memory, local, redis, rediss)`);
+      bad(url, `unknown scheme "${u.protocol.replace(/:$/, '')}" (known: memory, local, redis, rediss, mongodb, mongodb+srv)`);
   }
 }

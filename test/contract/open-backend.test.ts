@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openBackend, redactUrl } from '../../src/backends/index.js';
 import { errno, toErrno } from '../../src/fs/errors.js';
+import { freePort } from '../helpers/redis-server.js';
 
 async function failure(url: string, opts = {}): Promise<Error> {
   const err = await openBackend(url, opts).then(
@@ -64,6 +65,19 @@ describe('openBackend', () => {
       expect(err.message, url).toContain(why);
     }
   });
+
+  it('hands mongodb:// to the mongodb backend', async () => {
+    const port = await freePort();
+    const r = await openBackend(`mongodb://127.0.0.1:${port}/zufs`, { volume: 'v', connectTimeoutMs: 500 }).then(
+      async (b) => {
+        expect(b.kind).toContain('mongo');
+        await b.close();
+        return undefined;
+      },
+      (e: unknown) => e as Error,
+    );
+    if (r) expect(r.message).not.toContain('unknown scheme');
+  }, 15_000);
 
   it('never puts a password into an error message', async () => {
     const err = await failure('redis://user:hunter2@127.0.0.1:6379/x?volume=v');
