@@ -10,4 +10,5 @@ mkdir -p "$out"
   --external:koffi --outdir="$out" --out-extension:.js=.js \
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
   "$ROOT/src/zus/zuf/zusd-zuf.ts" "$ROOT/src/zus/zuf/zuf-worker.ts"
+gcc -O2 -Wall -Werror -o "$out/zuf-probe" "$ROOT/test/vm/zuf-probe.c"
 echo "built $ROOT/kernel/zuf.ko and $out/{zusd-zuf,zuf-worker}.js"

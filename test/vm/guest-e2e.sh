@@ -1,0 +1,98 @@
+#!/bin/bash
+# The zuf e2e suite, run inside the VM (as root) by test/vm/run.sh: zuf root + zusd (zufs-mem),
+# then POSIX behaviour through the mount. Prints one line per test and a summary; exit 1 on failure.
+. "$(dirname "$0")/guest-lib.sh"
+P=$ROOT/test/vm/.build/zuf-probe
+M=/mnt/zuf
+start_zusd || exit 1
+mkdir -p $M
+t mount mount -t zufs-mem -o config=/etc/zufs/e2e.yaml,volume=e2e none $M
+t proc-mounts-shows-config grep -q "zufs-mem rw,relatime,config=/etc/zufs/e2e.yaml,volume=e2e" /proc/mounts
+mountpoint -q $M || { echo "not mounted; zusd log:"; cat $ZUSD_LOG; exit 1; }
+
+# create / write / read / stat
+t create-write-read sh -c "echo hello-zuf > $M/a && [ \"\$(cat $M/a)\" = hello-zuf ]"
+t stat-size sh -c "[ \$(stat -c %s $M/a) = 10 ]"
+t append sh -c "echo more >> $M/a && [ \"\$(tail -1 $M/a)\" = more ] && [ \$(stat -c %s $M/a) = 15 ]"
+head -c 5000000 /dev/urandom > /tmp/big
+t big-write-split-io cp /tmp/big $M/big
+t big-read-back cmp /tmp/big $M/big
+t big-size sh -c "[ \$(stat -c %s $M/big) = 5000000 ]"
+t dd-offsets bash -c "dd if=/tmp/big of=$M/big bs=4096 seek=100 skip=7 count=3 conv=notrunc status=none && cmp <(dd if=$M/big bs=4096 skip=100 count=3 status=none) <(dd if=/tmp/big bs=4096 skip=7 count=3 status=none)"
+t chmod sh -c "chmod 0640 $M/a && [ \$(stat -c %a $M/a) = 640 ]"
+t chown sh -c "chown 1234:5678 $M/a && [ \"\$(stat -c %u:%g $M/a)\" = 1234:5678 ]"
+t utimes sh -c "touch -d '2001-02-03 04:05:06' $M/a && [ \$(stat -c %Y $M/a) = \$(date -d '2001-02-03 04:05:06' +%s) ]"
+t truncate-shrink sh -c "truncate -s 3 $M/a && [ \"\$(cat $M/a)\" = hel ]"
+t truncate-grow sh -c "truncate -s 8192 $M/a && [ \$(stat -c %s $M/a) = 8192 ] && [ \$(tail -c 100 $M/a | tr -d '\\0' | wc -c) = 0 ]"
+t fsync sync $M/a
+t syncfs sync -f $M/a
+t statfs sh -c "stat -f -c %b $M | grep -qv '^0$' && df $M > /dev/null"
+
+# directories
+t mkdir-p mkdir -p $M/d1/d2/d3
+t dir-nlink sh -c "[ \$(stat -c %h $M/d1) = 3 ]"
+t rmdir-notempty sh -c "! rmdir $M/d1/d2 2>/tmp/err && grep -q 'not empty' /tmp/err"
+t rmdir sh -c "rmdir $M/d1/d2/d3 && [ ! -e $M/d1/d2/d3 ]"
+t mkdir-exists sh -c "! mkdir $M/d1 2>/dev/null"
+
+# rename
+echo r1 > $M/r1; echo r2 > $M/r2
+t rename-file sh -c "mv $M/r1 $M/r1b && [ \"\$(cat $M/r1b)\" = r1 ] && [ ! -e $M/r1 ]"
+t rename-over sh -c "mv $M/r1b $M/r2 && [ \"\$(cat $M/r2)\" = r1 ]"
+t rename-dir sh -c "mv $M/d1 $M/d1x && [ -d $M/d1x/d2 ]"
+echo x > $M/x; echo y > $M/y
+t rename-noreplace sh -c "[ \"\$($P rename noreplace $M/x $M/y)\" = EEXIST ] && [ \"\$(cat $M/y)\" = y ]"
+t rename-exchange sh -c "$P rename exchange $M/x $M/y && [ \"\$(cat $M/x)\" = y ] && [ \"\$(cat $M/y)\" = x ]"
+t rename-cross-dir sh -c "mv $M/x $M/d1x/d2/x && [ \"\$(cat $M/d1x/d2/x)\" = y ]"
+
+# links
+t hardlink sh -c "ln $M/y $M/y2 && [ \$(stat -c %h $M/y) = 2 ] && [ \$(stat -c %i $M/y) = \$(stat -c %i $M/y2) ]"
+t unlink sh -c "rm $M/y2 && [ \$(stat -c %h $M/y) = 1 ] && [ ! -e $M/y2 ]"
+t unlink-open-file sh -c "exec 3<$M/y; rm $M/y; [ \"\$(cat <&3)\" = x ]"
+t symlink-short sh -c "ln -s target-short $M/s1 && [ \"\$(readlink $M/s1)\" = target-short ]"
+long=$(printf 'long/%.0s' $(seq 1 60))target
+t symlink-long sh -c "ln -s $long $M/s2 && [ \"\$(readlink $M/s2)\" = $long ]"
+t symlink-follow sh -c "ln -s big $M/s3 && cmp $M/s3 /tmp/big"
+t mkfifo sh -c "mkfifo $M/fifo && [ \"\$(stat -c %F $M/fifo)\" = fifo ]"
+
+# xattrs
+t xattr-set-get sh -c "setfattr -n user.color -v blue $M/r2 && [ \"\$(getfattr --only-values -n user.color $M/r2)\" = blue ]"
+t xattr-list sh -c "setfattr -n user.size -v L $M/r2 && getfattr -d $M/r2 | grep -q user.size"
+t xattr-remove sh -c "setfattr -x user.color $M/r2 && ! getfattr -n user.color $M/r2 2>/dev/null"
+t xattr-missing sh -c "getfattr -n user.nope $M/r2 2>&1 | grep -q 'No such attribute'"
+
+# sparse files, ioctl
+t fallocate sh -c "fallocate -l 1M $M/fa && [ \$(stat -c %s $M/fa) = 1048576 ]"
+t punch-hole sh -c "fallocate -p -o 0 -l 65536 $M/fa && [ \$(stat -c %s $M/fa) = 1048576 ]"
+t seek-data-hole sh -c "printf abc | dd of=$M/sp bs=1 seek=3000000 status=none && r=\$($P seek $M/sp hole 0) && d=\$($P seek $M/sp data 0) && echo hole=\$r data=\$d && [ \$d -gt 0 ] && [ \$d -le 3000000 ] && [ \$r -lt \$d ]"
+t ioctl-getflags sh -c "r=\$($P getflags $M/r2); echo \$r; case \$r in flags*|ENOTTY|EOPNOTSUPP) true;; *) false;; esac"
+
+# readdir of many entries
+t many-create sh -c "mkdir $M/many && cd $M/many && for i in \$(seq 1 1500); do : > file-with-a-longer-name-\$i; done"
+t many-readdir sh -c "[ \$(ls $M/many | wc -l) = 1500 ] && [ \$(ls $M/many | sort -u | wc -l) = 1500 ]"
+t many-find sh -c "[ \$(find $M/many -type f | wc -l) = 1500 ]"
+t many-rm sh -c "rm -rf $M/many && [ ! -e $M/many ]"
+
+# trees: cp -a + diff -r, tar round trip
+SRC=$ROOT/src
+t cp-a-tree cp -a $SRC $M/tree
+t diff-r-tree diff -r $SRC $M/tree
+t cp-a-preserves-mode-times sh -c "[ \"\$(cd $SRC && find . -printf '%p %m %T@\n' | sort)\" = \"\$(cd $M/tree && find . -printf '%p %m %T@\n' | sort)\" ]"
+tar -C "$ROOT" -cf /tmp/in.tar src kernel test/vm/guest-lib.sh
+t tar-extract sh -c "mkdir $M/untar && tar -C $M/untar -xf /tmp/in.tar"
+t tar-diff sh -c "diff -r $ROOT/src $M/untar/src && diff -r $ROOT/kernel $M/untar/kernel"
+t tar-roundtrip sh -c "tar -C $M/untar -cf /tmp/out.tar src kernel test/vm/guest-lib.sh && [ \"\$(tar -tvf /tmp/in.tar | sort)\" = \"\$(tar -tvf /tmp/out.tar | sort)\" ]"
+t rm-rf-tree sh -c "rm -rf $M/tree $M/untar && [ -z \"\$(ls $M | grep -E '^(tree|untar)$')\" ]"
+
+# kernel counters
+cat /sys/fs/zuf/stats
+t stats-round-trips sh -c "grep -q '^op LOOKUP [1-9]' /sys/fs/zuf/stats && grep -q '^op WRITE [1-9]' /sys/fs/zuf/stats"
+t stats-no-bad-replies grep -q '^bad_replies 0$' /sys/fs/zuf/stats
+t stats-getattr-local sh -c "grep -q '^zi_getattr [1-9]' /sys/fs/zuf/stats"
+
+t umount umount $M
+if stop_zusd; then ok zusd-break-all; else bad zusd-break-all "zusd did not exit after BREAK_ALL"; fi
+t umount-zuf-root umount /sys/fs/zuf
+echo "---- zusd log ----"; tail -5 $ZUSD_LOG
+echo "SUMMARY e2e: $PASS passed, $FAIL failed${FAILED:+ (failed:$FAILED)}"
+[ $FAIL = 0 ]
