@@ -30,6 +30,13 @@ function findBinary(): string | undefined {
 
 const BINARY = findBinary();
 
+// Servers still running when the test process exits (a suite that forgot stop(), a failed
+// beforeAll) are killed with it, and never keep it alive on their own.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
 /** Why redis tests cannot run here, or undefined when they can. */
 export const redisUnavailable: string | undefined =
   process.env['REDIS_URL'] || BINARY
@@ -123,9 +130,12 @@ export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> 
   const launch = async (): Promise<void> => {
     const c = spawn(BINARY, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     child = c;
+    running.add(c);
+    c.unref();
     let exited = false;
     c.once('exit', () => {
       exited = true;
+      running.delete(c);
     });
     await waitUntil(`redis-server on port ${port}`, async () => {
       if (exited) throw new Error(`redis-server exited at start (port ${port})`);
