@@ -228,6 +228,24 @@ describe.skipIf(redisUnavailable !== undefined)(`redis backend${redisUnavailable
     }
   });
 
+  it('refuses to write once the volume has vanished from Redis', async () => {
+    const { url } = await shared();
+    const volume = volumeName();
+    const b = await open(url, volume);
+    try {
+      await b.meta.commit({ checks: [], ops: [{ op: 'putInode', inode: inode(1) }] });
+      await dropVolume(url, volume); // what FLUSHDB or a restart without persistence does
+      for (const op of [() => b.meta.commit({ checks: [], ops: [{ op: 'putInode', inode: inode(2) }] }), () => b.meta.allocIds(1)]) {
+        const err = await op().then(() => undefined, (e: unknown) => e);
+        expect(toErrno(err)).toBe(errno.EIO);
+        expect((err as Error).message).toContain('gone');
+      }
+      expect(await b.meta.getInode(2)).toBeUndefined();
+    } finally {
+      await b.close();
+    }
+  });
+
   it('rejects bad volume names', async () => {
     const { url } = await shared();
     for (const v of ['a}b', 'with space', '']) {

@@ -66,6 +66,9 @@ export function redisError(err: unknown, label: string): FsError {
   const msg = typeof e?.message === 'string' ? e.message : String(err);
   const say = `redis backend (${label}): ${msg}`;
   if (msg.includes('Command timed out')) return fsError(errno.ETIMEDOUT, say, err);
+  if (msg.includes('ZUFS_NOVOLUME')) {
+    return fsError(errno.EIO, `redis backend (${label}): the volume's keys are gone from Redis (FLUSHDB, or a restart without persistence?); refusing to write`, err);
+  }
   if (msg.startsWith('OOM ')) return fsError(errno.ENOSPC, say, err);
   if (msg.startsWith('READONLY ')) return fsError(errno.EROFS, say, err);
   if (AUTH_ERROR.test(msg)) return fsError(errno.EACCES, say, err);

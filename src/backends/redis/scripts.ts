@@ -34,6 +34,7 @@ function script(lua: string): LuaScript {
  * Returns 1 when applied, 0 when a check failed (nothing changed).
  */
 export const COMMIT = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('ZUFS_NOVOLUME') end
 local a = 1
 local nc = tonumber(ARGV[a]); a = a + 1
 for _ = 1, nc do
@@ -98,9 +99,11 @@ end
 return out
 `);
 
-/** KEYS: volume hash. ARGV: count. Returns the last id of the reserved range. */
+/** KEYS: volume hash. ARGV: count. Returns the last id of the reserved range. Like COMMIT, fails
+ * with ZUFS_NOVOLUME when the volume hash is gone (FLUSHDB, a restart without persistence):
+ * carrying on would hand out ids again and write into a volume without its root. */
 export const ALLOC_IDS = script(`
-if redis.call('HEXISTS', KEYS[1], 'next') == 0 then redis.call('HSET', KEYS[1], 'next', 1) end
+if redis.call('HEXISTS', KEYS[1], 'next') == 0 then return redis.error_reply('ZUFS_NOVOLUME') end
 return redis.call('HINCRBY', KEYS[1], 'next', tonumber(ARGV[1]))
 `);
 
