@@ -228,6 +228,34 @@ describe.skipIf(redisUnavailable !== undefined)(`redis backend${redisUnavailable
     }
   });
 
+  it('keeps two gateways on one volume coherent: one winner per name, disjoint ids', async () => {
+    const { url } = await shared();
+    const volume = volumeName();
+    const a = await open(url, volume);
+    const b = await open(url, volume);
+    try {
+      const create = (g: Backend, name: string, ino: number) =>
+        g.meta.commit({ checks: [{ parent: 1, name, ino: null }], ops: [{ op: 'putInode', inode: inode(ino) }, { op: 'putDentry', parent: 1, name, ino, cookie: ino }] });
+      for (let n = 0; n < 30; n++) {
+        const [x, y] = await Promise.all([create(a, `n${n}`, 1000 + 2 * n), create(b, `n${n}`, 1001 + 2 * n)]);
+        expect(x !== y).toBe(true);
+        const winner = x ? 1000 + 2 * n : 1001 + 2 * n;
+        expect(await a.meta.lookup(1, `n${n}`)).toBe(winner);
+        expect(await b.meta.lookup(1, `n${n}`)).toBe(winner);
+      }
+      expect((await a.meta.stats()).inodes).toBe(30);
+      const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).meta.allocIds(3)));
+      const all = ids.flatMap((s) => [s, s + 1, s + 2]);
+      expect(new Set(all).size).toBe(all.length);
+      await a.chunks.write(1000, 0, 0, Buffer.from('seen by b'));
+      expect((await b.chunks.read(1000, 0, 0, 100)).toString()).toBe('seen by b');
+    } finally {
+      await a.close();
+      await b.close();
+      await dropVolume(url, volume);
+    }
+  });
+
   it('refuses to write once the volume has vanished from Redis', async () => {
     const { url } = await shared();
     const volume = volumeName();
