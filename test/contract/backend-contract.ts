@@ -19,6 +19,8 @@ export interface ContractTarget {
   fresh: () => Promise<BackendFixture>;
   /** When set, the suite is skipped and the reason shows in the test report. */
   skip?: string | undefined;
+  /** Per-test timeout for slow stores (vitest's default otherwise). */
+  timeoutMs?: number | undefined;
 }
 
 const S_IFREG = 0o100000;
@@ -74,7 +76,8 @@ async function listDir(b: Backend, parent: number, page: number): Promise<Array<
 }
 
 export function defineBackendContract(target: ContractTarget): void {
-  describe.skipIf(target.skip !== undefined)(`backend contract: ${target.name}${target.skip ? ` (skipped: ${target.skip})` : ''}`, () => {
+  const title = `backend contract: ${target.name}${target.skip ? ` (skipped: ${target.skip})` : ''}`;
+  describe.skipIf(target.skip !== undefined)(title, target.timeoutMs ? { timeout: target.timeoutMs } : {}, () => {
     let fx: BackendFixture;
     let b: Backend;
     beforeEach(async () => {
