@@ -102,7 +102,7 @@ function makeOps(seed: number, count: number): Op[] {
         kind: `stat ${a}`,
         run: async (root) => {
           const st = await fsp.lstat(path.join(root, a));
-          return { mode: st.mode, size: st.isDirectory() ? 'dir' : st.size, nlink: st.nlink, blocks0: st.isFile() && st.blocks === 0 && st.size > 0 };
+          return { mode: st.mode, size: st.isDirectory() ? 'dir' : st.size, nlink: st.nlink };
         },
       });
     }
@@ -142,13 +142,21 @@ for (const store of E2E_STORES) {
       if (skip) return ctx.skip(skip);
       const host = tmpDir('zufs-diff-host-');
       const ops = makeOps(SEED, OPS);
+      const errnos = new Map<string, number>();
+      let succeeded = 0;
       for (const [i, op] of ops.entries()) {
         const want = await outcome(op, host);
         const got = await outcome(op, mnt);
+        const code = (want as { err?: string }).err;
+        if (code) errnos.set(code, (errnos.get(code) ?? 0) + 1);
+        else succeeded++;
         if (JSON.stringify(got) !== JSON.stringify(want)) {
           expect({ step: i, op: op.kind, result: got }).toEqual({ step: i, op: op.kind, result: want });
         }
       }
+      // the sequence must exercise both paths: real work, and the interesting errors
+      expect(succeeded).toBeGreaterThan(OPS / 4);
+      for (const code of ['ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR']) expect(errnos.get(code) ?? 0, code).toBeGreaterThan(0);
       const wantTree = await snapshot(host);
       const gotTree = await snapshot(mnt);
       for (const e of [...Object.values(wantTree), ...Object.values(gotTree)]) {

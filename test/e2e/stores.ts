@@ -1,6 +1,7 @@
 // The stores the host e2e suites run on, each as a URL for `zufs mount`; a store whose server
 // is not available is reported as skipped with the reason.
 import path from 'node:path';
+import { afterAll } from 'vitest';
 import { tmpDir } from '../helpers/mount.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
@@ -11,6 +12,13 @@ export interface E2EStore {
 }
 
 let redis: Promise<RedisServer | { skip: string }> | undefined;
+
+// One redis-server per test file, stopped when the file is done.
+afterAll(async () => {
+  const r = await redis;
+  if (r && !('skip' in r)) await r.stop();
+  redis = undefined;
+});
 
 export const E2E_STORES: E2EStore[] = [
   {

@@ -50,7 +50,7 @@ for (const store of E2E_STORES) {
       shOk("touch -d '2001-02-03 04:05:06.123456789 UTC' a/f", d);
       expect(shOk('TZ=UTC stat -c %y a/f', d).trim()).toBe('2001-02-03 04:05:06.123456789 +0000');
       shOk('truncate -s 10M a/f', d);
-      expect(shOk('stat -c %s a/f && head -c 5 a/f && tail -c 3 a/f | od -An -tx1', d).replace(/\s+/g, ' ').trim()).toBe('10485760 hello00 00 00');
+      expect(shOk('stat -c %s a/f && head -c 5 a/f && tail -c 3 a/f | od -An -tx1', d).replace(/\s+/g, ' ').trim()).toBe('10485760 hello 00 00 00');
       shOk('truncate -s 3 a/f', d);
       expect(shOk('cat a/hard', d)).toBe('hel');
       shOk('rm -r a3 && test ! -e a3', d);
@@ -74,7 +74,9 @@ for (const store of E2E_STORES) {
       const d = dir('tar');
       shOk(`tar -C ${d} -xpf ${src}.tar`);
       shOk(`tar -C ${d} -df ${src}.tar`); // compares contents, modes, owners, mtimes, link targets
-      expect(await snapshot(d, { mtime: true })).toEqual(await snapshot(src, { mtime: true }));
+      // the same archive extracted on the host's own filesystem is the reference (tar keeps whole seconds)
+      shOk(`mkdir ${src}.host && tar -C ${src}.host -xpf ${src}.tar`);
+      expect(await snapshot(d, { mtime: true })).toEqual(await snapshot(`${src}.host`, { mtime: true }));
       // and back out again: an archive made from the mount has the same content
       shOk(`tar -C ${d} -cf ${src}.back.tar . && mkdir ${src}.back && tar -C ${src}.back -xpf ${src}.back.tar`);
       expect(await snapshot(`${src}.back`)).toEqual(await snapshot(src));
@@ -103,15 +105,15 @@ for (const store of E2E_STORES) {
       // mode 600: nobody cannot read, until an ACL entry grants it
       expect(sh('setpriv --reuid=65534 --regid=65534 --clear-groups cat f', d).code).not.toBe(0);
       shOk('setfacl -m u:65534:r f', d);
-      expect(shOk('getfacl -cp f', d)).toMatch(/user:65534:r--/);
+      expect(shOk('getfacl -cpn f', d)).toMatch(/user:65534:r--/);
       expect(shOk('stat -c %A f', d).trim()).toBe('-rw-r-----'); // the group bits now show the mask
       expect(shOk('setpriv --reuid=65534 --regid=65534 --clear-groups cat f', d)).toBe('secret\n');
       shOk('setfacl -x u:65534 f', d);
       expect(sh('setpriv --reuid=65534 --regid=65534 --clear-groups cat f', d).code).not.toBe(0);
       // default ACLs are inherited
       shOk('mkdir inh && setfacl -d -m u:65534:rwx inh && touch inh/new && mkdir inh/sub', d);
-      expect(shOk('getfacl -cp inh/new', d)).toMatch(/user:65534:rwx/);
-      expect(shOk('getfacl -cp inh/sub', d)).toMatch(/default:user:65534:rwx/);
+      expect(shOk('getfacl -cpn inh/new', d)).toMatch(/user:65534:rwx/);
+      expect(shOk('getfacl -cpn inh/sub', d)).toMatch(/default:user:65534:rwx/);
     });
 
     it('flock: a lock held by one process excludes another', (ctx) => {
