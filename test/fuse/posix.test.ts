@@ -130,7 +130,7 @@ print(r, open('x').read(), open('y').read())`,
     await shOk("touch -a -d '1969-12-31 23:59:58.5 UTC' f", d); // before the epoch
     expect(await shOk('TZ=UTC stat -c %x f', d)).toBe('1969-12-31 23:59:58.500000000 +0000\n');
     await shOk('umask 027 && touch g && mkdir e && mkfifo p', d);
-    expect(await shOk('stat -c "%a %F" g e p', d)).toBe('640 regular file\n750 directory\n640 fifo\n');
+    expect(await shOk('stat -c "%a %F" g e p', d)).toBe('640 regular empty file\n750 directory\n640 fifo\n');
   });
 
   it('xattrs: set, get, list (size probe), replace, remove, ENODATA', async () => {
@@ -169,7 +169,7 @@ except OSError as e: print(errno.errorcode[e.errno])`,
     expect(await shOk('getfacl -cp inh/new', d)).toBe('user::rw-\nuser:1234:rwx\t#effective:rw-\ngroup::r-x\t#effective:r--\nmask::rw-\nother::r--\n\n');
     expect(await shOk('getfacl -cp inh/sub | grep default:user:1234', d)).toBe('default:user:1234:rwx\n');
     await shOk('setfacl -b f', d);
-    expect(await shOk('ls -l f | cut -c1-11', d)).toBe('-rw-------\n');
+    expect(await shOk('ls -l f | cut -c1-11', d)).toBe('-rw------- \n');
   });
 
   it('the caller is the process: an unprivileged user is refused by mode bits and owns what it creates', async () => {
@@ -252,9 +252,9 @@ os.close(fd)`,
   it('FS_IOC_GETFLAGS/SETFLAGS through chattr and lsattr', async () => {
     const d = await dir();
     await shOk('touch f && chattr +dA f && mkdir sub && chattr +d sub', d);
-    expect(await shOk('lsattr -d f sub', d)).toMatch(/^-+d-+A-+ f\n-+d-+ sub\n$/);
+    expect(await shOk('lsattr -d f sub', d)).toMatch(/^-*dA-* f\n-*d-* sub\n$/);
     await shOk('chattr -d f', d);
-    expect(await shOk('lsattr f', d)).toMatch(/^-+A-+ f\n$/);
+    expect(await shOk('lsattr f', d)).toMatch(/^-*A-* f\n$/);
   });
 
   it('statfs, copy_file_range (kernel falls back), mknod, sync', async () => {

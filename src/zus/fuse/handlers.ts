@@ -355,6 +355,50 @@ async function destroy(s: Session, r: FuseRequest): Promise<void> {
   s.reply(r, 0);
 }
 
+// FS_IOC_FSGETXATTR/FSSETXATTR (struct fsxattr, 28 bytes) carry the same common inode flags as
+// FS_IOC_GETFLAGS/SETFLAGS in other bit positions. The kernel asks FUSE for the fsxattr form before
+// every SETFLAGS (vfs_fileattr_set reads the old attributes that way), so a filesystem that only
+// knows the flags form gets it translated here, bit for bit as fs/file_attr.c does.
+const FS_IOC_GETFLAGS = 0x80086601;
+const FS_IOC_SETFLAGS = 0x40086602;
+const FS_IOC_FSGETXATTR = 0x801c581f;
+const FS_IOC_FSSETXATTR = 0x401c5820;
+const FSXATTR_SIZE = 28;
+/** [FS_*_FL, FS_XFLAG_*] pairs. */
+const FLAG_XFLAG: readonly (readonly [number, number])[] = [
+  [0x00000008, 0x00000020], // SYNC
+  [0x00000010, 0x00000008], // IMMUTABLE
+  [0x00000020, 0x00000010], // APPEND
+  [0x00000040, 0x00000080], // NODUMP
+  [0x00000080, 0x00000040], // NOATIME
+  [0x02000000, 0x00008000], // DAX
+  [0x20000000, 0x00000200], // PROJINHERIT
+];
+
+async function fsIoctl(s: Session, r: FuseRequest, fh: number, cmd: number, input: Buffer): Promise<Buffer> {
+  try {
+    return await s.fs.ioctl(r.nodeid, fh, cmd, input);
+  } catch (e) {
+    if (!(e instanceof FsError && e.errno === E.ENOTTY) || (cmd !== FS_IOC_FSGETXATTR && cmd !== FS_IOC_FSSETXATTR)) throw e;
+  }
+  const flags = (await s.fs.ioctl(r.nodeid, fh, FS_IOC_GETFLAGS, Buffer.alloc(4))).readUInt32LE(0);
+  if (cmd === FS_IOC_FSGETXATTR) {
+    const out = Buffer.alloc(FSXATTR_SIZE);
+    let x = 0;
+    for (const [f, xf] of FLAG_XFLAG) if (flags & f) x |= xf;
+    out.writeUInt32LE(x >>> 0, 0);
+    return out;
+  }
+  if (input.length < 4) throw new FsError(E.EINVAL, 'FS_IOC_FSSETXATTR needs struct fsxattr');
+  const x = input.readUInt32LE(0);
+  let next = flags;
+  for (const [f, xf] of FLAG_XFLAG) next = x & xf ? next | f : next & ~f;
+  const arg = Buffer.alloc(4);
+  arg.writeUInt32LE(next >>> 0, 0);
+  await s.fs.ioctl(r.nodeid, fh, FS_IOC_SETFLAGS, arg);
+  return Buffer.alloc(0);
+}
+
 async function ioctl(s: Session, r: FuseRequest): Promise<void> {
   need(r, A.IOCTL_IN_SIZE);
   const flags = u32(r, BODY + 8);
@@ -365,7 +409,7 @@ async function ioctl(s: Session, r: FuseRequest): Promise<void> {
   if (flags & A.FUSE_IOCTL_UNRESTRICTED) throw new FsError(E.ENOSYS);
   const at = BODY + A.IOCTL_IN_SIZE;
   if (at + inSize > r.end) throw new FsError(E.EINVAL, 'IOCTL shorter than its in_size');
-  const res = await s.fs.ioctl(r.nodeid, getU64(r.dv, BODY), cmd, r.buf.subarray(at, at + inSize));
+  const res = await fsIoctl(s, r, getU64(r.dv, BODY), cmd, r.buf.subarray(at, at + inSize));
   const n = Math.min(res.length, outSize, s.out.length - OUT - A.IOCTL_OUT_SIZE);
   s.out.fill(0, OUT, OUT + A.IOCTL_OUT_SIZE);
   res.copy(s.out, OUT + A.IOCTL_OUT_SIZE, 0, n);
