@@ -32,9 +32,15 @@ const BINARY = findBinary();
 
 // Servers still running when the test process exits (a suite that forgot stop(), a failed
 // beforeAll) are killed with it, and never keep it alive on their own.
-const running = new Set<ChildProcess>();
+const running = new Set<number>();
 process.once('exit', () => {
-  for (const c of running) c.kill('SIGKILL');
+  for (const pid of running) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 });
 
 /** Why redis tests cannot run here, or undefined when they can. */
@@ -126,28 +132,61 @@ export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> 
       : ['--appendonly', 'no']),
     ...(opts.password ? ['--requirepass', opts.password] : []),
   ];
+  // redis-server runs under a small sh watchdog that SIGKILLs it when our end of its stdin pipe
+  // closes: however this process ends (even SIGKILL), no server outlives the tests.
   let child: ChildProcess | undefined;
+  let pid: number | undefined;
   const launch = async (): Promise<void> => {
-    const c = spawn(BINARY, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-    child = c;
-    running.add(c);
-    c.unref();
-    let exited = false;
-    c.once('exit', () => {
-      exited = true;
-      running.delete(c);
+    const c = spawn('sh', ['-c', '"$0" "$@" & r=$!; echo "$r"; read _; kill -9 "$r" 2>/dev/null; wait "$r"', BINARY, ...args], {
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
+    child = c;
+    c.unref();
+    (c.stdin as unknown as { unref(): void }).unref();
+    const got = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      const onData = (d: Buffer): void => {
+        out += d.toString();
+        const nl = out.indexOf('\n');
+        if (nl < 0) return;
+        c.stdout!.off('data', onData);
+        c.stdout!.resume(); // the server's own log lines: drained and dropped
+        (c.stdout as unknown as { unref(): void }).unref();
+        resolve(Number(out.slice(0, nl)));
+      };
+      c.stdout!.on('data', onData);
+      c.once('exit', () => reject(new Error('redis-server watchdog exited at start')));
+    });
+    pid = got;
+    running.add(got);
+    const alive = (): boolean => {
+      try {
+        process.kill(got, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
     await waitUntil(`redis-server on port ${port}`, async () => {
-      if (exited) throw new Error(`redis-server exited at start (port ${port})`);
+      if (!alive()) throw new Error(`redis-server exited at start (port ${port})`);
       return canConnect(port);
     }, 10_000);
   };
   const kill = async (): Promise<void> => {
     const c = child;
+    const p = pid;
     child = undefined;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    pid = undefined;
+    if (!c || p === undefined) return;
+    running.delete(p);
+    if (c.exitCode !== null || c.signalCode !== null) return;
     const gone = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGKILL');
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    c.stdin!.end();
     await gone;
   };
   await launch();
@@ -161,10 +200,10 @@ export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> 
     },
     kill,
     freeze: () => {
-      child?.kill('SIGSTOP');
+      if (pid !== undefined) process.kill(pid, 'SIGSTOP');
     },
     thaw: () => {
-      child?.kill('SIGCONT');
+      if (pid !== undefined) process.kill(pid, 'SIGCONT');
     },
     restart: async () => {
       await kill();
