@@ -1,5 +1,6 @@
 // Shared setup for the PosixFs unit tests: a fresh MemoryBackend volume and path-style helpers.
 import { MemoryBackend } from '../../src/backends/memory.js';
+import type { Backend } from '../../src/backends/types.js';
 import { toErrno } from '../../src/fs/errors.js';
 import type { Caller } from '../../src/fs/operations.js';
 import { PosixFs, type PosixFsOptions } from '../../src/fs/posix-fs.js';
@@ -61,4 +62,86 @@ export async function writeStr(fs: PosixFs, ino: number, off: number, s: string 
 export async function readAll(fs: PosixFs, ino: number): Promise<Buffer> {
   const a = await fs.getattr(ino);
   return fs.read(ino, 0, 0, a.size);
+}
+
+/** The same backend seen through random delays before every call, so that concurrent operations
+ * really interleave at each await (MemoryBackend alone answers within the same microtask run). */
+export function jittered(be: Backend, seed = 1): Backend {
+  let s = seed >>> 0 || 1;
+  const rnd = (): number => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+  const delay = (): Promise<void> =>
+    new Promise((r) => (rnd() < 0.5 ? setImmediate(r) : setTimeout(r, Math.floor(rnd() * 3))));
+  const wrap = <T extends object>(obj: T): T =>
+    new Proxy(obj, {
+      get(target, prop, recv) {
+        const v = Reflect.get(target, prop, recv) as unknown;
+        if (typeof v !== 'function') return v;
+        return async (...args: unknown[]) => {
+          await delay();
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  return {
+    kind: be.kind,
+    meta: wrap(be.meta),
+    chunks: wrap(be.chunks),
+    sync: () => be.sync(),
+    close: () => be.close(),
+  };
+}
+
+/** Walks the stored tree from the root and checks what every gateway must preserve: each entry
+ * points at a stored inode, each directory's ".." points at its parent, and every inode's nlink
+ * equals its names (directories: 2 + subdirectories); unreachable inodes are orphans (nlink 0). */
+export async function expectConsistent(be: Backend): Promise<void> {
+  const names = new Map<number, number>();
+  const subdirs = new Map<number, number>();
+  const stack = [1];
+  const seen = new Set<number>([1]);
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    let after = 0;
+    for (;;) {
+      const page = await be.meta.readdir(dir, after, 100);
+      if (page.length === 0) break;
+      for (const e of page) {
+        after = e.cookie;
+        const rec = await be.meta.getInode(e.ino);
+        if (!rec) throw new Error(`entry ${dir}/${e.name} points at missing inode ${e.ino}`);
+        names.set(e.ino, (names.get(e.ino) ?? 0) + 1);
+        if ((rec.mode & 0o170000) === S_IFDIR) {
+          subdirs.set(dir, (subdirs.get(dir) ?? 0) + 1);
+          if ((await be.meta.lookup(e.ino, '..')) !== dir) throw new Error(`.. of ${e.ino} is not ${dir}`);
+          if (seen.has(e.ino)) throw new Error(`directory ${e.ino} reachable twice`);
+          seen.add(e.ino);
+          stack.push(e.ino);
+        }
+      }
+    }
+  }
+  for (const [ino, n] of names) {
+    const rec = (await be.meta.getInode(ino))!;
+    const want = (rec.mode & 0o170000) === S_IFDIR ? 2 + (subdirs.get(ino) ?? 0) : n;
+    if (rec.nlink !== want) throw new Error(`inode ${ino} has nlink ${rec.nlink}, expected ${want}`);
+  }
+  const rootRec = (await be.meta.getInode(1))!;
+  if (rootRec.nlink !== 2 + (subdirs.get(1) ?? 0)) throw new Error(`root nlink ${rootRec.nlink}`);
+  let after = 0;
+  for (;;) {
+    const page = await be.meta.readdir(0, after, 100);
+    if (page.length === 0) break;
+    for (const e of page) {
+      after = e.cookie;
+      if (!e.name.startsWith('orphan.')) continue;
+      const rec = await be.meta.getInode(e.ino);
+      if (rec && rec.nlink !== 0) throw new Error(`orphan ${e.ino} has nlink ${rec.nlink}`);
+      if (names.has(e.ino)) throw new Error(`orphan ${e.ino} is still linked`);
+    }
+  }
 }

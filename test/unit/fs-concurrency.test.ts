@@ -1,0 +1,162 @@
+// Concurrency in PosixFs: many operations in flight at once on one gateway (interleaved at every
+// backend call by a jittered backend), and two gateways sharing one volume, with and without the
+// inode cache.
+import { describe, expect, test } from 'vitest';
+import { MemoryBackend } from '../../src/backends/memory.js';
+import { errno } from '../../src/fs/errors.js';
+import { PosixFs } from '../../src/fs/posix-fs.js';
+import { errOf, expectConsistent, jittered, ls, mkdir, mkfile, readAll, root, S_IFDIR, S_IFREG } from './fs-helpers.js';
+
+const CS = 16 * 1024;
+
+function volume(seed = 1, cache = true) {
+  const be = new MemoryBackend({ chunkSize: CS });
+  return { be, fs: new PosixFs(jittered(be, seed), { cache }) };
+}
+
+describe.each([true, false])('one gateway (cache %s)', (cache) => {
+  test('100 concurrent creates in one directory all land, each with its own inode', async () => {
+    const { fs, be } = volume(3, cache);
+    const d = await mkdir(fs, 1, 'd');
+    const names = Array.from({ length: 100 }, (_, i) => `f${i}`);
+    const attrs = await Promise.all(names.map((n) => fs.newInode(root, d.ino, n, { mode: S_IFREG | 0o644 })));
+    expect(new Set(attrs.map((a) => a.ino)).size).toBe(100);
+    await expectConsistent(be);
+    expect(await ls(fs, d.ino)).toEqual([...names].sort());
+    for (const n of names.slice(0, 10)) expect((await fs.lookup(root, d.ino, n)).nlink).toBe(1);
+  });
+
+  test('concurrent mkdirs keep the parent link count exact', async () => {
+    const { fs, be } = volume(4, cache);
+    const d = await mkdir(fs, 1, 'd');
+    await Promise.all(Array.from({ length: 40 }, (_, i) => fs.newInode(root, d.ino, `s${i}`, { mode: S_IFDIR | 0o755 })));
+    expect((await fs.getattr(d.ino)).nlink).toBe(42);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => fs.removeDentry(root, d.ino, `s${i}`, true)));
+    expect((await fs.getattr(d.ino)).nlink).toBe(2);
+    await expectConsistent(be);
+  });
+
+  test('racing creates of one name: exactly one wins, the rest get EEXIST', async () => {
+    const { fs } = volume(5, cache);
+    const results = await Promise.all(Array.from({ length: 20 }, () => errOf(mkfile(fs, 1, 'same'))));
+    expect(results.filter((r) => r === 0).length).toBe(1);
+    expect(results.filter((r) => r === errno.EEXIST).length).toBe(19);
+    expect(await ls(fs, 1)).toEqual(['same']);
+  });
+
+  test('concurrent writes to different offsets of one file all persist; size is the furthest end', async () => {
+    const { fs } = volume(6, cache);
+    const f = await mkfile(fs, 1, 'f');
+    const fh = await fs.open(root, f.ino, 2);
+    const piece = 5000; // not chunk aligned: pieces share chunks
+    const n = 64;
+    const order = Array.from({ length: n }, (_, i) => (i * 37) % n);
+    await Promise.all(order.map((i) => fs.write(f.ino, fh, i * piece, Buffer.alloc(piece, i + 1))));
+    expect((await fs.getattr(f.ino)).size).toBe(n * piece);
+    const all = await readAll(fs, f.ino);
+    for (let i = 0; i < n; i++) expect(all.subarray(i * piece, (i + 1) * piece).equals(Buffer.alloc(piece, i + 1))).toBe(true);
+  });
+
+  test('writes racing with truncates never leave stale bytes past the final size', async () => {
+    const { fs } = volume(7, cache);
+    const f = await mkfile(fs, 1, 'f');
+    const fh = await fs.open(root, f.ino, 2);
+    const ops: Promise<unknown>[] = [];
+    for (let i = 0; i < 20; i++) {
+      ops.push(fs.write(f.ino, fh, i * 3000, Buffer.alloc(3000, 0xaa)));
+      ops.push(fs.setattr(root, f.ino, { size: i * 1000 }));
+    }
+    await Promise.all(ops);
+    await fs.setattr(root, f.ino, { size: 0 });
+    await fs.setattr(root, f.ino, { size: 100_000 });
+    expect((await readAll(fs, f.ino)).equals(Buffer.alloc(100_000))).toBe(true);
+  });
+
+  test('concurrent renames and unlinks keep the namespace consistent', async () => {
+    const { fs, be } = volume(8, cache);
+    const a = await mkdir(fs, 1, 'a');
+    const b = await mkdir(fs, 1, 'b');
+    for (let i = 0; i < 30; i++) await mkfile(fs, a.ino, `x${i}`);
+    const ops: Promise<number>[] = [];
+    for (let i = 0; i < 30; i++) {
+      ops.push(errOf(fs.rename(root, a.ino, `x${i}`, b.ino, `y${i % 10}`, 0)));
+      if (i % 3 === 0) ops.push(errOf(fs.removeDentry(root, a.ino, `x${i}`, false)));
+    }
+    const res = await Promise.all(ops);
+    expect(res.every((r) => r === 0 || r === errno.ENOENT)).toBe(true);
+    const inA = await ls(fs, a.ino);
+    const inB = await ls(fs, b.ino);
+    expect(inB.length).toBeLessThanOrEqual(10);
+    await expectConsistent(be);
+    // Every surviving name resolves to a live inode with one link.
+    for (const n of inA) expect((await fs.lookup(root, a.ino, n)).nlink).toBe(1);
+    for (const n of inB) expect((await fs.lookup(root, b.ino, n)).nlink).toBe(1);
+  });
+
+  test('two directories renamed into each other at once: one wins, no cycle', async () => {
+    const { fs } = volume(9, cache);
+    const p = await mkdir(fs, 1, 'p');
+    const q = await mkdir(fs, 1, 'q');
+    const r = await Promise.all([
+      errOf(fs.rename(root, 1, 'p', q.ino, 'p', 0)),
+      errOf(fs.rename(root, 1, 'q', p.ino, 'q', 0)),
+    ]);
+    expect(r.sort()).toEqual([0, errno.EINVAL].sort());
+    // Walking up from either reaches the root.
+    for (const d of [p.ino, q.ino]) {
+      let cur = d;
+      for (let i = 0; i < 5 && cur !== 1; i++) cur = (await fs.lookup(root, cur, '..')).ino;
+      expect(cur).toBe(1);
+    }
+  });
+});
+
+describe('two gateways on one volume', () => {
+  test('racing creates of one name across gateways: one wins, the other gets EEXIST', async () => {
+    const be = new MemoryBackend({ chunkSize: CS });
+    const g1 = new PosixFs(jittered(be, 11));
+    const g2 = new PosixFs(jittered(be, 12));
+    await g1.getattr(1);
+    for (let i = 0; i < 20; i++) {
+      const r = await Promise.all([errOf(mkfile(g1, 1, `n${i}`)), errOf(mkfile(g2, 1, `n${i}`))]);
+      expect(r.sort()).toEqual([0, errno.EEXIST]);
+    }
+    expect((await ls(g1, 1)).length).toBe(20);
+  });
+
+  test('a cached gateway sees another gateway’s write after invalidate(); an uncached one at once', async () => {
+    const be = new MemoryBackend({ chunkSize: CS });
+    const g1 = new PosixFs(be);
+    const cached = new PosixFs(be);
+    const uncached = new PosixFs(be, { cache: false });
+    const f = await mkfile(g1, 1, 'f');
+    expect((await cached.getattr(f.ino)).size).toBe(0);
+    const fh = await g1.open(root, f.ino, 2);
+    await g1.write(f.ino, fh, 0, Buffer.from('from g1'));
+    expect((await uncached.getattr(f.ino)).size).toBe(7);
+    expect((await cached.getattr(f.ino)).size).toBe(0);
+    cached.invalidate(f.ino);
+    expect((await cached.getattr(f.ino)).size).toBe(7);
+    expect((await cached.read(f.ino, 0, 0, 100)).toString()).toBe('from g1');
+  });
+
+  test('renames from two gateways onto the same names re-plan instead of corrupting links', async () => {
+    const be = new MemoryBackend({ chunkSize: CS });
+    const g1 = new PosixFs(jittered(be, 21));
+    const g2 = new PosixFs(jittered(be, 22));
+    const d = await mkdir(g1, 1, 'd');
+    for (let i = 0; i < 20; i++) {
+      await mkfile(g1, d.ino, `a${i}`);
+      await mkfile(g1, d.ino, `b${i}`);
+    }
+    const res = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => [
+        errOf(g1.rename(root, d.ino, `a${i}`, d.ino, `t${i % 4}`, 0)),
+        errOf(g2.rename(root, d.ino, `b${i}`, d.ino, `t${i % 4}`, 0)),
+      ]).flat(),
+    );
+    expect(res.every((r) => r === 0)).toBe(true);
+    expect(await ls(g1, d.ino)).toEqual(['t0', 't1', 't2', 't3']);
+    await expectConsistent(be);
+  });
+});
