@@ -18,6 +18,7 @@ for (const store of E2E_STORES) {
       closers.push(s.close);
       const mnt = tmpDir(`zufs-persist-${store.name}-`);
       const first = await startMount(s.url, mnt);
+      closers.push(async () => void (await first.stop()));
       shOk(
         [
           'mkdir -p a/b/c && head -c 3000000 /dev/urandom > a/b/c/big && printf small > a/small',
@@ -35,6 +36,7 @@ for (const store of E2E_STORES) {
       expect(isMounted(mnt)).toBe(false);
 
       const second = await startMount(s.url, mnt);
+      closers.push(async () => void (await second.stop()));
       try {
         expect(await snapshot(mnt, { mtime: true })).toEqual(before);
         expect(xattrDump(mnt)).toBe(xattrsBefore);
