@@ -63,6 +63,7 @@ export class FsCore {
   readonly ids: IdPool;
   readonly log: Logger | undefined;
   readonly maxRetries: number;
+  private readonly cacheMax: number;
 
   /** fh -> ino of every open handle, and how many handles each inode has. */
   readonly handles = new Map<number, number>();
@@ -82,7 +83,8 @@ export class FsCore {
     if (!Number.isSafeInteger(this.chunkSize) || this.chunkSize < 1) {
       throw new RangeError(`backend ${backend.kind} has bad chunkSize ${this.chunkSize}`);
     }
-    this.cache = new InodeCache({ enabled: opts.cache ?? true, maxEntries: opts.cacheMaxEntries });
+    this.cacheMax = opts.cacheMaxEntries ?? 100_000;
+    this.cache = new InodeCache({ enabled: opts.cache ?? true, maxEntries: this.cacheMax });
     this.ids = new IdPool(backend.meta, opts.idBatch ?? 64);
     this.log = opts.log;
     this.maxRetries = opts.maxRetries ?? 16;
@@ -123,12 +125,14 @@ export class FsCore {
     const c = this.defaultAcls.get(dir);
     if (c !== undefined) return c;
     const v = (await this.meta.getXattr(dir, 'system.posix_acl_default')) ?? null;
-    if (this.cache.enabled) this.defaultAcls.set(dir, v);
+    this.setDefaultAclCache(dir, v);
     return v;
   }
 
   setDefaultAclCache(dir: number, v: Buffer | null): void {
-    if (this.cache.enabled) this.defaultAcls.set(dir, v);
+    if (!this.cache.enabled) return;
+    if (this.defaultAcls.size >= this.cacheMax && !this.defaultAcls.has(dir)) this.defaultAcls.clear();
+    this.defaultAcls.set(dir, v);
   }
 
   invalidate(ino: number): void {
