@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildC, memoryOf, mountOptions, pkgConfig, run, threadPlacement, which } from './lib/proc.js';
 import {
-  C_TARGET, markdownReport, metadataChecks, summarizeAll, textReport,
+  C_TARGET, markdownReport, metadataChecks, requestMix, summarizeAll, textReport,
   type Cell, type MemoryResult, type MetadataCheck, type Sample, type TargetInfo, type Workload,
 } from './lib/report.js';
 import { MemfsTarget, RedisServer, removeTree, TmpfsTarget, ZufsTarget, type BenchContext, type Target } from './lib/targets.js';
@@ -73,23 +73,42 @@ async function load(op: string, file: string, arg: number, flags: string[] = [])
 
 const notes = new Set<string>();
 
-/** Runs one workload on one target, returning the rate that goes into the tables. */
-async function measure(t: Target, w: string, round: number): Promise<Record<string, LoadOut>> {
+type Counter = () => Promise<Record<string, number> | undefined>;
+
+interface Measured extends LoadOut {
+  /** FUSE requests the server saw during the run, by opcode (zusd only, first round only). */
+  requests?: Record<string, number>;
+}
+
+async function counted(counter: Counter | undefined, fn: () => Promise<LoadOut>): Promise<Measured> {
+  const before = counter ? await counter() : undefined;
+  const out: Measured = await fn();
+  const after = counter && before ? await counter() : undefined;
+  if (before && after) {
+    out.requests = {};
+    for (const [op, n] of Object.entries(after)) if (n - (before[op] ?? 0) > 0) out.requests[op] = n - (before[op] ?? 0);
+  }
+  return out;
+}
+
+/** Runs one workload group on one target; returns one result per table row it feeds. */
+async function measure(t: Target, g: string, round: number, counter?: Counter): Promise<Record<string, Measured>> {
   const d = t.dir;
-  switch (w) {
-    case 'stat': return { stat: await load('stat', `${d}/stat.f`, SECS) };
-    case 'fstat': return { fstat: await load('fstat', `${d}/stat.f`, SECS) };
-    case 'creat': return { creat: await load('creat', `${d}/cu`, SECS) };
-    case 'randread': return { randread: await load('randread', `${d}/rand.dat`, SECS) };
-    case 'randwrite': return { randwrite: await load('randwrite', `${d}/rand.dat`, SECS) };
+  const c = (op: string, file: string, arg: number, flags?: string[]): Promise<Measured> => counted(counter, () => load(op, file, arg, flags));
+  switch (g) {
+    case 'stat': return { stat: await c('stat', `${d}/stat.f`, SECS) };
+    case 'fstat': return { fstat: await c('fstat', `${d}/stat.f`, SECS) };
+    case 'creat': return { creat: await c('creat', `${d}/cu`, SECS) };
+    case 'randread': return { randread: await c('randread', `${d}/rand.dat`, SECS) };
+    case 'randwrite': return { randwrite: await c('randwrite', `${d}/rand.dat`, SECS) };
     case 'seq': {
       const f = `${d}/seq-${round}.dat`;
-      const seqwrite = await load('seqwrite', f, SEQ_BYTES);
-      const seqread = await load('seqread', f, SEQ_BYTES, ['-D']);
+      const seqwrite = await c('seqwrite', f, SEQ_BYTES);
+      const seqread = await c('seqread', f, SEQ_BYTES, ['-D']);
       await run('rm', ['-f', f]);
       return { seqwrite, seqread };
     }
-    default: throw new Error(`unknown workload ${w}`);
+    default: throw new Error(`unknown workload group ${g}`);
   }
 }
 
@@ -185,17 +204,20 @@ interface Placement {
   heading: string;
   clientCpu: number | undefined;
   serverCpu: number | undefined;
+  channels: number;
 }
 
 /** split (the spec's placement): client on CPU 0, servers on CPU 1, every request crosses CPUs.
- *  same: client and servers share CPU 0, the placement a per-CPU channel design aims for. */
+ *  same: client and servers share CPU 0, the placement a per-CPU channel design aims for.
+ *  default: servers unpinned with one channel per CPU (zusd's default; memfs_ll's MT loop). */
 function placements(): Placement[] {
-  if (CPUS < 2) return [{ name: 'any', heading: 'Unpinned (one CPU)', clientCpu: undefined, serverCpu: undefined }];
+  if (CPUS < 2) return [{ name: 'any', heading: 'Unpinned (one CPU)', clientCpu: undefined, serverCpu: undefined, channels: CHANNELS }];
   const all: Placement[] = [
-    { name: 'split', heading: 'Client on CPU 0, servers on CPU 1 (cross-CPU)', clientCpu: 0, serverCpu: 1 },
-    { name: 'same', heading: 'Client and servers on CPU 0 (same CPU)', clientCpu: 0, serverCpu: 0 },
+    { name: 'split', heading: `Client on CPU 0, servers on CPU 1 (cross-CPU), ${CHANNELS} channel(s)`, clientCpu: 0, serverCpu: 1, channels: CHANNELS },
+    { name: 'same', heading: `Client and servers on CPU 0 (same CPU), ${CHANNELS} channel(s)`, clientCpu: 0, serverCpu: 0, channels: CHANNELS },
+    { name: 'default', heading: `Client on CPU 0, servers unpinned, ${CPUS} channels (zusd's default; memfs_ll multi-threaded, clone_fd)`, clientCpu: 0, serverCpu: undefined, channels: CPUS },
   ];
-  const wanted = (env['ZUFS_BENCH_PLACEMENTS'] ?? (QUICK ? 'split' : 'split,same')).split(',').map((x) => x.trim());
+  const wanted = (env['ZUFS_BENCH_PLACEMENTS'] ?? (QUICK ? 'split' : 'split,same,default')).split(',').map((x) => x.trim());
   return all.filter((p) => wanted.includes(p.name));
 }
 
@@ -213,7 +235,7 @@ let interrupted = false;
 
 async function benchPlacement(base: BenchContext, p: Placement): Promise<PlacementResult> {
   clientCpu = p.clientCpu;
-  const ctx: BenchContext = { ...base, serverCpu: p.serverCpu };
+  const ctx: BenchContext = { ...base, serverCpu: p.serverCpu, channels: p.channels };
   const redis = new RedisServer(ctx);
   const all: Target[] = [
     new TmpfsTarget(ctx, '1g'),
@@ -251,7 +273,7 @@ async function benchPlacement(base: BenchContext, p: Placement): Promise<Placeme
     }
   };
 
-  say(`placement ${p.name}: client on CPU ${p.clientCpu ?? 'any'}, servers on CPU ${p.serverCpu ?? 'any'}`);
+  say(`placement ${p.name}: client on CPU ${p.clientCpu ?? 'any'}, servers on CPU ${p.serverCpu ?? 'any'}, ${p.channels} channel(s)`);
   try {
     // zusd first, so memfs_ll can mount with the same permission options zusd chose.
     for (const t of all) await tryStart(t, t.description);
@@ -274,7 +296,8 @@ async function benchPlacement(base: BenchContext, p: Placement): Promise<Placeme
         for (const t of ordered) {
           if (interrupted) break;
           try {
-            const outs = await measure(t, g, round);
+            const counter = round === 0 && t.requestCounts ? () => t.requestCounts!() : undefined;
+            const outs = await measure(t, g, round, counter);
             for (const [w, o] of Object.entries(outs)) samples.push({ target: t.name, workload: w, round, value: rate(w, o), raw: { ...o } });
           } catch (e) {
             say(`  round ${round + 1} ${g} on ${t.name} failed: ${firstLine(e)}`);
@@ -351,16 +374,17 @@ async function main(): Promise<void> {
       `Random I/O: 4 KiB pread/pwrite at uniformly random aligned offsets in a ${RAND_BYTES / MiB} MiB file, O_DIRECT (fio psync, direct=1, iodepth 1), one client thread.`,
       'Sequential: a fresh file per round, written with 1 MiB write() calls then fsync; the page cache is dropped (echo 1 > /proc/sys/vm/drop_caches) before it is read back with 1 MiB read() calls, and every MiB\'s offset stamp is checked.',
       'Rounds interleave targets (the order rotates each round); ratios are paired within a round, then the median and min–max of those ratios are shown.',
-      `zusd channels: ${CHANNELS}; memfs_ll ${CHANNELS === 1 ? 'runs its single-threaded loop (-s)' : `runs libfuse's multi-threaded loop with clone_fd, max_threads=${CHANNELS}`}. Servers are started under taskset, and zusd pins its channel workers inside the allowed set; the thread placement observed after round 1 is listed per target.`,
+      'With one channel, memfs_ll runs its single-threaded loop (-s); with more, libfuse\'s multi-threaded loop with clone_fd and max_threads = channels. Pinned servers are started under taskset, and zusd pins its channel workers inside the allowed set; the thread placement observed after round 1 is listed per target.',
+      'memfs_ll counts the requests it handles in an mmap\'d file and zusd reports its own through its control socket; the request-mix table shows both saw the same requests per operation, so the servers are compared on the same work.',
       'The memory test writes then reads one file through a zufs mount on the local backend with the default attr timeout; VmRSS is polled every 20 ms, and VmHWM (the whole life of the process, start-up included) is read at the end.',
       ...[...notes],
     ];
     const record = {
       name: env['ZUFS_BENCH_NAME'] ?? (QUICK ? 'quick' : `fuse-${envInfo['date']!.slice(0, 16).replace(/[-:T]/g, '')}`),
       quick: QUICK,
-      environment: { ...envInfo, channels: CHANNELS, attrTimeout: 0, runs: RUNS, secs: SECS, randBytes: RAND_BYTES, seqBytes: SEQ_BYTES, elapsedSecs: elapsed },
+      environment: { ...envInfo, channels: CHANNELS, cpus: CPUS, attrTimeout: 0, runs: RUNS, secs: SECS, randBytes: RAND_BYTES, seqBytes: SEQ_BYTES, elapsedSecs: elapsed },
       workloads: WORKLOADS,
-      placements: results.map((r) => ({ ...r.placement, targets: r.targets, summary: r.summary, checks: r.checks, samples: r.samples })),
+      placements: results.map((r) => ({ ...r.placement, targets: r.targets, summary: r.summary, checks: r.checks, requests: requestMix(r.samples), samples: r.samples })),
       memory,
       notes: allNotes,
     };
@@ -375,7 +399,7 @@ async function main(): Promise<void> {
         `${RUNS} rounds per placement; timed runs of ${SECS}s; ${(elapsed / 60).toFixed(1)} min in all; raw samples in bench/results/${record.name}.json`,
       ],
       workloads: WORKLOADS,
-      sections: results.map((r) => ({ heading: r.placement.heading, targets: r.targets, summary: r.summary, checks: r.checks })),
+      sections: results.map((r) => ({ heading: r.placement.heading, targets: r.targets, summary: r.summary, checks: r.checks, requests: requestMix(r.samples) })),
       memory,
       notes: allNotes,
     });

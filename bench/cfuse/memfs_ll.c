@@ -2,11 +2,14 @@
  * memfs_ll — the C reference for zufs benchmarks: a minimal libfuse3 LOW-LEVEL server with
  * in-memory inodes and the same semantics as zusd's posix layout on the ops the benchmarks use
  * (lookup, forget, getattr, setattr, mknod, mkdir, unlink, rmdir, create, open, read, write,
- * flush, fsync, release, readdir, statfs). It exists so that "zufs FUSE vs libfuse" is measured
+ * flush, fsync, release, readdir, statfs, and getxattr/listxattr of a file with no xattrs).
+ * It exists so that "zufs FUSE vs libfuse" is measured
  * against a server doing the same work, not against a null server.
  *
- * Usage: memfs_ll MOUNTPOINT [-f] [-s] [-o timeout=SECONDS] [-o clone_fd] [-o max_threads=N]
+ * Usage: memfs_ll MOUNTPOINT [-f] [-s] [-o timeout=SECONDS] [-o counters=FILE] [-o clone_fd] [-o max_threads=N]
  *   timeout   attr and entry cache lifetime given to the kernel (default 1.0; 0 disables caching)
+ *   counters  a file of 64 little-endian u64 request counters indexed by FUSE opcode, shared
+ *             (mmap) so the benchmark can read requests per operation while the server runs
  *   -s        single-threaded session loop; without it libfuse's multi-threaded loop
  *
  * One mutex guards all state so the multi-threaded loop is safe; with -s it is never contended.
@@ -16,13 +19,17 @@
 #define _GNU_SOURCE
 #include <fuse_lowlevel.h>
 
+#include <linux/fuse.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,7 +56,16 @@ static struct {
 	size_t ntab;
 	size_t next_ino;    /* numbers are never reused, so no generation is needed */
 	double timeout;
+	uint64_t *counters; /* [FUSE opcode], or NULL */
 } fs = { .lock = PTHREAD_MUTEX_INITIALIZER, .next_ino = FUSE_ROOT_ID, .timeout = 1.0 };
+
+#define NCOUNTERS 64
+
+static inline void count(unsigned op)
+{
+	if (fs.counters && op < NCOUNTERS)
+		__atomic_fetch_add(&fs.counters[op], 1, __ATOMIC_RELAXED);
+}
 
 static void now(struct timespec *ts)
 {
@@ -170,6 +186,7 @@ static void m_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct dentry **d;
 	struct inode *dir;
 
+	count(FUSE_LOOKUP);
 	pthread_mutex_lock(&fs.lock);
 	dir = iget(parent);
 	if (!dir || !S_ISDIR(dir->st.st_mode)) {
@@ -200,18 +217,20 @@ static void forget_one(fuse_ino_t ino, uint64_t n)
 
 static void m_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	count(FUSE_FORGET);
 	pthread_mutex_lock(&fs.lock);
 	forget_one(ino, nlookup);
 	pthread_mutex_unlock(&fs.lock);
 	fuse_reply_none(req);
 }
 
-static void m_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
+static void m_forget_multi(fuse_req_t req, size_t n, struct fuse_forget_data *f)
 {
 	size_t i;
 
+	count(FUSE_BATCH_FORGET);
 	pthread_mutex_lock(&fs.lock);
-	for (i = 0; i < count; i++)
+	for (i = 0; i < n; i++)
 		forget_one(f[i].ino, f[i].nlookup);
 	pthread_mutex_unlock(&fs.lock);
 	fuse_reply_none(req);
@@ -221,6 +240,7 @@ static void m_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct inode *in;
 
+	count(FUSE_GETATTR);
 	(void)fi;
 	pthread_mutex_lock(&fs.lock);
 	in = iget(ino);
@@ -240,6 +260,7 @@ static void m_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_
 	struct inode *in;
 	int err = 0;
 
+	count(FUSE_SETATTR);
 	(void)fi;
 	pthread_mutex_lock(&fs.lock);
 	in = iget(ino);
@@ -318,7 +339,7 @@ static int make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	return 0;
 }
 
-static void m_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+static void make_reply(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	struct fuse_entry_param e;
 	int err;
@@ -332,9 +353,16 @@ static void m_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t 
 		fuse_reply_entry(req, &e);
 }
 
+static void m_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	count(FUSE_MKNOD);
+	make_reply(req, parent, name, mode, rdev);
+}
+
 static void m_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	m_mknod(req, parent, name, S_IFDIR | (mode & 07777), 0);
+	count(FUSE_MKDIR);
+	make_reply(req, parent, name, S_IFDIR | (mode & 07777), 0);
 }
 
 static void m_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -343,6 +371,7 @@ static void m_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct fuse_entry_param e;
 	int err;
 
+	count(FUSE_CREATE);
 	pthread_mutex_lock(&fs.lock);
 	err = make(req, parent, name, S_IFREG | (mode & 07777), 0, &e);
 	if (!err)
@@ -399,11 +428,13 @@ out:
 
 static void m_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	count(FUSE_UNLINK);
 	remove_entry(req, parent, name, 0);
 }
 
 static void m_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	count(FUSE_RMDIR);
 	remove_entry(req, parent, name, 1);
 }
 
@@ -412,6 +443,7 @@ static void m_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct inode *in;
 	int err = 0;
 
+	count(FUSE_OPEN);
 	pthread_mutex_lock(&fs.lock);
 	in = iget(ino);
 	if (!in)
@@ -439,6 +471,7 @@ static void m_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct inode *in;
 
+	count(FUSE_RELEASE);
 	(void)fi;
 	pthread_mutex_lock(&fs.lock);
 	in = iget(ino);
@@ -452,6 +485,7 @@ static void m_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void m_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	count(FUSE_FLUSH);
 	(void)ino;
 	(void)fi;
 	fuse_reply_err(req, 0);
@@ -459,6 +493,7 @@ static void m_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void m_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	count(FUSE_FSYNC);
 	(void)ino;
 	(void)datasync;
 	(void)fi;
@@ -469,6 +504,7 @@ static void m_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struc
 {
 	struct inode *in;
 
+	count(FUSE_READ);
 	(void)fi;
 	pthread_mutex_lock(&fs.lock);
 	in = iget(ino);
@@ -492,6 +528,7 @@ static void m_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size
 	int err = 0;
 
 	(void)fi;
+	count(FUSE_WRITE);
 	pthread_mutex_lock(&fs.lock);
 	in = iget(ino);
 	if (!in)
@@ -510,6 +547,21 @@ static void m_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size
 		fuse_reply_write(req, size);
 }
 
+static void m_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	count(FUSE_OPENDIR);
+	fi->fh = ino;
+	fuse_reply_open(req, fi);
+}
+
+static void m_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	count(FUSE_RELEASEDIR);
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
 static void m_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	char *buf = malloc(size);
@@ -518,6 +570,7 @@ static void m_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, st
 	size_t used = 0;
 	off_t i;
 
+	count(FUSE_READDIR);
 	(void)fi;
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -564,6 +617,30 @@ static void m_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, st
 	free(buf);
 }
 
+/*
+ * zusd supports xattrs, so the kernel asks it for security.capability before every write (to
+ * strip file capabilities). Answering "no such attribute" here, instead of ENOSYS (which makes
+ * the kernel stop asking), keeps that round trip in both servers' costs.
+ */
+static void m_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	count(FUSE_GETXATTR);
+	(void)ino;
+	(void)name;
+	(void)size;
+	fuse_reply_err(req, ENODATA);
+}
+
+static void m_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	count(FUSE_LISTXATTR);
+	(void)ino;
+	if (size == 0)
+		fuse_reply_xattr(req, 0);
+	else
+		fuse_reply_buf(req, NULL, 0);
+}
+
 static void m_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv = {
@@ -571,6 +648,7 @@ static void m_statfs(fuse_req_t req, fuse_ino_t ino)
 		.f_bavail = 1 << 23, .f_files = 1 << 20, .f_ffree = 1 << 19, .f_namemax = 255,
 	};
 
+	count(FUSE_STATFS);
 	(void)ino;
 	fuse_reply_statfs(req, &sv);
 }
@@ -593,16 +671,22 @@ static const struct fuse_lowlevel_ops ops = {
 	.flush = m_flush,
 	.fsync = m_fsync,
 	.release = m_release,
+	.opendir = m_opendir,
 	.readdir = m_readdir,
+	.releasedir = m_releasedir,
 	.statfs = m_statfs,
+	.getxattr = m_getxattr,
+	.listxattr = m_listxattr,
 };
 
 struct memfs_opts {
 	char *timeout;
+	char *counters;
 };
 
 static const struct fuse_opt memfs_optspec[] = {
 	{ "timeout=%s", offsetof(struct memfs_opts, timeout), 0 },
+	{ "counters=%s", offsetof(struct memfs_opts, counters), 0 },
 	FUSE_OPT_END
 };
 
@@ -617,7 +701,7 @@ int main(int argc, char *argv[])
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		return 1;
 	if (opts.show_help || !opts.mountpoint) {
-		printf("usage: %s MOUNTPOINT [-f] [-s] [-o timeout=SECONDS] [-o clone_fd] [-o max_threads=N]\n", argv[0]);
+		printf("usage: %s MOUNTPOINT [-f] [-s] [-o timeout=SECONDS] [-o counters=FILE] [-o clone_fd] [-o max_threads=N]\n", argv[0]);
 		fuse_cmdline_help();
 		fuse_lowlevel_help();
 		return opts.show_help ? 0 : 1;
@@ -626,6 +710,21 @@ int main(int argc, char *argv[])
 		return 1;
 	if (mo.timeout)
 		fs.timeout = strtod(mo.timeout, NULL);
+	if (mo.counters) {
+		size_t len = NCOUNTERS * sizeof(uint64_t);
+		int fd = open(mo.counters, O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+		if (fd < 0 || ftruncate(fd, len) != 0) {
+			perror(mo.counters);
+			return 1;
+		}
+		fs.counters = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+		if (fs.counters == MAP_FAILED) {
+			perror("mmap");
+			return 1;
+		}
+	}
 
 	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
 	if (!se)

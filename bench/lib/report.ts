@@ -130,7 +130,34 @@ function mdRow(cells: string[]): string {
   return `| ${cells.join(' | ')} |`;
 }
 
+/** FUSE requests per client operation, by opcode, from zusd's counters in the first round. */
+export type RequestMix = Record<string, Record<string, { perOp: number; byOp: Record<string, number> }>>;
+
+export function requestMix(samples: readonly Sample[]): RequestMix {
+  const out: RequestMix = {};
+  for (const s of samples) {
+    const req = s.raw['requests'] as Record<string, number> | undefined;
+    const ops = Number(s.raw['ops']);
+    if (!req || !(ops > 0)) continue;
+    const byOp: Record<string, number> = {};
+    let total = 0;
+    for (const [op, n] of Object.entries(req)) {
+      byOp[op] = n / ops;
+      total += n;
+    }
+    (out[s.workload] ??= {})[s.target] = { perOp: total / ops, byOp };
+  }
+  return out;
+}
+
+function mixText(m: { perOp: number; byOp: Record<string, number> } | undefined): string {
+  if (!m) return '—';
+  const parts = Object.entries(m.byOp).filter(([, v]) => v >= 0.05).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${fmtRatio(v)}`);
+  return `${fmtRatio(m.perOp)} (${parts.join(', ')})`;
+}
+
 export interface PlacementSection {
+  requests?: RequestMix;
   heading: string;
   targets: readonly TargetInfo[];
   summary: Record<string, Record<string, Cell>>;
@@ -165,6 +192,14 @@ function sectionMarkdown(workloads: readonly Workload[], s: PlacementSection): s
   lines.push(mdRow(['workload', 'unit', ...names]), mdRow(['---', '---', ...names.map(() => '---:')]));
   for (const w of workloads) lines.push(mdRow([w.label, w.unit, ...names.map((t) => valueText(s.summary[w.id]?.[t]))]));
   lines.push('');
+
+  const mixTargets = names.filter((n) => workloads.some((w) => s.requests?.[w.id]?.[n]));
+  if (s.requests && mixTargets.length) {
+    lines.push('FUSE requests per operation, counted by each server in round 1 (per 1 MiB call for the sequential rows; INIT/INTERRUPT and requests libfuse answers itself are not counted for libfuse-c).', '');
+    lines.push(mdRow(['workload', ...mixTargets]), mdRow(['---', ...mixTargets.map(() => '---')]));
+    for (const w of workloads) lines.push(mdRow([w.label, ...mixTargets.map((t) => mixText(s.requests?.[w.id]?.[t]))]));
+    lines.push('');
+  }
 
   if (s.checks.length) {
     lines.push(`Target: the TypeScript FUSE path reaches ≥ 1/3 of ${C_TARGET}'s metadata rate.`, '');

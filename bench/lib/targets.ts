@@ -4,6 +4,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { connect } from 'node:net';
+import { runtimeDir } from '../../src/zus/daemon.js';
+import { opcodeName } from '../../src/zus/fuse/abi.js';
 import { forceUnmount, freePort, mountedType, mustRun, run, sleep, waitFor, which } from './proc.js';
 
 export interface BenchContext {
@@ -26,6 +29,8 @@ export interface Target {
   readonly dir: string;
   /** The user-space server (for RSS and thread placement), if any. */
   readonly pid: number | undefined;
+  /** FUSE requests served so far, by opcode, when the server counts them (zusd does). */
+  requestCounts?(): Promise<Record<string, number> | undefined>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -79,10 +84,12 @@ export class MemfsTarget implements Target {
   readonly dir: string;
   private child: ChildProcess | undefined;
   private readonly log: string;
+  private readonly counters: string;
 
   constructor(private readonly ctx: BenchContext, private readonly mountOpts: readonly string[]) {
     this.dir = path.join(ctx.work, 'mnt-memfs');
     this.log = path.join(ctx.work, 'memfs_ll.log');
+    this.counters = path.join(ctx.work, 'memfs_ll.counters');
     const loop = ctx.channels === 1 ? 'single-threaded loop (-s)' : `multi-threaded loop, clone_fd, max_threads=${ctx.channels}`;
     this.description = `bench/cfuse/memfs_ll.c, libfuse3 low-level, ${loop}`;
   }
@@ -93,7 +100,7 @@ export class MemfsTarget implements Target {
 
   async start(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
-    const args = [this.dir, '-f', '-o', `timeout=${this.ctx.attrTimeout}`];
+    const args = [this.dir, '-f', '-o', `timeout=${this.ctx.attrTimeout}`, '-o', `counters=${this.counters}`];
     if (this.ctx.channels === 1) args.push('-s');
     else args.push('-o', 'clone_fd', '-o', `max_threads=${this.ctx.channels}`);
     for (const o of this.mountOpts) args.push('-o', o);
@@ -106,6 +113,22 @@ export class MemfsTarget implements Target {
       if (child.exitCode !== null) throw new Error(`memfs_ll exited with ${child.exitCode}: ${tail(this.log)}`);
       return mountedType(this.dir)?.startsWith('fuse') ?? false;
     }, 10_000);
+  }
+
+  /** The server's per-opcode counters, shared through an mmap'd file (-o counters=). */
+  async requestCounts(): Promise<Record<string, number> | undefined> {
+    let buf: Buffer;
+    try {
+      buf = readFileSync(this.counters);
+    } catch {
+      return undefined;
+    }
+    const out: Record<string, number> = {};
+    for (let op = 0; op + 1 <= buf.length / 8; op++) {
+      const n = Number(buf.readBigUInt64LE(op * 8));
+      if (n) out[opcodeName(op)] = n;
+    }
+    return out;
   }
 
   async stop(): Promise<void> {
@@ -193,6 +216,31 @@ export class ZufsTarget implements Target {
 
   get logFile(): string {
     return this.log;
+  }
+
+  /** Per-opcode counters from zusd's control socket (`zufs status`), for this mount only. */
+  requestCounts(): Promise<Record<string, number> | undefined> {
+    const pid = this.child?.pid;
+    if (pid === undefined) return Promise.resolve(undefined);
+    const socket = path.join(runtimeDir(), `zusd.${pid}.sock`);
+    return new Promise((resolve) => {
+      const conn = connect(socket);
+      let data = '';
+      const timer = setTimeout(() => { conn.destroy(); resolve(undefined); }, 5000);
+      conn.setEncoding('utf8');
+      conn.on('connect', () => conn.write(JSON.stringify({ cmd: 'status' }) + '\n'));
+      conn.on('data', (d: string) => (data += d));
+      conn.on('error', () => { clearTimeout(timer); resolve(undefined); });
+      conn.on('end', () => {
+        clearTimeout(timer);
+        try {
+          const reply = JSON.parse(data) as { status?: { mounts?: { mountpoint: string; stats: { ops: Record<string, number> } }[] } };
+          resolve(reply.status?.mounts?.find((m) => m.mountpoint === this.dir)?.stats.ops);
+        } catch {
+          resolve(undefined);
+        }
+      });
+    });
   }
 
   async start(): Promise<void> {
