@@ -159,10 +159,15 @@ export async function link(core: FsCore, dir: number, name: string, ino: number)
       const p = await core.dirInode(dir);
       if (p.nlink === 0) throw fsError(errno.ENOENT, 'directory was removed');
       const t = await core.inode(ino);
-      if (isDir(t.mode)) throw fsError(errno.EPERM, 'hard link to a directory');
-      if (t.nlink === 0) throw fsError(errno.ENOENT, 'inode has no links left');
-      if (t.nlink >= 0x7fffffff) throw fsError(errno.EMLINK);
-      if (attempt > 0 && (await core.meta.lookup(dir, name)) !== undefined) throw fsError(errno.EEXIST);
+      // The kernel finds a taken name before it looks at the source (filename_create, vfs_link).
+      let refuse: number | undefined;
+      if (isDir(t.mode)) refuse = errno.EPERM;
+      else if (t.nlink === 0) refuse = errno.ENOENT;
+      else if (t.nlink >= 0x7fffffff) refuse = errno.EMLINK;
+      if ((refuse !== undefined || attempt > 0) && (await core.meta.lookup(dir, name)) !== undefined) {
+        throw fsError(errno.EEXIST);
+      }
+      if (refuse !== undefined) throw fsError(refuse);
       const cookie = await core.ids.take();
       const now = core.now();
       const target: InodeRecord = { ...t, nlink: t.nlink + 1, ctimeNs: now };
