@@ -1,5 +1,17 @@
 // The posix layout on MongoDB (or a wire-compatible server such as FerretDB): one collection per
-// record kind, named `<volume>.inodes`, `.dentries`, `.xattrs`, `.chunks`, `.counters` and `.locks`.
+// record kind, named `<volume>.inodes`, `.dentries`, `.xattrs`, `.chunks`, `.ids`, `.counters` and
+// `.locks`. Every hot-path access is by a string _id ("ino", "parent/name", "ino/idx", one xattr
+// document per inode), because FerretDB v1 with SQLite pushes down nothing but equality on a string
+// or ObjectId _id: any other filter, and every sort, scans and sorts the whole collection in the
+// server. So on FerretDB v1 readdir costs a scan of all entries of the volume per page; the
+// secondary indexes ({parent, cookie} for readdir, {ino, idx} for chunk listing) serve MongoDB.
+//
+// Writes go one command per op, not as multi-statement bulk writes: FerretDB v1 with SQLite stalls
+// for its busy timeout on a multi-document update batch. A run of puts is first tried as one
+// unordered insertMany (fast everywhere), and only the keys that already existed are replaced.
+// FerretDB v1 also applies findAndModify/update as read-then-write without isolation, so nothing here
+// relies on an update being atomic: ids are claimed by inserting unique documents, and commit checks
+// are guarded by lock documents, both of which rest on the unique _id index alone.
 //
 // Atomicity of commit(txn):
 // - Where the server runs transactions (a replica set or mongos), checks and ops run in one
@@ -22,7 +34,6 @@ import {
   Long,
   MongoClient,
   MongoServerError,
-  type AnyBulkWriteOperation,
   type ClientSession,
   type Collection,
   type Db,
@@ -70,7 +81,7 @@ export interface MongoBackendOptions {
 }
 
 interface InodeDoc {
-  _id: number;
+  _id: string; // String(ino)
   mode: number;
   uid: number;
   gid: number;
@@ -87,22 +98,21 @@ interface InodeDoc {
 }
 
 interface DentryDoc {
-  _id?: unknown;
+  _id: string; // "parent/name"
   parent: number;
   name: string;
   ino: number;
   cookie: number;
 }
 
+/** All xattrs of one inode, so that listing and dropping them are single-document operations. */
 interface XattrDoc {
-  _id?: unknown;
-  ino: number;
-  name: string;
-  value: Binary;
+  _id: string; // String(ino)
+  a: Array<{ n: string; v: Binary }>;
 }
 
 interface ChunkDoc {
-  _id?: unknown;
+  _id: string; // "ino/idx"
   ino: number;
   idx: number;
   len: number;
@@ -111,9 +121,14 @@ interface ChunkDoc {
 
 interface CounterDoc {
   _id: string;
-  next?: number;
   chunkSize?: number;
   format?: number;
+}
+
+/** One claimed range of ids, [end of the previous claim, end). */
+interface IdClaimDoc {
+  _id: number; // claim sequence number, 0 = the initial claim ending at 2
+  end: number;
 }
 
 interface LockDoc {
@@ -163,7 +178,7 @@ function bin(v: unknown): Buffer {
 
 function inodeToDoc(r: InodeRecord): InodeDoc {
   const doc: InodeDoc = {
-    _id: r.ino,
+    _id: String(r.ino),
     mode: r.mode,
     uid: r.uid,
     gid: r.gid,
@@ -183,7 +198,7 @@ function inodeToDoc(r: InodeRecord): InodeDoc {
 
 function docToInode(d: Document): InodeRecord {
   const r: InodeRecord = {
-    ino: toNumber(d['_id']),
+    ino: Number(d['_id']),
     mode: toNumber(d['mode']),
     uid: toNumber(d['uid']),
     gid: toNumber(d['gid']),
@@ -202,6 +217,7 @@ function docToInode(d: Document): InodeRecord {
 }
 
 const dentryKey = (parent: number, name: string): string => `${parent}/${name}`;
+const chunkKey = (ino: number, idx: number): string => `${ino}/${idx}`;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -211,6 +227,9 @@ function clientOptions(o: MongoBackendOptions): MongoClientOptions {
     serverSelectionTimeoutMS: o.serverSelectionTimeoutMs ?? 5000,
     connectTimeoutMS: o.connectTimeoutMs ?? 5000,
     socketTimeoutMS: o.socketTimeoutMs ?? 30000,
+    // A few connections: opening one costs more than waiting for one, and FerretDB/SQLite serializes
+    // writes anyway.
+    maxPoolSize: 8,
     promoteLongs: false,
     ...o.client,
   };
@@ -223,9 +242,11 @@ class Collections {
   readonly xattrs: Collection<XattrDoc>;
   readonly chunks: Collection<ChunkDoc>;
   readonly counters: Collection<CounterDoc>;
+  readonly ids: Collection<IdClaimDoc>;
   readonly locks: Collection<LockDoc>;
 
   constructor(db: Db, volume: string) {
+    this.ids = db.collection<IdClaimDoc>(`${volume}.ids`);
     this.inodes = db.collection<InodeDoc>(`${volume}.inodes`);
     this.dentries = db.collection<DentryDoc>(`${volume}.dentries`);
     this.xattrs = db.collection<XattrDoc>(`${volume}.xattrs`);
@@ -236,15 +257,14 @@ class Collections {
 
   async ensureIndexes(): Promise<void> {
     await Promise.all([
-      this.dentries.createIndex({ parent: 1, name: 1 }, { unique: true, name: 'parent_name' }),
+      // (parent, name) is unique through _id "parent/name".
       this.dentries.createIndex({ parent: 1, cookie: 1 }, { name: 'parent_cookie' }),
-      this.xattrs.createIndex({ ino: 1, name: 1 }, { unique: true, name: 'ino_name' }),
-      this.chunks.createIndex({ ino: 1, idx: 1 }, { unique: true, name: 'ino_idx' }),
+      this.chunks.createIndex({ ino: 1, idx: 1 }, { name: 'ino_idx' }),
     ]);
   }
 
   async drop(): Promise<void> {
-    for (const c of [this.inodes, this.dentries, this.xattrs, this.chunks, this.counters, this.locks]) {
+    for (const c of [this.inodes, this.dentries, this.xattrs, this.chunks, this.counters, this.ids, this.locks]) {
       await c.drop().catch((err: unknown) => {
         if (!(err instanceof MongoServerError && (err.code === 26 || /not found/i.test(err.message)))) throw err;
       });
@@ -276,8 +296,6 @@ class KeyedMutex {
 class CheckFailed extends Error {}
 
 class MongoMetaStore implements MetaStore {
-  private readonly owner = randomUUID();
-
   constructor(
     private readonly client: MongoClient,
     private readonly c: Collections,
@@ -287,12 +305,12 @@ class MongoMetaStore implements MetaStore {
   ) {}
 
   async getInode(ino: number): Promise<InodeRecord | undefined> {
-    const d = await this.c.inodes.findOne({ _id: ino });
+    const d = await this.c.inodes.findOne({ _id: String(ino) });
     return d ? docToInode(d) : undefined;
   }
 
   async lookup(parent: number, name: string): Promise<number | undefined> {
-    const d = await this.c.dentries.findOne({ parent, name }, { projection: { ino: 1 } });
+    const d = await this.c.dentries.findOne({ _id: dentryKey(parent, name) }, { projection: { ino: 1 } });
     return d ? toNumber(d.ino) : undefined;
   }
 
@@ -307,13 +325,14 @@ class MongoMetaStore implements MetaStore {
   }
 
   async getXattr(ino: number, name: string): Promise<Buffer | undefined> {
-    const d = await this.c.xattrs.findOne({ ino, name });
-    return d ? bin(d.value) : undefined;
+    const d = await this.c.xattrs.findOne({ _id: String(ino) });
+    const x = d?.a.find((e) => e.n === name);
+    return x ? bin(x.v) : undefined;
   }
 
   async listXattrs(ino: number): Promise<string[]> {
-    const docs = await this.c.xattrs.find({ ino }, { projection: { name: 1 } }).toArray();
-    return docs.map((d) => d.name);
+    const d = await this.c.xattrs.findOne({ _id: String(ino) });
+    return d ? d.a.map((e) => e.n) : [];
   }
 
   async commit(txn: MetaTxn): Promise<boolean> {
@@ -329,13 +348,14 @@ class MongoMetaStore implements MetaStore {
       return true;
     }
     const sorted = [...keys].sort();
-    await this.lock(sorted);
+    const owner = randomUUID(); // per commit: two commits of one gateway must exclude each other too
+    await this.lock(sorted, owner);
     try {
       if (!(await this.checksHold(txn.checks))) return false;
       await this.apply(safeOrder(txn.ops));
       return true;
     } finally {
-      await this.unlock(sorted);
+      await this.unlock(sorted, owner);
     }
   }
 
@@ -358,27 +378,27 @@ class MongoMetaStore implements MetaStore {
   private async checksHold(checks: DentryCheck[], session?: ClientSession): Promise<boolean> {
     if (checks.length === 0) return true;
     const docs = await this.c.dentries
-      .find({ $or: checks.map((ch) => ({ parent: ch.parent, name: ch.name })) }, { session, projection: { parent: 1, name: 1, ino: 1 } })
+      .find({ _id: { $in: checks.map((ch) => dentryKey(ch.parent, ch.name)) } }, { session, projection: { ino: 1 } })
       .toArray();
-    const cur = new Map(docs.map((d) => [dentryKey(toNumber(d.parent), d.name), toNumber(d.ino)]));
+    const cur = new Map(docs.map((d) => [d._id, toNumber(d.ino)]));
     return checks.every((ch) => (cur.get(dentryKey(ch.parent, ch.name)) ?? null) === ch.ino);
   }
 
-  private async lock(keys: string[]): Promise<void> {
+  private async lock(keys: string[], owner: string): Promise<void> {
     const deadline = Date.now() + this.waitMs;
     for (let attempt = 0; ; attempt++) {
       const now = Date.now();
-      const docs = keys.map((k) => ({ _id: k, owner: this.owner, exp: now + this.leaseMs }));
+      const docs = keys.map((k) => ({ _id: k, owner, exp: now + this.leaseMs }));
       try {
         await this.c.locks.insertMany(docs, { ordered: true });
         return;
       } catch (err) {
         if (!isDuplicate(err)) {
-          await this.unlock(keys).catch(() => undefined);
+          await this.unlock(keys, owner).catch(() => undefined);
           throw err;
         }
       }
-      await this.unlock(keys);
+      await this.unlock(keys, owner);
       // A holder that died leaves its lease behind: take it over once it has expired.
       await this.c.locks.deleteMany({ _id: { $in: keys }, exp: { $lt: Date.now() } });
       if (Date.now() > deadline) {
@@ -388,75 +408,134 @@ class MongoMetaStore implements MetaStore {
     }
   }
 
-  private async unlock(keys: string[]): Promise<void> {
-    await this.c.locks.deleteMany({ _id: { $in: keys }, owner: this.owner });
+  private async unlock(keys: string[], owner: string): Promise<void> {
+    await this.c.locks.deleteMany({ _id: { $in: keys }, owner });
   }
 
-  /** Applies ops in order, batching consecutive ops on one collection into one ordered bulk write. */
+  /** Applies ops in order, one command each, except that a run of puts of distinct records is
+   * first tried as one insertMany (see the top of the file). */
   private async apply(ops: MetaOp[], session?: ClientSession): Promise<void> {
-    type Run =
-      | { coll: 'inodes'; ops: AnyBulkWriteOperation<InodeDoc>[] }
-      | { coll: 'dentries'; ops: AnyBulkWriteOperation<DentryDoc>[] }
-      | { coll: 'xattrs'; ops: AnyBulkWriteOperation<XattrDoc>[] };
-    const runs: Run[] = [];
-    const push = <K extends Run['coll']>(coll: K, op: Extract<Run, { coll: K }>['ops'][number]): void => {
-      const last = runs[runs.length - 1];
-      if (last && last.coll === coll) (last.ops as unknown[]).push(op);
-      else runs.push({ coll, ops: [op] } as Run);
-    };
-    for (const op of ops) {
-      switch (op.op) {
-        case 'putInode':
-          push('inodes', { replaceOne: { filter: { _id: op.inode.ino }, replacement: inodeToDoc(op.inode), upsert: true } });
-          break;
-        case 'delInode':
-          push('inodes', { deleteOne: { filter: { _id: op.ino } } });
-          push('xattrs', { deleteMany: { filter: { ino: op.ino } } });
-          break;
-        case 'putDentry':
-          push('dentries', {
-            updateOne: {
-              filter: { parent: op.parent, name: op.name },
-              update: { $set: { ino: op.ino, cookie: op.cookie } },
-              upsert: true,
-            },
-          });
-          break;
-        case 'delDentry':
-          push('dentries', { deleteOne: { filter: { parent: op.parent, name: op.name } } });
-          break;
-        case 'setXattr':
-          push('xattrs', {
-            updateOne: {
-              filter: { ino: op.ino, name: op.name },
-              update: { $set: { value: new Binary(Buffer.from(op.value)) } },
-              upsert: true,
-            },
-          });
-          break;
-        case 'delXattr':
-          push('xattrs', { deleteOne: { filter: { ino: op.ino, name: op.name } } });
-          break;
+    for (let i = 0; i < ops.length; ) {
+      const run = putRun(ops, i);
+      if (run >= INSERT_RUN) {
+        await this.insertRun(ops.slice(i, i + run), session);
+        i += run;
+      } else {
+        await this.applyOne(ops[i]!, session);
+        i++;
       }
     }
-    for (const run of runs) {
-      const opts = { ordered: true, session };
-      if (run.coll === 'inodes') await this.c.inodes.bulkWrite(run.ops, opts);
-      else if (run.coll === 'dentries') await this.c.dentries.bulkWrite(run.ops, opts);
-      else await this.c.xattrs.bulkWrite(run.ops, opts);
+  }
+
+  private async insertRun(ops: MetaOp[], session?: ClientSession): Promise<void> {
+    type Keyed = { _id: string };
+    const inodes = ops.flatMap((op) => (op.op === 'putInode' ? [inodeToDoc(op.inode)] : []));
+    const dentries = ops.flatMap((op) => (op.op === 'putDentry' ? [dentryDoc(op.parent, op.name, op.ino, op.cookie)] : []));
+    const taken = new Set<string>();
+    const tryInsert = async <T extends Keyed>(coll: Collection<T>, docs: T[]): Promise<void> => {
+      if (docs.length === 0) return;
+      try {
+        await coll.insertMany(docs as unknown as Parameters<Collection<T>['insertMany']>[0], { ordered: false, session });
+      } catch (err) {
+        const errs = (err as { writeErrors?: Array<{ code?: unknown; index: number }> | { code?: unknown; index: number } }).writeErrors;
+        const list = Array.isArray(errs) ? errs : errs ? [errs] : [];
+        if (list.length === 0 || list.some((w) => w.code !== DUPLICATE_KEY)) throw err;
+        for (const w of list) taken.add(`${coll.collectionName}:${String(docs[w.index]!._id)}`);
+      }
+    };
+    await tryInsert(this.c.inodes, inodes);
+    await tryInsert(this.c.dentries, dentries);
+    for (const d of inodes) {
+      if (taken.has(`${this.c.inodes.collectionName}:${d._id}`)) await this.c.inodes.replaceOne({ _id: d._id }, d, { upsert: true, session });
+    }
+    for (const d of dentries) {
+      if (taken.has(`${this.c.dentries.collectionName}:${d._id}`)) await this.c.dentries.replaceOne({ _id: d._id }, d, { upsert: true, session });
     }
   }
 
+  private async applyOne(op: MetaOp, session?: ClientSession): Promise<void> {
+    const o = { session };
+    switch (op.op) {
+      case 'putInode':
+        await this.c.inodes.replaceOne({ _id: String(op.inode.ino) }, inodeToDoc(op.inode), { upsert: true, session });
+        break;
+      case 'delInode':
+        await this.c.inodes.deleteOne({ _id: String(op.ino) }, o);
+        await this.c.xattrs.deleteOne({ _id: String(op.ino) }, o);
+        break;
+      case 'putDentry': {
+        const d = dentryDoc(op.parent, op.name, op.ino, op.cookie);
+        await this.c.dentries.replaceOne({ _id: d._id }, d, { upsert: true, session });
+        break;
+      }
+      case 'delDentry':
+        await this.c.dentries.deleteOne({ _id: dentryKey(op.parent, op.name) }, o);
+        break;
+      case 'setXattr':
+      case 'delXattr': {
+        // Read-modify-write of the inode's xattr document: the filesystem serializes changes to one
+        // inode, and a transaction (where there is one) makes it atomic.
+        const id = String(op.ino);
+        const doc = await this.c.xattrs.findOne({ _id: id }, o);
+        const a = (doc?.a ?? []).filter((e) => e.n !== op.name);
+        if (op.op === 'setXattr') a.push({ n: op.name, v: new Binary(Buffer.from(op.value)) });
+        else if (!doc || a.length === doc.a.length) break;
+        if (a.length === 0) await this.c.xattrs.deleteOne({ _id: id }, o);
+        else await this.c.xattrs.replaceOne({ _id: id }, { a }, { upsert: true, session });
+        break;
+      }
+    }
+  }
+
+  private pendingIds: Array<{ count: number; resolve: (first: number) => void; reject: (err: unknown) => void }> = [];
+  private claiming = false;
+
+  /** Concurrent calls in this process are merged into one claim, so they do not race each other. */
   async allocIds(count: number): Promise<number> {
     if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`allocIds: bad count ${count}`);
-    const doc = await this.c.counters.findOneAndUpdate(
-      { _id: 'ids' },
-      { $inc: { next: count } },
-      { upsert: true, returnDocument: 'after' },
-    );
-    if (!doc || doc.next === undefined) throw new MongoBackendError('EIO', 'allocIds: counter missing after update');
-    // `next` counts ids handed out so far; ids start at 2.
-    return 2 + toNumber(doc.next) - count;
+    const p = new Promise<number>((resolve, reject) => this.pendingIds.push({ count, resolve, reject }));
+    if (!this.claiming) void this.drainClaims();
+    return p;
+  }
+
+  private async drainClaims(): Promise<void> {
+    this.claiming = true;
+    try {
+      while (this.pendingIds.length > 0) {
+        const batch = this.pendingIds;
+        this.pendingIds = [];
+        try {
+          let first = await this.claim(batch.reduce((a, w) => a + w.count, 0));
+          for (const w of batch) {
+            w.resolve(first);
+            first += w.count;
+          }
+        } catch (err) {
+          for (const w of batch) w.reject(err);
+        }
+      }
+    } finally {
+      this.claiming = false;
+    }
+  }
+
+  /** Claims [end of the latest claim, + count) by inserting the next claim document; the unique _id
+   * makes exactly one of several racing gateways win each sequence number. */
+  private async claim(count: number): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      const last = await this.c.ids.find({}).sort({ _id: -1 }).limit(1).next();
+      const seq = last ? toNumber(last._id) : -1;
+      const start = last ? toNumber(last.end) : 2;
+      try {
+        await this.c.ids.insertOne({ _id: seq + 1, end: start + count });
+      } catch (err) {
+        if (!isDuplicate(err) || attempt > 1000) throw err;
+        await sleep(Math.random() * Math.min(20, attempt + 1));
+        continue;
+      }
+      if ((seq + 1) % 256 === 0) await this.c.ids.deleteMany({ _id: { $lt: seq - 16 } });
+      return start;
+    }
   }
 
   async stats(): Promise<MetaStats> {
@@ -466,6 +545,25 @@ class MongoMetaStore implements MetaStore {
     ]);
     return { inodes, bytes: bytes[0] ? toNumber(bytes[0].total) : 0 };
   }
+}
+
+const INSERT_RUN = 8;
+
+function dentryDoc(parent: number, name: string, ino: number, cookie: number): DentryDoc {
+  return { _id: dentryKey(parent, name), parent, name, ino, cookie };
+}
+
+/** Length of the run of putInode/putDentry ops at `from` with no record put twice. */
+function putRun(ops: MetaOp[], from: number): number {
+  const seen = new Set<string>();
+  let i = from;
+  for (; i < ops.length; i++) {
+    const op = ops[i]!;
+    const key = op.op === 'putInode' ? `i${op.inode.ino}` : op.op === 'putDentry' ? `d${dentryKey(op.parent, op.name)}` : undefined;
+    if (key === undefined || seen.has(key)) break;
+    seen.add(key);
+  }
+  return i - from;
 }
 
 function isDuplicate(err: unknown): boolean {
@@ -502,16 +600,13 @@ class MongoChunkStore implements ChunkStore {
   ) {}
 
   private async load(ino: number, idx: number): Promise<Buffer | undefined> {
-    const d = await this.c.chunks.findOne({ ino, idx }, { projection: { data: 1 } });
+    const d = await this.c.chunks.findOne({ _id: chunkKey(ino, idx) }, { projection: { data: 1 } });
     return d ? bin(d.data) : undefined;
   }
 
   private async store(ino: number, idx: number, data: Buffer): Promise<void> {
-    await this.c.chunks.updateOne(
-      { ino, idx },
-      { $set: { data: new Binary(data), len: data.length } },
-      { upsert: true },
-    );
+    const _id = chunkKey(ino, idx);
+    await this.c.chunks.replaceOne({ _id }, { ino, idx, len: data.length, data: new Binary(data) }, { upsert: true });
   }
 
   async read(ino: number, idx: number, off: number, len: number): Promise<Buffer> {
@@ -540,7 +635,7 @@ class MongoChunkStore implements ChunkStore {
   async truncate(ino: number, idx: number, len: number): Promise<void> {
     await this.mutex.run(`${ino}/${idx}`, async () => {
       if (len <= 0) {
-        await this.c.chunks.deleteOne({ ino, idx });
+        await this.c.chunks.deleteOne({ _id: chunkKey(ino, idx) });
         return;
       }
       const old = await this.load(ino, idx);
@@ -606,17 +701,22 @@ async function settleChunkSize(c: Collections, volume: string, wanted: number | 
   if (wanted !== undefined && (!Number.isSafeInteger(wanted) || wanted < 4096 || wanted > 15 * 1024 * 1024)) {
     throw new MongoBackendError('EINVAL', `mongodb: chunkSize ${wanted} must be 4 KiB..15 MiB`);
   }
-  const doc = await c.counters.findOneAndUpdate(
-    { _id: 'format' },
-    { $setOnInsert: { chunkSize: wanted ?? DEFAULT_MONGO_CHUNK_SIZE, format: FORMAT } },
-    { upsert: true, returnDocument: 'after' },
-  );
+  await insertIfAbsent(c.counters, { _id: 'format', chunkSize: wanted ?? DEFAULT_MONGO_CHUNK_SIZE, format: FORMAT });
+  const doc = await c.counters.findOne({ _id: 'format' });
   const stored = doc?.chunkSize === undefined ? undefined : toNumber(doc.chunkSize);
   if (stored === undefined) throw new MongoBackendError('EIO', `mongodb: volume ${volume} has no chunk size`);
   if (wanted !== undefined && wanted !== stored) {
     throw new MongoBackendError('EINVAL', `mongodb: volume ${volume} was created with chunkSize ${stored}, not ${wanted}`);
   }
   return stored;
+}
+
+async function insertIfAbsent(coll: Collection<CounterDoc>, doc: CounterDoc): Promise<void> {
+  try {
+    await coll.insertOne(doc);
+  } catch (err) {
+    if (!isDuplicate(err)) throw err;
+  }
 }
 
 async function supportsTransactions(db: Db): Promise<boolean> {
