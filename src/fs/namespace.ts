@@ -28,7 +28,6 @@ import {
   S_IFMT,
   S_IFREG,
   S_ISGID,
-  S_IXGRP,
 } from './mode.js';
 import type { Attr, Caller, DirentOut, NewInode } from './operations.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE } from './operations.js';
@@ -81,12 +80,11 @@ async function initialOwnership(
     }
   }
   let gid = caller.gid;
+  // Stripping S_ISGID from a file created by someone outside the group is the kernel's job
+  // (vfs_prepare_mode since Linux 6.0): only it knows the caller's supplementary groups.
   if (parent.mode & S_ISGID) {
     gid = parent.gid;
     if (directory) perms |= S_ISGID;
-    else if ((perms & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) && caller.uid !== 0 && caller.gid !== gid) {
-      perms &= ~S_ISGID; // inode_init_owner: not in the group, not privileged
-    }
   }
   const ops = (ino: number): MetaOp[] => {
     const out: MetaOp[] = [];
