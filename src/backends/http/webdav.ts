@@ -1,0 +1,172 @@
+// A WebDAV (RFC 4918) client on undici: GET with Range, PUT, DELETE, MKCOL, MOVE, COPY and PROPFIND
+// with Depth 0 or 1. Paths are relative to the base URL and use '/' separators; a path ending in '/'
+// names a collection. Servers differ (nginx answers 409 to a PUT whose parent is missing unless
+// create_full_put_path is on, Apache 409 as well): put() creates missing parents and retries once.
+import { request, type Dispatcher } from 'undici';
+import { HttpStoreError, sharedAgent, statusErrno, type HttpClientOptions } from './agent.js';
+import { children, childText, find, parseXml } from './xml.js';
+
+export interface WebDavOptions extends HttpClientOptions {
+  /** Base collection, e.g. http://127.0.0.1:8080/dav/ (a trailing '/' is added when missing). */
+  url: string;
+  username?: string;
+  password?: string;
+}
+
+export interface DavEntry {
+  /** Path relative to the base, decoded; collections end in '/'. */
+  path: string;
+  name: string;
+  isCollection: boolean;
+  size: number;
+  lastModified?: string;
+  etag?: string;
+}
+
+const PROPFIND_BODY =
+  '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop>' +
+  '<D:resourcetype/><D:getcontentlength/><D:getlastmodified/><D:getetag/></D:prop></D:propfind>';
+
+function encodePath(path: string): string {
+  return path
+    .split('/')
+    .map((seg) => (seg === '.' ? '%2E' : seg === '..' ? '%2E%2E' : encodeURIComponent(seg)))
+    .join('/');
+}
+
+export class WebDavClient {
+  readonly base: URL;
+  private readonly auth: string | undefined;
+  private readonly dispatcher: Dispatcher;
+
+  constructor(o: WebDavOptions) {
+    this.base = new URL(o.url.endsWith('/') ? o.url : `${o.url}/`);
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
+      throw new HttpStoreError('EINVAL', `webdav: ${o.url} is not http(s)`);
+    }
+    this.auth = o.username !== undefined ? `Basic ${Buffer.from(`${o.username}:${o.password ?? ''}`).toString('base64')}` : undefined;
+    this.dispatcher = sharedAgent(o);
+  }
+
+  url(path: string): URL {
+    return new URL(encodePath(path.replace(/^\/+/, '')), this.base);
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    opts: { headers?: Record<string, string>; body?: Buffer | string; ok: number[] },
+  ): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
+    const u = this.url(path);
+    const headers: Record<string, string> = { ...opts.headers };
+    if (this.auth) headers['authorization'] = this.auth;
+    const res = await request(u, {
+      method: method as Dispatcher.HttpMethod,
+      headers,
+      body: opts.body ?? (method === 'PUT' ? Buffer.alloc(0) : undefined),
+      dispatcher: this.dispatcher,
+    });
+    const body = Buffer.from(await res.body.arrayBuffer());
+    if (!opts.ok.includes(res.statusCode)) {
+      throw new HttpStoreError(statusErrno(res.statusCode), `webdav: ${method} ${u.pathname}: ${res.statusCode}`, res.statusCode);
+    }
+    return { status: res.statusCode, body, headers: res.headers };
+  }
+
+  /** The resource, or bytes [start, end] (inclusive) of it; undefined when it does not exist. */
+  async get(path: string, range?: { start: number; end?: number }): Promise<Buffer | undefined> {
+    const headers: Record<string, string> = {};
+    if (range) headers['range'] = `bytes=${range.start}-${range.end ?? ''}`;
+    const r = await this.send('GET', path, { headers, ok: [200, 206, 404, 416] });
+    if (r.status === 404) return undefined;
+    if (r.status === 416) return Buffer.alloc(0);
+    if (range && r.status === 200) return r.body.subarray(range.start, range.end === undefined ? undefined : range.end + 1);
+    return r.body;
+  }
+
+  /** Stores the resource, creating missing parent collections. */
+  async put(path: string, body: Buffer): Promise<void> {
+    const headers = { 'content-type': 'application/octet-stream' };
+    const r = await this.send('PUT', path, { body, headers, ok: [200, 201, 204, 409] });
+    if (r.status !== 409) return;
+    await this.mkcolAll(parentOf(path));
+    await this.send('PUT', path, { body, headers, ok: [200, 201, 204] });
+  }
+
+  /** Deletes a resource or a whole collection; a missing one is fine. */
+  async delete(path: string): Promise<void> {
+    await this.send('DELETE', path, { ok: [200, 204, 404] });
+  }
+
+  /** Creates one collection; an existing one is fine. */
+  async mkcol(path: string): Promise<void> {
+    const p = path.endsWith('/') ? path : `${path}/`;
+    await this.send('MKCOL', p, { ok: [201, 405] });
+  }
+
+  /** Creates the collection and every missing ancestor. */
+  async mkcolAll(path: string): Promise<void> {
+    const parts = path.split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) await this.mkcol(`${parts.slice(0, i).join('/')}/`);
+  }
+
+  async move(from: string, to: string, overwrite = true): Promise<void> {
+    await this.send('MOVE', from, { headers: { destination: this.url(to).href, overwrite: overwrite ? 'T' : 'F' }, ok: [201, 204] });
+  }
+
+  async copy(from: string, to: string, overwrite = true): Promise<void> {
+    await this.send('COPY', from, { headers: { destination: this.url(to).href, overwrite: overwrite ? 'T' : 'F', depth: 'infinity' }, ok: [201, 204] });
+  }
+
+  /** PROPFIND: the resource itself (depth 0) or it and its members (depth 1); undefined when missing. */
+  async propfind(path: string, depth: 0 | 1): Promise<DavEntry[] | undefined> {
+    const r = await this.send('PROPFIND', path, {
+      headers: { depth: String(depth), 'content-type': 'application/xml; charset=utf-8' },
+      body: PROPFIND_BODY,
+      ok: [207, 404],
+    });
+    if (r.status === 404) return undefined;
+    const doc = parseXml(r.body.toString('utf8'));
+    const basePath = decodeURIComponent(this.base.pathname);
+    const out: DavEntry[] = [];
+    for (const resp of children(doc, 'response')) {
+      const href = childText(resp, 'href');
+      if (href === undefined) continue;
+      let abs = decodeURIComponent(new URL(href.trim(), this.base).pathname);
+      if (!abs.startsWith(basePath)) continue;
+      abs = abs.slice(basePath.length);
+      // Properties from the 200 propstat only; a 404 propstat lists what the server lacks.
+      const ok = children(resp, 'propstat').find((ps) => / 200 /.test(childText(ps, 'status') ?? ' 200 '));
+      const prop = ok ? find(ok, 'prop') : undefined;
+      const isCollection = prop ? find(prop, 'collection') !== undefined : abs.endsWith('/');
+      const path = isCollection && !abs.endsWith('/') && abs !== '' ? `${abs}/` : abs;
+      const e: DavEntry = {
+        path,
+        name: path.replace(/\/$/, '').split('/').pop() ?? '',
+        isCollection,
+        size: Number((prop && childText(prop, 'getcontentlength')) ?? 0),
+      };
+      const lm = prop && childText(prop, 'getlastmodified');
+      if (lm) e.lastModified = lm;
+      const et = prop && childText(prop, 'getetag');
+      if (et) e.etag = et;
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** Members of a collection (not the collection itself); empty when it does not exist. */
+  async list(path: string): Promise<DavEntry[]> {
+    const dir = path === '' || path.endsWith('/') ? path : `${path}/`;
+    const all = await this.propfind(dir, 1);
+    if (!all) return [];
+    const self = dir.replace(/^\/+/, '');
+    return all.filter((e) => e.path !== self && e.path !== self.replace(/\/$/, ''));
+  }
+}
+
+function parentOf(path: string): string {
+  const p = path.replace(/\/+$/, '');
+  const i = p.lastIndexOf('/');
+  return i < 0 ? '' : p.slice(0, i + 1);
+}
