@@ -54,6 +54,7 @@ http {
     dav_access user:rw group:rw all:r;
     create_full_put_path on;
     autoindex on;
+    log_not_found off;
   }
 }
 CONF
