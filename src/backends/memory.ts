@@ -23,21 +23,24 @@ export interface MemoryBackendOptions {
   chunkSize?: number;
 }
 
-/** One directory: names for lookup, and cookies kept sorted for readdir. */
+/** One directory: names for lookup, and entries kept sorted by cookie for readdir. Removed
+ * entries are left in the array as tombstones and swept out once they outnumber the live ones,
+ * so unlinking the oldest entries of a large directory does not shift the array every time. */
 class MemDir {
-  readonly byName = new Map<string, DirEntry>();
-  /** Ascending by cookie. */
-  readonly sorted: DirEntry[] = [];
+  readonly byName = new Map<string, MemEntry>();
+  /** Ascending by cookie; may contain dead entries. */
+  private sorted: MemEntry[] = [];
+  private dead = 0;
 
   put(name: string, ino: number, cookie: number): void {
     this.del(name);
-    const e: DirEntry = { name, ino, cookie };
+    const e: MemEntry = { name, ino, cookie, dead: false };
     this.byName.set(name, e);
     const s = this.sorted;
     if (s.length === 0 || s[s.length - 1]!.cookie < cookie) {
       s.push(e);
     } else {
-      s.splice(lowerBound(s, cookie), 0, e);
+      s.splice(upperBound(s, cookie), 0, e);
     }
   }
 
@@ -45,20 +48,37 @@ class MemDir {
     const old = this.byName.get(name);
     if (!old) return;
     this.byName.delete(name);
+    old.dead = true;
+    this.dead++;
+    if (this.dead > 64 && this.dead > this.byName.size) {
+      this.sorted = this.sorted.filter((e) => !e.dead);
+      this.dead = 0;
+    }
+  }
+
+  /** Live entries with cookie > after, ascending, at most limit. */
+  after(after: number, limit: number): DirEntry[] {
     const s = this.sorted;
-    let i = lowerBound(s, old.cookie);
-    while (i < s.length && s[i] !== old) i++;
-    if (i < s.length) s.splice(i, 1);
+    const out: DirEntry[] = [];
+    for (let i = upperBound(s, after); i < s.length && out.length < limit; i++) {
+      const e = s[i]!;
+      if (!e.dead) out.push({ name: e.name, ino: e.ino, cookie: e.cookie });
+    }
+    return out;
   }
 }
 
-/** First index whose cookie is >= cookie. */
-function lowerBound(s: DirEntry[], cookie: number): number {
+interface MemEntry extends DirEntry {
+  dead: boolean;
+}
+
+/** First index whose cookie is > cookie. */
+function upperBound(s: MemEntry[], cookie: number): number {
   let lo = 0;
   let hi = s.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (s[mid]!.cookie < cookie) lo = mid + 1;
+    if (s[mid]!.cookie <= cookie) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -88,12 +108,7 @@ class MemoryMetaStore implements MetaStore {
   async readdir(parent: number, afterCookie: number, limit: number): Promise<DirEntry[]> {
     const d = this.dirs.get(parent);
     if (!d || limit <= 0) return [];
-    const s = d.sorted;
-    const out: DirEntry[] = [];
-    let i = lowerBound(s, afterCookie);
-    if (i < s.length && s[i]!.cookie === afterCookie) i++;
-    for (; i < s.length && out.length < limit; i++) out.push({ ...s[i]! });
-    return out;
+    return d.after(afterCookie, limit);
   }
 
   async getXattr(ino: number, name: string): Promise<Buffer | undefined> {
