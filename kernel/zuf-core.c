@@ -36,6 +36,7 @@ struct zufc_thread {
 	bool			op_running;	/* lock: ZT is working on the op */
 	bool			op_done;	/* lock: reply (or op_err) ready */
 	int			op_err;		/* lock: -EIO when the server went away */
+	struct task_struct	*op_task;	/* lock: the ZT thread that took the op */
 	wait_queue_head_t	zt_wq;		/* the ZT sleeps here in WAIT_OPT */
 	wait_queue_head_t	app_wq;		/* the application sleeps here */
 };
@@ -356,7 +357,8 @@ static void _zt_complete(struct zufc_thread *zt)
 	bool wake_app = false, wake_free = false;
 
 	spin_lock(&zt->lock);
-	if (zt->op_running) {
+	/* only the thread that took the op may answer it (two threads on one fd: server bug) */
+	if (zt->op_running && zt->op_task == current) {
 		zt->op_running = false;
 		zt->op_done = true;
 		if (zt->abandoned) {
@@ -425,8 +427,14 @@ int zufc_wait_opt(struct zuf_special_file *zsf)
 			wake_up(&zri.free_wq);
 		return 0;
 	}
+	if (!zt->op_posted || zt->op_running) {
+		/* another thread of the same file took it */
+		spin_unlock(&zt->lock);
+		return -EAGAIN;
+	}
 	zt->op_posted = false;
 	zt->op_running = true;
+	zt->op_task = current;
 	spin_unlock(&zt->lock);
 	return 0;
 }

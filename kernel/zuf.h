@@ -18,7 +18,7 @@
 #include "zus_api.h"
 
 #define zuf_err(fmt, ...)  pr_err("zuf: " fmt, ##__VA_ARGS__)
-#define zuf_warn(fmt, ...) pr_warn("zuf: " fmt, ##__VA_ARGS__)
+#define zuf_warn(fmt, ...) pr_warn_ratelimited("zuf: " fmt, ##__VA_ARGS__)
 #define zuf_dbg(fmt, ...)  pr_debug("zuf: " fmt, ##__VA_ARGS__)
 
 #define ZUF_MAX_FS_TYPES 16

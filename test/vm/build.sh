@@ -11,4 +11,5 @@ mkdir -p "$out"
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
   "$ROOT/src/zus/zuf/zusd-zuf.ts" "$ROOT/src/zus/zuf/zuf-worker.ts"
 gcc -O2 -Wall -Werror -o "$out/zuf-probe" "$ROOT/test/vm/zuf-probe.c"
+gcc -O2 -Wall -Werror -pthread -I "$ROOT/kernel" -o "$out/evil-zusd" "$ROOT/test/vm/evil-zusd.c"
 echo "built $ROOT/kernel/zuf.ko and $out/{zusd-zuf,zuf-worker}.js"
