@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { MemoryBackend } from '../../src/backends/memory.js';
 import type { ZusOperations } from '../../src/fs/operations.js';
 import { PosixFs } from '../../src/fs/posix-fs.js';
-import { type FuseConnection, fuseTransport } from '../../src/zus/fuse/index.js';
+import { FuseConnection, type FuseReader } from '../../src/zus/fuse/connection.js';
 import type { MountOptions } from '../../src/zus/transport.js';
 import { captureLog, type LogLine } from './wire.js';
 
@@ -62,7 +62,7 @@ export interface TestMount {
 }
 
 /** A PosixFs that records evictions, mounted on a fresh directory. */
-export async function mountMemory(o: Partial<MountOptions> = {}, mp = tmpDir('zufs-fuse-')): Promise<TestMount> {
+export async function mountMemory(o: Partial<MountOptions> = {}, mp = tmpDir('zufs-fuse-'), reader?: FuseReader): Promise<TestMount> {
   const { log, lines } = captureLog('info');
   const evicted: number[] = [];
   const posix = new PosixFs(new MemoryBackend());
@@ -73,7 +73,7 @@ export async function mountMemory(o: Partial<MountOptions> = {}, mp = tmpDir('zu
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
     },
   }) as ZusOperations;
-  const handle = (await fuseTransport.mount(fs, {
+  const handle = new FuseConnection(fs, {
     mountpoint: mp,
     fsName: 'memory:test',
     fsType: 'zufs-memory',
@@ -83,7 +83,8 @@ export async function mountMemory(o: Partial<MountOptions> = {}, mp = tmpDir('zu
     attrTimeoutMs: 1000,
     log,
     ...o,
-  })) as FuseConnection;
+  }, reader);
+  await handle.start();
   return {
     mp,
     fs,
@@ -100,11 +101,12 @@ export async function mountMemory(o: Partial<MountOptions> = {}, mp = tmpDir('zu
 }
 
 /** Starts test/fuse/mount-child.mjs: a separate process serving a memory mount at `mp`. */
-export function startChild(mp: string, mode: 'serve' | 'exit', compiled = false): { proc: ChildProcess; mounted: Promise<void>; exited: Promise<number | null> } {
+export function startChild(mp: string, mode: 'serve' | 'exit', compiled = false, reader: FuseReader = 'poll'): { proc: ChildProcess; mounted: Promise<void>; exited: Promise<number | null> } {
   const args = compiled ? [] : ['--import', 'tsx'];
   const proc = spawn(process.execPath, [...args, path.join(ROOT, 'test/fuse/mount-child.mjs'), mp, mode, compiled ? 'dist' : 'src'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ZUFS_FUSE_READER: reader },
   });
   let out = '';
   const mounted = new Promise<void>((resolve, reject) => {

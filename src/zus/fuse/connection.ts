@@ -1,7 +1,8 @@
-// One mounted FUSE filesystem: mount(2) with a /dev/fuse fd, one cloned fd and one pinned worker
-// thread per channel, and the way down — umount2 (lazily when busy), then the fusectl abort file if
-// the kernel keeps the connection alive, so that every blocked read returns ENODEV and every worker
-// exits. Nothing here outlives the connection, so an unmounted server never keeps the process up.
+// One mounted FUSE filesystem: mount(2) with a /dev/fuse fd, the reader of its requests (the main
+// event loop, or one cloned fd and one pinned worker thread per channel), and the way down —
+// umount2 (lazily when busy), then the fusectl abort file if the kernel keeps the connection alive,
+// so that every read returns ENODEV and every reader ends. Nothing here outlives the connection,
+// so an unmounted server never keeps the process up.
 import { existsSync, promises as fsp, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -11,14 +12,30 @@ import type { ZusOperations } from '../../fs/operations.js';
 import type { MountHandle, MountOptions, TransportStats } from '../transport.js';
 import { allowedCpus } from '../sys/affinity.js';
 import {
-  MNT_DETACH, MS_NODEV, MS_NOSUID, MS_RDONLY, O_CLOEXEC, O_RDWR, UMOUNT_NOFOLLOW, check, close, errno, ioctl,
+  MNT_DETACH, MS_NODEV, MS_NOSUID, MS_RDONLY, O_CLOEXEC, O_NONBLOCK, O_RDWR, UMOUNT_NOFOLLOW, check, close, errno, ioctl,
   mount, open, strerror, umount2,
 } from '../sys/libc.js';
 import { cleanStaleMounts, mountAt } from '../sys/mounts.js';
 import { FUSE_DEV_IOC_CLONE, FUSE_ROOT_ID } from './abi.js';
 import type { ChannelNotice, ChannelWorkerData } from './channel-worker.js';
 import { fuseHandlers } from './handlers.js';
+import { PollReader } from './poll-reader.js';
 import { type Channel, Session } from './session.js';
+
+/**
+ * How channels are read. Requests are handled on the main thread either way.
+ * 'poll' (default): the main event loop watches one non-blocking fd (epoll) and reads requests
+ *   itself. Measured here, side by side: GETATTR round trip 14–17 µs vs 51–58 µs, 4 KiB O_DIRECT
+ *   reads 23–37k vs 5.5–6k IOPS, stat 19–27k vs 4–5k ops/s (client pinned, 2 vCPUs, noisy host).
+ * 'workers': one pinned worker thread per cloned fd blocks in read() and forwards each request to
+ *   the main thread (the ZT-like layout; each request pays a thread wake-up and a postMessage).
+ * ZUFS_FUSE_READER=workers|poll overrides the default.
+ */
+export type FuseReader = 'workers' | 'poll';
+
+export function defaultReader(): FuseReader {
+  return process.env.ZUFS_FUSE_READER === 'workers' ? 'workers' : 'poll';
+}
 
 /** Largest write the kernel may send (1 MiB = 256 pages, the kernel's default max_pages_limit). */
 export const MAX_WRITE = 1 << 20;
@@ -51,7 +68,10 @@ export class FuseConnection implements MountHandle {
   private finished = false;
   private stopping: Promise<void> | undefined;
 
-  constructor(fs: ZusOperations, private readonly opts: MountOptions) {
+  readonly reader: FuseReader;
+
+  constructor(fs: ZusOperations, private readonly opts: MountOptions, reader: FuseReader = defaultReader()) {
+    this.reader = reader;
     if (fs.rootIno !== FUSE_ROOT_ID) throw new Error(`the FUSE transport needs rootIno ${FUSE_ROOT_ID}, got ${fs.rootIno}`);
     this.mountpoint = path.resolve(opts.mountpoint);
     this.log = opts.log.child({ transport: 'fuse', mountpoint: this.mountpoint });
@@ -66,7 +86,7 @@ export class FuseConnection implements MountHandle {
     const st = await fsp.stat(mp);
     if (!st.isDirectory()) throw new FsError(E.ENOTDIR, `${mp} is not a directory`);
 
-    this.masterFd = check(open('/dev/fuse', O_RDWR | O_CLOEXEC, 0), 'open /dev/fuse');
+    this.masterFd = check(open('/dev/fuse', O_RDWR | O_CLOEXEC | (this.reader === 'poll' ? O_NONBLOCK : 0), 0), 'open /dev/fuse');
     const o = this.opts;
     const data = [
       `fd=${this.masterFd}`, 'rootmode=40000', `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`,
@@ -104,6 +124,16 @@ export class FuseConnection implements MountHandle {
   }
 
   private startChannels(wanted: number): void {
+    if (this.reader === 'poll') {
+      const chan: Channel = { index: 0, cpu: -1, fd: this.masterFd, open: true, served: 0 };
+      this.channels.push(chan);
+      this.running++;
+      new PollReader(chan, this.session, BUFFER_SIZE, COPY_BELOW, (no) => {
+        if (no) this.log.error({ errno: no }, 'reading /dev/fuse failed; channel stops');
+        this.channelExited(chan);
+      });
+      return;
+    }
     const cpus = allowedCpus();
     const n = Math.max(1, wanted > 0 ? wanted : cpus.length);
     for (let i = 0; i < n; i++) {
@@ -193,24 +223,33 @@ export class FuseConnection implements MountHandle {
       this.finish();
       return;
     }
-    if (!(await settlesWithin(this.closed, DETACH_GRACE_MS))) {
-      this.log.warn({ connection: this.connId }, 'connection still in use after unmount: aborting it');
-      this.abort();
+    if (!(await settlesWithin(this.closed, DETACH_GRACE_MS)) && this.abort()) {
+      this.log.warn({ connection: this.connId }, 'connection still in use after unmount: aborted it');
     }
     await this.closed;
   }
 
-  /** Ends the connection from outside (fusectl abort): every pending and future request fails. */
-  private abort(): void {
-    if (this.connId < 0) return;
-    const file = `${FUSECTL}/${this.connId}/abort`;
+  /**
+   * Ends the connection from outside (fusectl abort): every pending and future request fails and
+   * every reader sees ENODEV. False when the connection was already gone (or cannot be found).
+   */
+  private abort(): boolean {
+    if (this.connId < 0) return false;
+    const dir = `${FUSECTL}/${this.connId}`;
     try {
-      if (!existsSync(file) && mount('fusectl', FUSECTL, 'fusectl', 0, null) < 0 && errno() !== E.EBUSY) {
-        this.log.warn({ errno: errno() }, 'cannot mount fusectl');
+      if (mountAt(FUSECTL)?.fsType !== 'fusectl') {
+        // fusectl is not mounted yet (an empty sysfs directory); mount it to reach the abort file.
+        if (mount('fusectl', FUSECTL, 'fusectl', 0, null) < 0 && errno() !== E.EBUSY) {
+          this.log.warn({ errno: errno() }, 'cannot mount fusectl');
+        }
       }
-      writeFileSync(file, '1');
+      if (!existsSync(dir)) return false;
+      writeFileSync(`${dir}/abort`, '1');
+      return true;
     } catch (e) {
-      this.log.error({ err: e, file }, 'FUSE abort failed');
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false; // gone in between
+      this.log.error({ err: e, dir }, 'FUSE abort failed');
+      return false;
     }
   }
 
