@@ -105,7 +105,24 @@ export class FsCore {
     return r;
   }
 
-  async dirInode(ino: number): Promise<InodeRecord> {
+  /** The stored record, bypassing the cache: for link counts of directories, which another
+   * gateway may have changed since this one cached them. */
+  async freshInode(ino: number): Promise<InodeRecord> {
+    const r = await this.meta.getInode(ino);
+    if (!r) {
+      this.invalidate(ino);
+      throw fsError(errno.ENOENT, `no inode ${ino}`);
+    }
+    this.cache.set(r);
+    return r;
+  }
+
+  async dirInode(ino: number, fresh = false): Promise<InodeRecord> {
+    if (fresh && this.cache.enabled) {
+      const r = await this.freshInode(ino);
+      if (!isDir(r.mode)) throw fsError(errno.ENOTDIR);
+      return r;
+    }
     const r = await this.inode(ino);
     if (!isDir(r.mode)) throw fsError(errno.ENOTDIR);
     return r;

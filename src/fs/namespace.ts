@@ -111,7 +111,7 @@ export async function createNode(core: FsCore, caller: Caller, dir: number, name
 
   return core.locks.run(dir, () =>
     core.retrying<Attr>('create', async (attempt) => {
-      const p = await core.dirInode(dir);
+      const p = await core.dirInode(dir, type === S_IFDIR);
       if (p.nlink === 0) throw fsError(errno.ENOENT, 'directory was removed');
       if (attempt > 0 && (await core.meta.lookup(dir, name)) !== undefined) throw fsError(errno.EEXIST);
       const own = await initialOwnership(core, caller, p, type, req.mode);
@@ -203,13 +203,13 @@ export async function removeEntry(core: FsCore, dir: number, name: string, wantD
     const childIno = await core.meta.lookup(dir, name);
     if (childIno === undefined) throw fsError(errno.ENOENT);
     return core.locks.runMany([dir, childIno], async () => {
-      const p = await core.dirInode(dir);
       const c = await core.findInode(childIno);
       if (!c) {
         core.invalidate(dir);
         return Retry.it;
       }
       const childIsDir = isDir(c.mode);
+      const p = await core.dirInode(dir, childIsDir);
       if (wantDir && !childIsDir) throw fsError(errno.ENOTDIR);
       if (!wantDir && childIsDir) throw fsError(errno.EISDIR);
       if (childIsDir && !(await isEmptyDir(core, childIno))) throw fsError(errno.ENOTEMPTY);
@@ -286,8 +286,9 @@ async function renameLocked(
   }
   const srcIsDir = isDir(src0.mode);
   const dstIsDir = dst0 !== undefined && isDir(dst0.mode);
-  const newParent = await core.dirInode(newDir);
-  const oldParent = await core.dirInode(oldDir);
+  const dirsMove = srcIsDir || dstIsDir;
+  const newParent = await core.dirInode(newDir, dirsMove);
+  const oldParent = oldDir === newDir ? newParent : await core.dirInode(oldDir, dirsMove);
   if (newParent.nlink === 0 || oldParent.nlink === 0) throw fsError(errno.ENOENT, 'directory was removed');
 
   // Moving a directory below itself; for an exchange the other side too.

@@ -140,6 +140,19 @@ describe('two gateways on one volume', () => {
     expect((await cached.read(f.ino, 0, 0, 100)).toString()).toBe('from g1');
   });
 
+  test('directory link counts stay right when two caching gateways take turns', async () => {
+    const be = new MemoryBackend({ chunkSize: CS });
+    const g1 = new PosixFs(be);
+    const g2 = new PosixFs(be);
+    const d = await mkdir(g1, 1, 'd');
+    await g2.getattr(d.ino); // g2 caches d with nlink 2
+    for (let i = 0; i < 6; i++) await mkdir(i % 2 ? g2 : g1, d.ino, `s${i}`);
+    await g2.rename(root, d.ino, 's0', 1, 's0', 0);
+    await g1.removeDentry(root, d.ino, 's1', true);
+    await expectConsistent(be);
+    expect((await be.meta.getInode(d.ino))!.nlink).toBe(2 + 4);
+  });
+
   test('renames from two gateways onto the same names re-plan instead of corrupting links', async () => {
     const be = new MemoryBackend({ chunkSize: CS });
     const g1 = new PosixFs(jittered(be, 21));
