@@ -44,7 +44,10 @@ start() {
       >"$DIR/minio.log" 2>&1 </dev/null &
   echo $! >"$DIR/minio.pid"
   for _ in $(seq 200); do
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/minio/health/ready" || true)" = 200 ]; then
+    # health/ready answers 200 before the object layer is up; an anonymous request on the bucket
+    # answers 503 until it is, then 403.
+    code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/$BUCKET/" || true)"
+    if [ "$code" = 403 ] || [ "$code" = 200 ]; then
       echo "http://127.0.0.1:$PORT"
       return
     fi

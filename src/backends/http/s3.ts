@@ -4,7 +4,7 @@
 // virtual-host addressing. Only what the gateway needs; no SDK, no retries hidden from the caller.
 import { createHash, createHmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { HttpStoreError, sharedAgent, statusErrno, type HttpClientOptions } from './agent.js';
 import { child, childText, children, escapeXml, parseXml, type XmlElement } from './xml.js';
 
@@ -122,19 +122,23 @@ export class S3Client {
     this.partConcurrency = o.partConcurrency ?? 4;
   }
 
-  /** Where a request for `key` goes (key '' = the bucket itself). */
-  url(key: string, query: Query = {}): URL {
+  /** Where a request for `key` goes (key '' = the bucket itself). Built as strings, not with URL,
+   * whose parser would resolve '.' and '..' segments (even percent-encoded ones) out of a key. */
+  target(key: string, query: Query = {}): { origin: string; host: string; path: string; search: string } {
     const e = this.endpoint;
     const base = e.pathname.replace(/\/+$/, '');
-    const u = this.virtual
-      ? new URL(`${e.protocol}//${this.bucket}.${e.host}${base}/${encodeS3(key, true)}`)
-      : new URL(`${e.protocol}//${e.host}${base}/${this.bucket}${key === '' ? '' : `/${encodeS3(key, true)}`}`);
-    const q = Object.keys(query)
+    const host = this.virtual ? `${this.bucket}.${e.host}` : e.host;
+    const path = this.virtual ? `${base}/${encodeS3(key, true)}` : `${base}/${this.bucket}${key === '' ? '' : `/${encodeS3(key, true)}`}`;
+    const search = Object.keys(query)
       .sort()
       .map((k) => `${encodeS3(k)}=${encodeS3(query[k]!)}`)
       .join('&');
-    u.search = q;
-    return u;
+    return { origin: `${e.protocol}//${host}`, host, path, search };
+  }
+
+  url(key: string, query: Query = {}): string {
+    const t = this.target(key, query);
+    return `${t.origin}${t.path}${t.search ? `?${t.search}` : ''}`;
   }
 
   private async send(
@@ -143,32 +147,33 @@ export class S3Client {
     opts: { query?: Query; headers?: Record<string, string>; body?: Buffer; ok?: number[] } = {},
   ): Promise<Sent> {
     const query = opts.query ?? {};
-    const u = this.url(key, query);
+    const t = this.target(key, query);
     const body = opts.body;
     const headers: Record<string, string> = {
-      host: u.host,
+      host: t.host,
       'x-amz-content-sha256': body && body.length > 0 ? createHash('sha256').update(body).digest('hex') : EMPTY_SHA256,
       ...opts.headers,
     };
     const signed = await this.signer.sign({
       method,
-      protocol: u.protocol,
-      hostname: u.hostname,
-      port: u.port ? Number(u.port) : undefined,
-      path: u.pathname,
+      protocol: this.endpoint.protocol,
+      hostname: t.host.replace(/:\d+$/, ''),
+      port: this.endpoint.port ? Number(this.endpoint.port) : undefined,
+      path: t.path,
       query,
       headers,
     });
-    const res = await request(u, {
+    const res = await this.dispatcher.request({
+      origin: t.origin,
+      path: t.search ? `${t.path}?${t.search}` : t.path,
       method: method as Dispatcher.HttpMethod,
       headers: signed.headers,
       body: body ?? (method === 'PUT' || method === 'POST' ? Buffer.alloc(0) : undefined),
-      dispatcher: this.dispatcher,
     });
     const buf = method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await res.body.arrayBuffer());
     if (method === 'HEAD') await res.body.dump();
     const ok = opts.ok ?? [200, 204, 206];
-    if (!ok.includes(res.statusCode)) throw s3Error(method, u, res.statusCode, buf);
+    if (!ok.includes(res.statusCode)) throw s3Error(method, t.path, res.statusCode, buf);
     return { status: res.statusCode, headers: res.headers, body: buf };
   }
 
@@ -352,7 +357,7 @@ function throwIfErrorBody(what: string, r: Sent): void {
   }
 }
 
-function s3Error(method: string, u: URL, status: number, body: Buffer): HttpStoreError {
+function s3Error(method: string, path: string, status: number, body: Buffer): HttpStoreError {
   let code: string | undefined;
   let message = '';
   if (body.length > 0) {
@@ -366,5 +371,5 @@ function s3Error(method: string, u: URL, status: number, body: Buffer): HttpStor
     }
   }
   const errno = code === 'NoSuchKey' ? 'ENOENT' : code === 'SlowDown' ? 'EAGAIN' : statusErrno(status);
-  return new HttpStoreError(errno, `s3: ${method} ${u.pathname}: ${status}${code ? ` ${code}` : ''}${message ? ` ${message}` : ''}`, status, code);
+  return new HttpStoreError(errno, `s3: ${method} ${path}: ${status}${code ? ` ${code}` : ''}${message ? ` ${message}` : ''}`, status, code);
 }

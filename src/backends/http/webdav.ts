@@ -2,7 +2,7 @@
 // with Depth 0 or 1. Paths are relative to the base URL and use '/' separators; a path ending in '/'
 // names a collection. Servers differ (nginx answers 409 to a PUT whose parent is missing unless
 // create_full_put_path is on, Apache 409 as well): put() creates missing parents and retries once.
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { HttpStoreError, sharedAgent, statusErrno, type HttpClientOptions } from './agent.js';
 import { children, childText, find, parseXml } from './xml.js';
 
@@ -48,8 +48,9 @@ export class WebDavClient {
     this.dispatcher = sharedAgent(o);
   }
 
-  url(path: string): URL {
-    return new URL(encodePath(path.replace(/^\/+/, '')), this.base);
+  /** The absolute URL of a path, as a string: URL objects would resolve '.'/'..' segments away. */
+  url(path: string): string {
+    return `${this.base.origin}${this.base.pathname}${encodePath(path.replace(/^\/+/, ''))}`;
   }
 
   private async send(
@@ -57,18 +58,19 @@ export class WebDavClient {
     path: string,
     opts: { headers?: Record<string, string>; body?: Buffer | string; ok: number[] },
   ): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
-    const u = this.url(path);
+    const p = `${this.base.pathname}${encodePath(path.replace(/^\/+/, ''))}`;
     const headers: Record<string, string> = { ...opts.headers };
     if (this.auth) headers['authorization'] = this.auth;
-    const res = await request(u, {
+    const res = await this.dispatcher.request({
+      origin: this.base.origin,
+      path: p,
       method: method as Dispatcher.HttpMethod,
       headers,
       body: opts.body ?? (method === 'PUT' ? Buffer.alloc(0) : undefined),
-      dispatcher: this.dispatcher,
     });
     const body = Buffer.from(await res.body.arrayBuffer());
     if (!opts.ok.includes(res.statusCode)) {
-      throw new HttpStoreError(statusErrno(res.statusCode), `webdav: ${method} ${u.pathname}: ${res.statusCode}`, res.statusCode);
+      throw new HttpStoreError(statusErrno(res.statusCode), `webdav: ${method} ${p}: ${res.statusCode}`, res.statusCode);
     }
     return { status: res.statusCode, body, headers: res.headers };
   }
@@ -111,11 +113,11 @@ export class WebDavClient {
   }
 
   async move(from: string, to: string, overwrite = true): Promise<void> {
-    await this.send('MOVE', from, { headers: { destination: this.url(to).href, overwrite: overwrite ? 'T' : 'F' }, ok: [201, 204] });
+    await this.send('MOVE', from, { headers: { destination: this.url(to), overwrite: overwrite ? 'T' : 'F' }, ok: [201, 204] });
   }
 
   async copy(from: string, to: string, overwrite = true): Promise<void> {
-    await this.send('COPY', from, { headers: { destination: this.url(to).href, overwrite: overwrite ? 'T' : 'F', depth: 'infinity' }, ok: [201, 204] });
+    await this.send('COPY', from, { headers: { destination: this.url(to), overwrite: overwrite ? 'T' : 'F', depth: 'infinity' }, ok: [201, 204] });
   }
 
   /** PROPFIND: the resource itself (depth 0) or it and its members (depth 1); undefined when missing. */
