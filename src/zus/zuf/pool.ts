@@ -9,20 +9,20 @@ import { closeQuiet, openSpecial, zufIoctl } from './sys-extra.js';
 import { writeZusInode, type ZiAttr } from '../abi/codec.js';
 
 export class ZiPool {
-  readonly dv: DataView;
-  private readonly ptr: unknown;
   private readonly slots = new Map<number, number>(); // ino -> slot
   private readonly free: number[] = [];
   private next = 1; // slot 0 stays unused: a zero dpp offset is never handed out
 
   private constructor(
-    private readonly fd: number,
+    readonly dv: DataView,
     readonly poolNo: number,
     readonly size: number,
-    ptr: unknown,
-  ) {
-    this.ptr = ptr;
-    this.dv = new DataView(koffi.view(ptr, size));
+    private readonly onClose: () => void,
+  ) {}
+
+  /** Pool memory not shared with a kernel: for host tests of the op handlers. */
+  static anonymous(poolNo: number, size: number): ZiPool {
+    return new ZiPool(new DataView(new ArrayBuffer(size)), poolNo, size, () => undefined);
   }
 
   static open(root: string, sbId: bigint, sbKey: bigint, poolNo: number, size: number): ZiPool {
@@ -37,7 +37,10 @@ export class ZiPool {
       zufIoctl(fd, ZU_IOC_ALLOC_POOL, a, 'ZU_IOC_ALLOC_POOL');
       const got = Number(a.readBigUInt64LE(f.pool_size));
       const ptr = mmapChecked(got, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-      return new ZiPool(fd, poolNo, got, ptr);
+      return new ZiPool(new DataView(koffi.view(ptr, got)), poolNo, got, () => {
+        munmap(ptr, got);
+        closeQuiet(fd);
+      });
     } catch (e) {
       closeQuiet(fd);
       throw e;
@@ -78,7 +81,6 @@ export class ZiPool {
   }
 
   close(): void {
-    munmap(this.ptr, this.size);
-    closeQuiet(this.fd);
+    this.onClose();
   }
 }
