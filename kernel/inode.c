@@ -117,6 +117,14 @@ struct inode *zuf_iget(struct super_block *sb, __u64 zus_ii, zu_dpp_t _zi)
 		return inode;
 	}
 
+	/*
+	 * Lookup vs evict race: the server may have answered our lookup with the slot of an
+	 * instance that was being evicted, and released it since. It zeroes released slots.
+	 */
+	if (le64_to_cpu(READ_ONCE(zi->i_ino)) != ino) {
+		iget_failed(inode);
+		return ERR_PTR(-EAGAIN);
+	}
 	ZUII(inode)->zi = zi;
 	ZUII(inode)->zus_ii = zus_ii;
 	ZUII(inode)->_zi = _zi;

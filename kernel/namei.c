@@ -14,14 +14,17 @@
 static struct dentry *zuf_lookup(struct inode *dir, struct dentry *dentry, unsigned int flags)
 {
 	struct zufs_ioc_lookup *ioc;
-	struct inode *inode = NULL;
-	int err;
+	struct inode *inode;
+	int err, tries = 0;
 
 	if (dentry->d_name.len > ZUFS_NAME_LEN)
 		return ERR_PTR(-ENAMETOOLONG);
 	ioc = kzalloc(sizeof(*ioc), GFP_KERNEL);
 	if (!ioc)
 		return ERR_PTR(-ENOMEM);
+again:
+	inode = NULL;
+	memset(ioc, 0, sizeof(*ioc));
 	zuf_hdr_init(&ioc->hdr, ZUFS_OP_LOOKUP, sizeof(*ioc), offsetof(struct zufs_ioc_lookup, _zi));
 	ioc->dir_ii = ZUII(dir)->zus_ii;
 	zuf_str_set(&ioc->str, &dentry->d_name);
@@ -30,6 +33,8 @@ static struct dentry *zuf_lookup(struct inode *dir, struct dentry *dentry, unsig
 		inode = zuf_iget(dir->i_sb, ioc->zus_ii, ioc->_zi);
 	else if (err != -ENOENT)
 		inode = ERR_PTR(err);
+	if (inode == ERR_PTR(-EAGAIN) && ++tries < 3)
+		goto again;	/* raced with the eviction of the previous instance */
 	kfree(ioc);
 	return d_splice_alias(inode, dentry);
 }
