@@ -156,8 +156,11 @@ export class PosixFs implements ZusOperations {
 
   async open(_caller: Caller, ino: number, _flags: number): Promise<number> {
     const core = await this.core0();
-    // An unlinked inode can still be opened while the kernel holds it (/proc/<pid>/fd/<n>).
-    await core.inode(ino);
+    // Close-to-open: an open re-reads the inode, so what another gateway wrote and closed is
+    // seen in full (size, times) even before its invalidation arrives. An unlinked inode can
+    // still be opened while the kernel holds it (/proc/<pid>/fd/<n>).
+    if (core.cache.enabled) await core.freshInode(ino);
+    else await core.inode(ino);
     const fh = this.nextFh++;
     core.handles.set(fh, ino);
     core.openCount.set(ino, (core.openCount.get(ino) ?? 0) + 1);

@@ -140,6 +140,20 @@ describe('two gateways on one volume', () => {
     expect((await cached.read(f.ino, 0, 0, 100)).toString()).toBe('from g1');
   });
 
+  test('close-to-open: opening a file shows what another gateway wrote, without invalidate()', async () => {
+    const be = new MemoryBackend({ chunkSize: CS });
+    const g1 = new PosixFs(be);
+    const g2 = new PosixFs(be);
+    const f = await mkfile(g1, 1, 'f');
+    expect((await g2.getattr(f.ino)).size).toBe(0);
+    const w = await g1.open(root, f.ino, 2);
+    await g1.write(f.ino, w, 0, Buffer.from('written by g1'));
+    await g1.release(f.ino, w);
+    const r = await g2.open(root, f.ino, 0);
+    expect((await g2.getattr(f.ino)).size).toBe(13);
+    expect((await g2.read(f.ino, r, 0, 100)).toString()).toBe('written by g1');
+  });
+
   test('directory link counts stay right when two caching gateways take turns', async () => {
     const be = new MemoryBackend({ chunkSize: CS });
     const g1 = new PosixFs(be);
