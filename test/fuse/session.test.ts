@@ -302,6 +302,18 @@ describe('FUSE session', () => {
     expect(only(ru).body.toString()).toBe('0123');
   });
 
+  it('large READ replies (gathered with writev) carry the exact bytes, clipped to the asked size', async () => {
+    const big = Buffer.alloc(300_000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+    const s = session(stubFs({ read: async () => big }));
+    const u = await send(s, A.FUSE_READ, Buffer.concat([u64s(1, 0), u32s(262_144, 0), u64s(0), u32s(0, 0)]));
+    const r = only(u);
+    expect(r.len).toBe(16 + 262_144);
+    expect(r.body.equals(big.subarray(0, 262_144))).toBe(true);
+    const u2 = await send(s, A.FUSE_READLINK, Buffer.alloc(0));
+    expect(only(u2).error).toBe(-E.ENOSYS); // the next reply is whole and in order after a writev
+  });
+
   it('drops replies once the channel is closed and never replies twice', async () => {
     const s = session(stubFs({ getattr: async () => attr(2) }));
     sink.chan.open = false;

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { Attr, Caller, ZusOperations } from '../../fs/operations.js';
 import { FsError, errno as E, toErrno } from '../../fs/errors.js';
-import { errno, write } from '../sys/libc.js';
+import { errno, write, writev, type IoVec } from '../sys/libc.js';
 import {
   ATTR_OUT_ATTR, ATTR_OUT_SIZE, ATTR_OUT_VALID, ATTR_OUT_VALID_NSEC, ENTRY_OUT_SIZE, FUSE_BATCH_FORGET, FUSE_FORGET,
   FUSE_INTERRUPT, FUSE_NOTIFY_REPLY, FUSE_OPCODE_MAX,
@@ -47,6 +47,10 @@ export class FuseRequest implements Caller {
 /** A handler replies exactly once through the session, or throws (the session replies the errno). */
 export type Handler = (s: Session, r: FuseRequest) => Promise<void> | void;
 
+/** Replies at least this large are gathered with writev instead of copied (measured: a 1 MiB copy costs ~100 µs here, writev's marshalling ~1 µs). */
+const WRITEV_FROM = 32 * 1024;
+const EMPTY = Buffer.alloc(0);
+
 /** Offset of the op-specific body in a request. */
 export const BODY = IN_HEADER_SIZE;
 
@@ -72,6 +76,10 @@ export class Session {
   private readonly lookups = new Map<number, number>();
   private readonly opCounts = new Float64Array(FUSE_OPCODE_MAX + 1);
   private readonly debug: boolean;
+  private readonly iov: IoVec[] = [
+    { iov_base: EMPTY, iov_len: OUT_HEADER_SIZE },
+    { iov_base: EMPTY, iov_len: 0 },
+  ];
 
   constructor(fs: ZusOperations, handlers: (Handler | undefined)[], opts: SessionOptions) {
     this.fs = fs;
@@ -155,11 +163,15 @@ export class Session {
     this.send(r, -positiveErrno, 0);
   }
 
-  /** Reply whose body is `data` (copied into the reply buffer, so it may be any Buffer). */
+  /** Reply whose body is `data`: copied behind the header when small, gathered with writev when large. */
   replyData(r: FuseRequest, data: Buffer, max: number): void {
     const n = Math.min(data.length, max, this.out.length - OUT_HEADER_SIZE);
-    data.copy(this.out, OUT_HEADER_SIZE, 0, n);
-    this.send(r, 0, n);
+    if (n < WRITEV_FROM) {
+      data.copy(this.out, OUT_HEADER_SIZE, 0, n);
+      this.send(r, 0, n);
+    } else {
+      this.send(r, 0, n, n === data.length ? data : data.subarray(0, n));
+    }
   }
 
   replyAttr(r: FuseRequest, a: Attr): void {
@@ -178,7 +190,8 @@ export class Session {
     if (this.send(r, 0, ENTRY_OUT_SIZE + extra)) this.addLookup(a.ino);
   }
 
-  private send(r: FuseRequest, error: number, bodyLen: number): boolean {
+  /** Writes header (+ body already in `out`, or `data` gathered after the header). */
+  private send(r: FuseRequest, error: number, bodyLen: number, data?: Buffer): boolean {
     if (r.replied) {
       this.log.error({ op: opcodeName(r.opcode) }, 'second reply to one FUSE request dropped');
       return false;
@@ -191,7 +204,16 @@ export class Session {
     dv.setInt32(OUT_ERROR, error, true);
     dv.setUint32(OUT_UNIQUE, r.uniqueLo, true);
     dv.setUint32(OUT_UNIQUE + 4, r.uniqueHi, true);
-    const w = write(r.chan.fd, this.out, total);
+    let w: number;
+    if (data === undefined) {
+      w = write(r.chan.fd, this.out, total);
+    } else {
+      this.iov[0]!.iov_base = this.out;
+      this.iov[1]!.iov_base = data;
+      this.iov[1]!.iov_len = data.length;
+      w = writev(r.chan.fd, this.iov, 2);
+      this.iov[1]!.iov_base = EMPTY; // do not keep the filesystem's buffer alive
+    }
     if (w === total) return true;
     const no = w < 0 ? errno() : E.EIO;
     // ENOENT: the request was interrupted and is gone; ENODEV: the connection is gone.

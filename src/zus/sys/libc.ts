@@ -16,6 +16,15 @@ export const read = libc.func('intptr_t read(int fd, void *buf, size_t count)') 
   (fd: number, buf: Ptr, count: number) => number;
 export const write = libc.func('intptr_t write(int fd, const void *buf, size_t count)') as
   (fd: number, buf: Ptr, count: number) => number;
+// Registers the type name used in the writev prototype below.
+koffi.struct('iovec', { iov_base: 'void *', iov_len: 'size_t' });
+export interface IoVec {
+  iov_base: Buffer | ArrayBufferView;
+  iov_len: number;
+}
+/** writev(2); each call marshals the iovec array (~1 µs), so it pays off only for large buffers. */
+export const writev = libc.func('intptr_t writev(int fd, const iovec *iov, int iovcnt)') as
+  (fd: number, iov: IoVec[], iovcnt: number) => number;
 /** ioctl(2) with a pointer argument (fixed prototype; ABI-compatible with the variadic one on x86_64/arm64). */
 export const ioctl = libc.func('int ioctl(int fd, unsigned long request, void *arg)') as
   (fd: number, request: number, arg: Ptr) => number;
