@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { errno as E } from '../../fs/errors.js';
 import { pinCurrentThread } from '../sys/affinity.js';
-import { errno, read } from '../sys/libc.js';
+import { errno, read, setThreadName } from '../sys/libc.js';
 
 export interface ChannelWorkerData {
   index: number;
@@ -22,6 +22,7 @@ export type ChannelNotice = { kind: 'pinned'; cpu: number } | { kind: 'pin-faile
 
 function serve(d: ChannelWorkerData): void {
   const port = parentPort!;
+  setThreadName(`zus-fuse-${d.index}`);
   try {
     pinCurrentThread(d.cpu);
     port.postMessage({ kind: 'pinned', cpu: d.cpu } satisfies ChannelNotice);
