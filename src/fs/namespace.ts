@@ -156,7 +156,7 @@ export async function link(core: FsCore, dir: number, name: string, ino: number)
     core.retrying<Attr>('link', async (attempt) => {
       const p = await core.dirInode(dir);
       if (p.nlink === 0) throw fsError(errno.ENOENT, 'directory was removed');
-      const t = await core.inode(ino);
+      const t = core.cache.enabled ? await core.freshInode(ino) : await core.inode(ino);
       // The kernel finds a taken name before it looks at the source (filename_create, vfs_link).
       let refuse: number | undefined;
       if (isDir(t.mode)) refuse = errno.EPERM;
@@ -198,16 +198,29 @@ export async function removeEntry(core: FsCore, dir: number, name: string, wantD
   if (name === '.') throw fsError(wantDir ? errno.EINVAL : errno.EISDIR);
   if (name === DOTDOT) throw fsError(wantDir ? errno.ENOTEMPTY : errno.EISDIR);
   checkName(name);
-  await core.retrying<void>('remove', async () => {
+  await core.retrying<void>('remove', async (attempt) => {
     await core.dirInode(dir);
     const childIno = await core.meta.lookup(dir, name);
     if (childIno === undefined) throw fsError(errno.ENOENT);
     return core.locks.runMany([dir, childIno], async () => {
-      const c = await core.findInode(childIno);
+      let c = attempt > 0 ? await core.meta.getInode(childIno) : await core.findInode(childIno);
+      // Dropping what this gateway believes is the last link: make sure no other gateway added
+      // one meanwhile, or the inode would be freed under a live name.
+      if (c && !isDir(c.mode) && c.nlink <= 1 && core.cache.enabled) c = await core.meta.getInode(childIno);
       if (!c) {
-        core.invalidate(dir);
-        return Retry.it;
+        core.invalidate(childIno);
+        if (attempt === 0) return Retry.it;
+        // An entry whose inode is gone (a crash between two stores): let it be removed.
+        core.log?.warn({ dir, name, ino: childIno }, 'removing an entry that points at no inode');
+        const p = await core.dirInode(dir);
+        const ok = await core.commit(
+          [{ parent: dir, name, ino: childIno }],
+          [{ op: 'delDentry', parent: dir, name }],
+          [{ ...p, mtimeNs: core.now(), ctimeNs: core.now() }],
+        );
+        return ok ? undefined : Retry.it;
       }
+      core.cache.set(c);
       const childIsDir = isDir(c.mode);
       const p = await core.dirInode(dir, childIsDir);
       if (wantDir && !childIsDir) throw fsError(errno.ENOTDIR);
@@ -278,7 +291,10 @@ async function renameLocked(
   dstIno: number | undefined,
 ): Promise<void | Retry> {
   const src0 = await core.findInode(srcIno);
-  const dst0 = dstIno === undefined ? undefined : await core.findInode(dstIno);
+  let dst0 = dstIno === undefined ? undefined : await core.findInode(dstIno);
+  if (dst0 && !exchange && !isDir(dst0.mode) && dst0.nlink <= 1 && core.cache.enabled) {
+    dst0 = await core.freshInode(dst0.ino); // see removeEntry: never free under a live name
+  }
   if (!src0 || (dstIno !== undefined && !dst0)) {
     core.invalidate(oldDir);
     core.invalidate(newDir);

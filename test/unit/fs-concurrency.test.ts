@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory.js';
 import { errno } from '../../src/fs/errors.js';
 import { PosixFs } from '../../src/fs/posix-fs.js';
-import { errOf, expectConsistent, jittered, ls, mkdir, mkfile, readAll, root, S_IFDIR, S_IFREG } from './fs-helpers.js';
+import { errOf, expectConsistent, jittered, ls, mkdir, mkfile, readAll, root, S_IFDIR, S_IFREG, writeStr } from './fs-helpers.js';
 
 const CS = 16 * 1024;
 
@@ -152,6 +152,30 @@ describe('two gateways on one volume', () => {
     const r = await g2.open(root, f.ino, 0);
     expect((await g2.getattr(f.ino)).size).toBe(13);
     expect((await g2.read(f.ino, r, 0, 100)).toString()).toBe('written by g1');
+  });
+
+  test('unlinking a name on a gateway that missed a new hard link does not free the inode', async () => {
+    const be = new MemoryBackend({ chunkSize: CS });
+    const g1 = new PosixFs(be);
+    const g2 = new PosixFs(be);
+    const f = await mkfile(g1, 1, 'f');
+    await writeStr(g1, f.ino, 0, 'keep me');
+    await g2.addDentry(root, 1, 'g', f.ino); // g1 still caches nlink 1
+    await g1.removeDentry(root, 1, 'f', false);
+    await g1.evict(f.ino);
+    expect((await be.meta.getInode(f.ino))?.nlink).toBe(1);
+    expect((await readAll(g2, (await g2.lookup(root, 1, 'g')).ino)).toString()).toBe('keep me');
+    await expectConsistent(be);
+  });
+
+  test('an entry whose inode is missing can still be removed', async () => {
+    const be = new MemoryBackend({ chunkSize: CS });
+    const fs = new PosixFs(be);
+    const f = await mkfile(fs, 1, 'f');
+    await be.meta.commit({ checks: [], ops: [{ op: 'delInode', ino: f.ino }] });
+    fs.invalidate(f.ino);
+    await fs.removeDentry(root, 1, 'f', false);
+    expect(await ls(fs, 1)).toEqual([]);
   });
 
   test('directory link counts stay right when two caching gateways take turns', async () => {
