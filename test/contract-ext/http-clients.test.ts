@@ -1,6 +1,7 @@
 // The S3 and WebDAV clients against real servers (MinIO, nginx), and what every HTTP store must do
 // when the server is gone or silent: fail within the configured timeout with an errno, never hang.
 import { createHash } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSharedAgents, HttpStoreError } from '../../src/backends/http/agent.js';
@@ -230,5 +231,44 @@ describe('unreachable and silent HTTP servers', () => {
     expect(took).toBeLessThan(4000);
     expect(toErrno(e1)).toBe(errno.ETIMEDOUT);
     expect(toErrno(e2)).toBe(errno.ETIMEDOUT);
+  });
+});
+
+describe('flaky HTTP servers', () => {
+  it('retries idempotent requests after a 503 or a dropped connection, and nothing else', async () => {
+    const seen: string[] = [];
+    let n = 0;
+    const srv = createHttpServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      n++;
+      if (req.url === '/drop' && n % 2 === 1) {
+        req.socket.destroy(); // dies under the request
+        return;
+      }
+      if (req.url === '/busy' && n % 2 === 1) {
+        res.writeHead(503).end('busy');
+        return;
+      }
+      if (req.method === 'MOVE') {
+        res.writeHead(503).end('busy');
+        return;
+      }
+      res.writeHead(200).end('fine');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    try {
+      const dav = new WebDavClient({ url: `http://127.0.0.1:${port}/` });
+      n = 0;
+      expect((await dav.get('busy'))!.toString()).toBe('fine');
+      n = 0;
+      expect((await dav.get('drop'))!.toString()).toBe('fine');
+      seen.length = 0;
+      const err = await dav.move('a', 'b').catch((e: unknown) => e);
+      expect(toErrno(err)).toBe(errno.EAGAIN);
+      expect(seen).toEqual(['MOVE /a']); // not idempotent: sent once
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
   });
 });

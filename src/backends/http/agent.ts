@@ -95,3 +95,40 @@ export function statusErrno(status: number): string {
       return 'EIO';
   }
 }
+
+export interface HttpReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+const RETRY_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'PROPFIND']);
+const RETRY_STATUS = new Set([500, 502, 503, 504]);
+// A connection that dropped under a request (typically a keep-alive socket the server had just
+// closed). Timeouts are not retried: the caller's timeout is a promise about how long a failure takes.
+const RETRY_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/** One request with a buffered body, its reply read whole. Idempotent methods are retried (twice,
+ * after 50 and 250 ms) when the connection drops or the server answers 500/502/503/504. */
+export async function exchange(dispatcher: Dispatcher, req: Dispatcher.RequestOptions, retries = 2): Promise<HttpReply> {
+  const canRetry = RETRY_METHODS.has(req.method);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await dispatcher.request(req);
+      const body = Buffer.from(await res.body.arrayBuffer());
+      if (canRetry && attempt < retries && RETRY_STATUS.has(res.statusCode)) {
+        await pause(attempt);
+        continue;
+      }
+      return { status: res.statusCode, headers: res.headers, body };
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (!canRetry || attempt >= retries || typeof code !== 'string' || !RETRY_CODES.has(code)) throw err;
+      await pause(attempt);
+    }
+  }
+}
+
+function pause(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, attempt === 0 ? 50 : 250));
+}

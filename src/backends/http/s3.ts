@@ -5,7 +5,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { Dispatcher } from 'undici';
-import { HttpStoreError, sharedAgent, statusErrno, type HttpClientOptions } from './agent.js';
+import { exchange, HttpStoreError, sharedAgent, statusErrno, type HttpClientOptions, type HttpReply } from './agent.js';
 import { child, childText, children, escapeXml, parseXml, type XmlElement } from './xml.js';
 
 export interface S3Options extends HttpClientOptions {
@@ -50,11 +50,7 @@ export interface S3Head {
 
 type Query = Record<string, string>;
 
-interface Sent {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
+type Sent = HttpReply;
 
 const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 const MIN_PART = 5 * 1024 * 1024;
@@ -163,18 +159,16 @@ export class S3Client {
       query,
       headers,
     });
-    const res = await this.dispatcher.request({
+    const res = await exchange(this.dispatcher, {
       origin: t.origin,
       path: t.search ? `${t.path}?${t.search}` : t.path,
       method: method as Dispatcher.HttpMethod,
       headers: signed.headers,
       body: body ?? (method === 'PUT' || method === 'POST' ? Buffer.alloc(0) : undefined),
     });
-    const buf = method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await res.body.arrayBuffer());
-    if (method === 'HEAD') await res.body.dump();
     const ok = opts.ok ?? [200, 204, 206];
-    if (!ok.includes(res.statusCode)) throw s3Error(method, t.path, res.statusCode, buf);
-    return { status: res.statusCode, headers: res.headers, body: buf };
+    if (!ok.includes(res.status)) throw s3Error(method, t.path, res.status, res.body);
+    return res;
   }
 
   /** The object, or the bytes [start, end] (inclusive) of it; undefined when it does not exist.

@@ -3,7 +3,7 @@
 // names a collection. Servers differ (nginx answers 409 to a PUT whose parent is missing unless
 // create_full_put_path is on, Apache 409 as well): put() creates missing parents and retries once.
 import type { Dispatcher } from 'undici';
-import { HttpStoreError, sharedAgent, statusErrno, type HttpClientOptions } from './agent.js';
+import { exchange, HttpStoreError, sharedAgent, statusErrno, type HttpClientOptions, type HttpReply } from './agent.js';
 import { children, childText, find, parseXml } from './xml.js';
 
 export interface WebDavOptions extends HttpClientOptions {
@@ -57,22 +57,21 @@ export class WebDavClient {
     method: string,
     path: string,
     opts: { headers?: Record<string, string>; body?: Buffer | string; ok: number[] },
-  ): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
+  ): Promise<HttpReply> {
     const p = `${this.base.pathname}${encodePath(path.replace(/^\/+/, ''))}`;
     const headers: Record<string, string> = { ...opts.headers };
     if (this.auth) headers['authorization'] = this.auth;
-    const res = await this.dispatcher.request({
+    const res = await exchange(this.dispatcher, {
       origin: this.base.origin,
       path: p,
       method: method as Dispatcher.HttpMethod,
       headers,
       body: opts.body ?? (method === 'PUT' ? Buffer.alloc(0) : undefined),
     });
-    const body = Buffer.from(await res.body.arrayBuffer());
-    if (!opts.ok.includes(res.statusCode)) {
-      throw new HttpStoreError(statusErrno(res.statusCode), `webdav: ${method} ${p}: ${res.statusCode}`, res.statusCode);
+    if (!opts.ok.includes(res.status)) {
+      throw new HttpStoreError(statusErrno(res.status), `webdav: ${method} ${p}: ${res.status}`, res.status);
     }
-    return { status: res.statusCode, body, headers: res.headers };
+    return res;
   }
 
   /** The resource, or bytes [start, end] (inclusive) of it; undefined when it does not exist. */
