@@ -47,6 +47,10 @@ export interface PosixFsOptions {
   idBatch?: number;
   /** How many times a namespace change is re-planned after another gateway won a race. */
   maxRetries?: number;
+  /** No other gateway serves this volume: cached records are trusted for link counts and at
+   * open, which saves a round trip on open, unlink of a last link, link and mkdir/rmdir.
+   * Default false. */
+  exclusive?: boolean;
 }
 
 export class Retry {
@@ -63,6 +67,9 @@ export class FsCore {
   readonly ids: IdPool;
   readonly log: Logger | undefined;
   readonly maxRetries: number;
+  /** Re-read records another gateway may have changed before acting on them (cache on and the
+   * volume not exclusive). */
+  readonly revalidate: boolean;
   private readonly cacheMax: number;
 
   /** fh -> ino of every open handle, and how many handles each inode has. */
@@ -88,6 +95,7 @@ export class FsCore {
     this.ids = new IdPool(backend.meta, opts.idBatch ?? 64);
     this.log = opts.log;
     this.maxRetries = opts.maxRetries ?? 16;
+    this.revalidate = this.cache.enabled && !(opts.exclusive ?? false);
   }
 
   async findInode(ino: number): Promise<InodeRecord | undefined> {
@@ -118,7 +126,7 @@ export class FsCore {
   }
 
   async dirInode(ino: number, fresh = false): Promise<InodeRecord> {
-    if (fresh && this.cache.enabled) {
+    if (fresh && this.revalidate) {
       const r = await this.freshInode(ino);
       if (!isDir(r.mode)) throw fsError(errno.ENOTDIR);
       return r;

@@ -156,7 +156,7 @@ export async function link(core: FsCore, dir: number, name: string, ino: number)
     core.retrying<Attr>('link', async (attempt) => {
       const p = await core.dirInode(dir);
       if (p.nlink === 0) throw fsError(errno.ENOENT, 'directory was removed');
-      const t = core.cache.enabled ? await core.freshInode(ino) : await core.inode(ino);
+      const t = core.revalidate ? await core.freshInode(ino) : await core.inode(ino);
       // The kernel finds a taken name before it looks at the source (filename_create, vfs_link).
       let refuse: number | undefined;
       if (isDir(t.mode)) refuse = errno.EPERM;
@@ -206,7 +206,7 @@ export async function removeEntry(core: FsCore, dir: number, name: string, wantD
       let c = attempt > 0 ? await core.meta.getInode(childIno) : await core.findInode(childIno);
       // Dropping what this gateway believes is the last link: make sure no other gateway added
       // one meanwhile, or the inode would be freed under a live name.
-      if (c && !isDir(c.mode) && c.nlink <= 1 && core.cache.enabled) c = await core.meta.getInode(childIno);
+      if (c && !isDir(c.mode) && c.nlink <= 1 && core.revalidate) c = await core.meta.getInode(childIno);
       if (!c) {
         core.invalidate(childIno);
         if (attempt === 0) return Retry.it;
@@ -292,7 +292,7 @@ async function renameLocked(
 ): Promise<void | Retry> {
   const src0 = await core.findInode(srcIno);
   let dst0 = dstIno === undefined ? undefined : await core.findInode(dstIno);
-  if (dst0 && !exchange && !isDir(dst0.mode) && dst0.nlink <= 1 && core.cache.enabled) {
+  if (dst0 && !exchange && !isDir(dst0.mode) && dst0.nlink <= 1 && core.revalidate) {
     dst0 = await core.freshInode(dst0.ino); // see removeEntry: never free under a live name
   }
   if (!src0 || (dstIno !== undefined && !dst0)) {

@@ -159,7 +159,7 @@ export class PosixFs implements ZusOperations {
     // Close-to-open: an open re-reads the inode, so what another gateway wrote and closed is
     // seen in full (size, times) even before its invalidation arrives. An unlinked inode can
     // still be opened while the kernel holds it (/proc/<pid>/fd/<n>).
-    if (core.cache.enabled) await core.freshInode(ino);
+    if (core.revalidate) await core.freshInode(ino);
     else await core.inode(ino);
     const fh = this.nextFh++;
     core.handles.set(fh, ino);

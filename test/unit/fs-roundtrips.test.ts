@@ -32,9 +32,9 @@ function counted(be: Backend): { backend: Backend; calls: string[] } {
   };
 }
 
-async function setup(cache = true) {
+async function setup(cache = true, exclusive = false) {
   const { backend, calls } = counted(new MemoryBackend({ chunkSize: 64 * 1024 }));
-  const fs = new PosixFs(backend, { cache });
+  const fs = new PosixFs(backend, { cache, exclusive });
   const f = await mkfile(fs, 1, 'f');
   const fh = await fs.open(root, f.ino, 2);
   await fs.write(f.ino, fh, 0, Buffer.alloc(100_000, 1));
@@ -72,6 +72,25 @@ describe('round trips on hot paths (inode cache on)', () => {
     calls.length = 0;
     await fs.lookup(root, 1, 'g');
     expect(calls).toEqual(['meta.lookup']);
+  });
+});
+
+describe('shared volume (default) vs exclusive', () => {
+  test('shared: open re-reads the inode; unlinking a last link re-reads its link count', async () => {
+    const { fs, calls, ino } = await setup();
+    await fs.open(root, ino, 0);
+    expect(calls).toEqual(['meta.getInode']);
+    calls.length = 0;
+    await fs.removeDentry(root, 1, 'f', false);
+    expect(calls).toEqual(['meta.lookup', 'meta.getInode', 'meta.commit']);
+  });
+
+  test('exclusive: open costs nothing; unlink is one lookup and one commit', async () => {
+    const { fs, calls, ino } = await setup(true, true);
+    await fs.open(root, ino, 0);
+    expect(calls).toEqual([]);
+    await fs.removeDentry(root, 1, 'f', false);
+    expect(calls).toEqual(['meta.lookup', 'meta.commit']);
   });
 });
 
