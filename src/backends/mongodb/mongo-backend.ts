@@ -416,7 +416,8 @@ class MongoMetaStore implements MetaStore {
    * first tried as one insertMany (see the top of the file). */
   private async apply(ops: MetaOp[], session?: ClientSession): Promise<void> {
     for (let i = 0; i < ops.length; ) {
-      const run = putRun(ops, i);
+      // Not inside a transaction: its first duplicate-key error would abort the whole transaction.
+      const run = session ? 0 : putRun(ops, i);
       if (run >= INSERT_RUN) {
         await this.insertRun(ops.slice(i, i + run), session);
         i += run;
@@ -719,7 +720,12 @@ async function insertIfAbsent(coll: Collection<CounterDoc>, doc: CounterDoc): Pr
   }
 }
 
+/** A replica set or mongos runs multi-document transactions; FerretDB v1 does not, even when it
+ * is started with --repl-set-name and so calls itself a replica set. */
 async function supportsTransactions(db: Db): Promise<boolean> {
-  const hello = await db.admin().command({ hello: 1 });
-  return typeof hello['setName'] === 'string' || hello['msg'] === 'isdbgrid';
+  const admin = db.admin();
+  const hello = await admin.command({ hello: 1 });
+  if (typeof hello['setName'] !== 'string' && hello['msg'] !== 'isdbgrid') return false;
+  const info = await admin.command({ buildInfo: 1 });
+  return typeof info['ferretdbVersion'] !== 'string' || !info['ferretdbVersion'].startsWith('v1.');
 }
