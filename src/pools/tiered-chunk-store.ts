@@ -1,0 +1,913 @@
+// The t1/t2 cache tier in front of a backend's ChunkStore. Reads are served from t1, then t2
+// (promoted back to t1 with no store request), then the store (filling t1). t1 evictions (2Q,
+// cache-policy.ts) spill to t2, whose own LRU evictions are dropped. With write-back, writes land
+// in t1 as dirty chunks that a flusher uploads after a short delay, within a dirty budget that makes
+// writers wait when full; sync() journals the dirty bytes on t1 (journal.ts) and returns without
+// uploading them, and the next open replays the journal onto the store before serving. Without
+// write-back, writes go to the store first and then update the cached copy.
+//
+// Consistency rules (each is what a test checks):
+// - Only clean chunks are evicted or spilled; dirty ones, and ones whose newest bytes are only in
+//   memory while older bytes of theirs sit in the journal, are pinned in t1.
+// - truncate/remove reach the store at once, after the uploads of that inode in flight and before any
+//   later one (a per-inode barrier), cut or drop the cached and dirty copies, and are journaled when
+//   the inode has journal records, so a replay cannot bring back cut bytes. A fill from the store that
+//   overlapped a truncate/remove of its inode is not cached.
+// - list() adds the chunks that exist only as dirty t1 chunks.
+// - The journal is reset only when every journaled chunk is uploaded and the store has synced.
+// - t1/t2 contents do not outlive the process: a mount starts cold (after the replay).
+//
+// Locking: a chunk mutex per (ino, idx) serializes everything touching that chunk in t1/t2; its
+// holder never waits for an inode barrier, and an inode barrier's holder takes chunk mutexes, so
+// the two cannot deadlock. Eviction only takes chunk mutexes that are free.
+import type { Logger } from 'pino';
+import type { Backend, ChunkStore, MetaStore } from '../backends/types.js';
+import { errno, fsError } from '../fs/errors.js';
+import { TwoQueuePolicy, LruPolicy } from './cache-policy.js';
+import { openTiers, type Tiers, type TiersConfig } from './format.js';
+import type { JournalRecord } from './journal.js';
+
+type Log = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
+
+export interface TieredOptions {
+  /** Writes land in t1 and are uploaded later (true), or go to the store first (false). */
+  writeback: boolean;
+  /** Bytes of dirty chunks allowed before writers wait. Default: half of t1. */
+  dirtyMaxBytes?: number;
+  /** How long a dirty chunk waits for more writes before its upload starts. Default 50 ms. */
+  flushDelayMs?: number;
+  /** Uploads in flight at once. Default 8. */
+  flushConcurrency?: number;
+  log?: Log;
+}
+
+export interface TierStats {
+  writeback: boolean;
+  chunkBytes: number;
+  t1: { slots: number; used: number; hits: number; evictions: number };
+  t2: { slots: number; used: number; hits: number; spills: number; evictions: number } | null;
+  misses: number;
+  storeReads: number;
+  storeWrites: number;
+  storeTruncates: number;
+  uploadErrors: number;
+  dirtyChunks: number;
+  dirtyBytes: number;
+  dirtyMaxBytes: number;
+  writebackWaits: number;
+  journal: { bytes: number; usedBytes: number; records: number; appended: number; checkpoints: number; replayed: number };
+}
+
+interface Entry {
+  readonly ino: number;
+  readonly idx: number;
+  readonly key: string;
+  where: 't1' | 't2' | 'gone';
+  slot: number;
+  len: number; // stored length of the chunk
+  dirty: boolean;
+  uploading: boolean;
+  dirtyAt: number;
+  upLo: number; // [upLo, upHi): bytes not uploaded yet
+  upHi: number;
+  jLo: number; // [jLo, jHi): bytes changed since the last journal record or checkpoint
+  jHi: number;
+  gen: number; // write generation of its last write
+}
+
+interface InoState {
+  readonly entries: Map<number, Entry>;
+  readonly inflight: Set<Promise<void>>; // uploads between snapshot and store reply
+  barrier: Promise<void> | null; // the truncate/remove in progress
+  pending: number; // truncates/removes started and not finished
+  fills: number; // reads from the store in progress (they hold on to this state)
+  gen: number; // bumped at the start and the end of each truncate/remove
+}
+
+/** Mutexes by key; `isLocked` lets eviction skip busy chunks without waiting. */
+class KeyedMutex {
+  private readonly tails = new Map<string, Promise<void>>();
+  isLocked(key: string): boolean {
+    return this.tails.has(key);
+  }
+  async lock(key: string): Promise<() => void> {
+    const prev = this.tails.get(key);
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = prev ? prev.then(() => mine) : mine;
+    this.tails.set(key, tail);
+    if (prev) await prev;
+    return () => {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    };
+  }
+  /** Locks a free key synchronously. */
+  lockFree(key: string): () => void {
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    this.tails.set(key, mine);
+    return () => {
+      release();
+      if (this.tails.get(key) === mine) this.tails.delete(key);
+    };
+  }
+}
+
+/** Counts dirty chunks; acquire() waits while the budget is full. */
+class DirtyBudget {
+  count = 0;
+  private readonly waiters: (() => void)[] = [];
+  constructor(readonly max: number) {}
+  get waiting(): number {
+    return this.waiters.length;
+  }
+  /** True if it had to wait. */
+  async acquire(): Promise<boolean> {
+    if (this.count < this.max) {
+      this.count++;
+      return false;
+    }
+    await new Promise<void>((r) => this.waiters.push(r));
+    return true;
+  }
+  /** Takes one over the budget (a chunk that turned dirty without a reservation). */
+  force(): void {
+    this.count++;
+  }
+  release(): void {
+    const w = this.waiters.shift();
+    if (w) w();
+    else this.count--;
+  }
+}
+
+const EMPTY_LO = Number.POSITIVE_INFINITY;
+const keyOf = (ino: number, idx: number): string => `${ino}:${idx}`;
+const MAX_UPLOAD_BACKOFF_MS = 5000;
+const DRAIN_ERROR_LIMIT = 5;
+
+/** What sync() and open() need of the wrapped backend. */
+export interface InnerStore {
+  readonly chunks: ChunkStore;
+  sync(): Promise<void>;
+}
+
+export class TieredChunkStore implements ChunkStore {
+  readonly chunkSize: number;
+  private readonly inner: ChunkStore;
+  private readonly entries = new Map<string, Entry>();
+  private readonly inos = new Map<number, InoState>();
+  private readonly locks = new KeyedMutex();
+  private readonly t1Policy: TwoQueuePolicy<string>;
+  private readonly t2Policy = new LruPolicy<string>();
+  private readonly dirty = new Set<Entry>();
+  private readonly budget: DirtyBudget;
+  // Chunks and inodes with records in the current journal epoch. Kept by key, not on the entry:
+  // a chunk evicted and read again still has its old records.
+  private readonly journaledInos = new Set<number>();
+  private readonly journaledKeys = new Set<string>();
+  private readonly progress: (() => void)[] = [];
+  private readonly writeback: boolean;
+  private readonly flushDelayMs: number;
+  private readonly flushConcurrency: number;
+  private readonly log: Log | undefined;
+  private active = 0;
+  private gen = 0;
+  private draining = 0;
+  private uploadFailures = 0;
+  private lastUploadError: unknown;
+  private journalLock: Promise<unknown> = Promise.resolve();
+  private flushTimer: NodeJS.Timeout | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly c = {
+    t1Hits: 0,
+    t2Hits: 0,
+    misses: 0,
+    evictions: 0,
+    spills: 0,
+    t2Evictions: 0,
+    storeReads: 0,
+    storeWrites: 0,
+    storeTruncates: 0,
+    uploadErrors: 0,
+    writebackWaits: 0,
+    appended: 0,
+    checkpoints: 0,
+    replayed: 0,
+  };
+
+  private constructor(
+    private readonly backend: InnerStore,
+    private readonly tiers: Tiers,
+    opts: TieredOptions,
+  ) {
+    this.inner = backend.chunks;
+    this.chunkSize = backend.chunks.chunkSize;
+    if (tiers.t1.slotSize < this.chunkSize) throw fsError(errno.EINVAL, `t1 slots of ${tiers.t1.slotSize} bytes cannot hold ${this.chunkSize}-byte chunks`);
+    if (tiers.t1.slots < 4) throw fsError(errno.ENOSPC, `t1 holds only ${tiers.t1.slots} chunks of ${this.chunkSize} bytes: make it larger or the chunk size smaller`);
+    this.writeback = opts.writeback;
+    this.flushDelayMs = opts.flushDelayMs ?? 50;
+    this.flushConcurrency = opts.flushConcurrency ?? 8;
+    this.log = opts.log;
+    this.t1Policy = new TwoQueuePolicy(tiers.t1.slots);
+    const slotBytes = tiers.t1.slotSize;
+    const max = Math.floor((opts.dirtyMaxBytes ?? (tiers.t1.slots * slotBytes) / 2) / slotBytes);
+    this.budget = new DirtyBudget(Math.max(1, Math.min(max, tiers.t1.slots - 2)));
+  }
+
+  /** Replays the journal of `tiers` onto `backend` (then syncs it and resets the journal), and
+   * returns a store ready to serve. */
+  static async open(backend: InnerStore, tiers: Tiers, opts: TieredOptions): Promise<TieredChunkStore> {
+    const s = new TieredChunkStore(backend, tiers, opts);
+    await s.replay();
+    return s;
+  }
+
+  private async replay(): Promise<void> {
+    const recs = this.tiers.journal.load();
+    for (const r of recs) await this.applyToStore(r);
+    if (recs.length > 0) {
+      await this.backend.sync();
+      this.log?.info({ records: recs.length }, 'write-back journal replayed onto the store');
+    }
+    await this.tiers.journal.reset();
+    this.c.replayed = recs.length;
+  }
+
+  private applyToStore(r: JournalRecord): Promise<void> {
+    switch (r.type) {
+      case 'write':
+        return this.inner.write(r.ino, r.idx, r.off, r.data);
+      case 'truncate':
+        return this.inner.truncate(r.ino, r.idx, r.len);
+      case 'remove':
+        return this.inner.remove(r.ino, r.fromIdx, r.toIdx);
+    }
+  }
+
+  // ---- ChunkStore ----
+
+  async read(ino: number, idx: number, off: number, len: number): Promise<Buffer> {
+    this.checkOpen();
+    if (len <= 0 || off >= this.chunkSize) return Buffer.alloc(0);
+    const key = keyOf(ino, idx);
+    const release = await this.locks.lock(key);
+    try {
+      const r = await this.resident(ino, idx, key, 'read');
+      if (r === null || r === 'retry') return Buffer.alloc(0);
+      if (Buffer.isBuffer(r)) return Buffer.from(r.subarray(off, Math.min(r.length, off + len)));
+      if (off >= r.len) return Buffer.alloc(0);
+      return Buffer.from(this.tiers.t1.view(r.slot).subarray(off, Math.min(r.len, off + len)));
+    } finally {
+      release();
+    }
+  }
+
+  async write(ino: number, idx: number, off: number, data: Buffer): Promise<void> {
+    this.checkOpen();
+    const end = off + data.length;
+    if (!Number.isSafeInteger(off) || off < 0 || end > this.chunkSize) throw new RangeError(`chunk write [${off}, ${end}) outside chunk`);
+    const key = keyOf(ino, idx);
+    if (!this.writeback) return this.writeThrough(ino, idx, key, off, data);
+    for (;;) {
+      let reserved = false;
+      if (!this.entries.get(key)?.dirty) {
+        if (await this.budget.acquire()) this.c.writebackWaits++;
+        reserved = true;
+      }
+      await this.settled(ino);
+      const release = await this.locks.lock(key);
+      try {
+        const full = off === 0 && data.length === this.chunkSize;
+        const r = await this.resident(ino, idx, key, full ? 'overwrite' : 'write');
+        if (r === 'retry' || r === null || Buffer.isBuffer(r)) continue;
+        this.apply(r, off, data);
+        if (!r.dirty) {
+          r.dirty = true;
+          r.dirtyAt = Date.now();
+          this.dirty.add(r);
+          if (reserved) reserved = false;
+          else this.budget.force();
+        }
+        this.pump();
+        return;
+      } finally {
+        release();
+        if (reserved) this.budget.release();
+      }
+    }
+  }
+
+  async truncate(ino: number, idx: number, len: number): Promise<void> {
+    this.checkOpen();
+    await this.destructive(
+      ino,
+      (i) => i === idx,
+      (e) => {
+        if (len <= 0 || e.where !== 't1') return this.drop(e);
+        if (len >= e.len) return;
+        e.len = len;
+        if (e.upHi > len) e.upHi = len;
+        if (e.upLo >= e.upHi) [e.upLo, e.upHi] = [EMPTY_LO, 0];
+        if (e.jHi > len) e.jHi = len;
+        if (e.jLo >= e.jHi) [e.jLo, e.jHi] = [EMPTY_LO, 0];
+        if (e.dirty && !e.uploading && e.upHi === 0) this.markClean(e);
+      },
+      () => this.inner.truncate(ino, idx, len),
+      { type: 'truncate', ino, idx, len },
+    );
+  }
+
+  async remove(ino: number, fromIdx: number, toIdx?: number): Promise<void> {
+    this.checkOpen();
+    const to = toIdx ?? Number.POSITIVE_INFINITY;
+    await this.destructive(
+      ino,
+      (i) => i >= fromIdx && i < to,
+      (e) => this.drop(e),
+      () => this.inner.remove(ino, fromIdx, toIdx),
+      toIdx === undefined ? { type: 'remove', ino, fromIdx } : { type: 'remove', ino, fromIdx, toIdx },
+    );
+  }
+
+  async list(ino: number): Promise<number[]> {
+    this.checkOpen();
+    const stored = await this.inner.list(ino);
+    const st = this.inos.get(ino);
+    if (!st) return stored;
+    const all = new Set(stored);
+    let added = false;
+    for (const e of st.entries.values()) {
+      if ((e.dirty || e.uploading) && !all.has(e.idx)) {
+        all.add(e.idx);
+        added = true;
+      }
+    }
+    return added ? [...all].sort((a, b) => a - b) : stored;
+  }
+
+  // ---- durability ----
+
+  /** Makes every write acknowledged so far durable: journaled on t1 (write-back) or in the store,
+   * then syncs the store (for what was already uploaded, and for the metadata). */
+  async sync(): Promise<void> {
+    this.checkOpen();
+    if (!this.writeback) return this.backend.sync();
+    const full = await this.withJournal(async () => {
+      const j = this.tiers.journal;
+      for (const e of this.entries.values()) {
+        if (e.where !== 't1' || e.jLo >= e.jHi) continue;
+        if (!e.dirty && !e.uploading && !this.journaledKeys.has(e.key)) continue; // uploaded and never journaled: the store sync below covers it
+        if (!this.journalEntry(e)) return true;
+      }
+      await j.durable();
+      return false;
+    });
+    if (full) await this.checkpoint(true);
+    else await this.backend.sync();
+  }
+
+  /** Uploads every dirty chunk, syncs the store and empties the journal; then refuses further use. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (this.writeback) await this.checkpoint(true);
+    } finally {
+      this.closed = true;
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      for (const w of this.progress.splice(0)) w();
+    }
+  }
+
+  stats(): TierStats {
+    const t1 = this.tiers.t1;
+    const t2 = this.tiers.t2;
+    const j = this.tiers.journal;
+    return {
+      writeback: this.writeback,
+      chunkBytes: this.chunkSize,
+      t1: { slots: t1.slots, used: t1.allocator.used, hits: this.c.t1Hits, evictions: this.c.evictions },
+      t2: t2 ? { slots: t2.slots, used: t2.allocator.used, hits: this.c.t2Hits, spills: this.c.spills, evictions: this.c.t2Evictions } : null,
+      misses: this.c.misses,
+      storeReads: this.c.storeReads,
+      storeWrites: this.c.storeWrites,
+      storeTruncates: this.c.storeTruncates,
+      uploadErrors: this.c.uploadErrors,
+      dirtyChunks: this.dirty.size,
+      dirtyBytes: this.dirty.size * t1.slotSize,
+      dirtyMaxBytes: this.budget.max * t1.slotSize,
+      writebackWaits: this.c.writebackWaits,
+      journal: { bytes: j.bytes, usedBytes: j.usedBytes, records: j.recordCount, appended: this.c.appended, checkpoints: this.c.checkpoints, replayed: this.c.replayed },
+    };
+  }
+
+  // ---- internals ----
+
+  private checkOpen(): void {
+    if (this.closed) throw fsError(errno.EIO, 'tiered chunk store is closed');
+  }
+
+  private ino(ino: number): InoState {
+    let st = this.inos.get(ino);
+    if (!st) {
+      st = { entries: new Map(), inflight: new Set(), barrier: null, pending: 0, fills: 0, gen: 0 };
+      this.inos.set(ino, st);
+    }
+    return st;
+  }
+
+  private gcIno(ino: number): void {
+    const st = this.inos.get(ino);
+    if (st && st.entries.size === 0 && st.inflight.size === 0 && st.barrier === null && st.pending === 0 && st.fills === 0) this.inos.delete(ino);
+  }
+
+  /** Waits until no truncate/remove of the inode is in progress. Never call with a chunk mutex held. */
+  private async settled(ino: number): Promise<void> {
+    const st = this.inos.get(ino);
+    while (st?.barrier) await st.barrier;
+  }
+
+  private apply(e: Entry, off: number, data: Buffer): void {
+    const v = this.tiers.t1.view(e.slot);
+    if (off > e.len) v.fill(0, e.len, off);
+    data.copy(v, off);
+    const end = off + data.length;
+    if (end > e.len) e.len = end;
+    if (off < e.upLo) e.upLo = off;
+    if (end > e.upHi) e.upHi = end;
+    if (off < e.jLo) e.jLo = off;
+    if (end > e.jHi) e.jHi = end;
+    e.gen = ++this.gen;
+    this.t1Policy.touch(e.key);
+  }
+
+  /**
+   * Makes the chunk resident in t1, with its mutex held by the caller. Returns the entry; null for
+   * a chunk the store does not have (mode 'read'); a Buffer with the chunk's bytes when a
+   * truncate/remove of the inode overlapped the fill (not cached; mode 'read'); 'retry' for the same
+   * case in write modes (the caller drops its mutex, waits for the barrier and starts over).
+   */
+  private async resident(ino: number, idx: number, key: string, mode: 'read' | 'write' | 'overwrite'): Promise<Entry | Buffer | null | 'retry'> {
+    const e = this.entries.get(key);
+    if (e?.where === 't1') {
+      this.c.t1Hits++;
+      this.t1Policy.touch(key);
+      return e;
+    }
+    if (e?.where === 't2') {
+      const t2 = this.tiers.t2!;
+      const tmp = Buffer.allocUnsafe(e.len);
+      let ok = true;
+      try {
+        await t2.read(e.slot, tmp, e.len);
+      } catch (err) {
+        ok = false;
+        this.log?.warn({ err, ino, idx }, 't2 read failed; reading the store instead');
+      }
+      this.t2Policy.remove(key);
+      t2.allocator.release(e.slot);
+      this.forget(e);
+      if (ok) {
+        this.c.t2Hits++;
+        const slot = await this.allocT1();
+        tmp.copy(this.tiers.t1.view(slot), 0, 0, e.len);
+        return this.adopt(ino, idx, key, slot, e.len);
+      }
+    }
+    const st = this.ino(ino);
+    st.fills++;
+    try {
+      let data: Buffer;
+      const gen = st.gen;
+      const clean = st.pending === 0;
+      if (mode === 'overwrite') {
+        data = Buffer.alloc(0);
+      } else {
+        this.c.misses++;
+        this.c.storeReads++;
+        data = await this.inner.read(ino, idx, 0, this.chunkSize);
+        if (data.length === 0 && mode === 'read') return null;
+      }
+      if (!clean || st.gen !== gen) return mode === 'read' ? data : 'retry';
+      const slot = await this.allocT1();
+      if (st.gen !== gen || st.pending > 0) {
+        this.tiers.t1.allocator.release(slot);
+        return mode === 'read' ? data : 'retry';
+      }
+      data.copy(this.tiers.t1.view(slot));
+      return this.adopt(ino, idx, key, slot, data.length);
+    } finally {
+      st.fills--;
+    }
+  }
+
+  private adopt(ino: number, idx: number, key: string, slot: number, len: number): Entry {
+    const e: Entry = {
+      ino,
+      idx,
+      key,
+      where: 't1',
+      slot,
+      len,
+      dirty: false,
+      uploading: false,
+      dirtyAt: 0,
+      upLo: EMPTY_LO,
+      upHi: 0,
+      jLo: EMPTY_LO,
+      jHi: 0,
+      gen: 0,
+    };
+    this.entries.set(key, e);
+    this.ino(ino).entries.set(idx, e);
+    this.t1Policy.insert(key);
+    return e;
+  }
+
+  /** Forgets an entry whose slot the caller has already dealt with. */
+  private forget(e: Entry): void {
+    e.where = 'gone';
+    this.entries.delete(e.key);
+    const st = this.inos.get(e.ino);
+    if (st?.entries.get(e.idx) === e) st.entries.delete(e.idx);
+    this.gcIno(e.ino);
+  }
+
+  /** Drops a chunk from the cache entirely (truncated to 0 or removed): frees its slot and any dirt. */
+  private drop(e: Entry): void {
+    if (e.where === 't1') {
+      this.t1Policy.remove(e.key);
+      this.tiers.t1.allocator.release(e.slot);
+    } else if (e.where === 't2') {
+      this.t2Policy.remove(e.key);
+      this.tiers.t2!.allocator.release(e.slot);
+    }
+    if (e.dirty) this.markClean(e);
+    this.forget(e);
+  }
+
+  private markClean(e: Entry): void {
+    e.dirty = false;
+    this.dirty.delete(e);
+    this.budget.release();
+  }
+
+  private evictable = (key: string): boolean => {
+    const e = this.entries.get(key);
+    return e !== undefined && e.where === 't1' && !e.dirty && !e.uploading && !(e.jLo < e.jHi && this.journaledKeys.has(key)) && !this.locks.isLocked(key);
+  };
+
+  /** A free t1 slot, evicting (and spilling to t2) as needed. */
+  private async allocT1(): Promise<number> {
+    const t1 = this.tiers.t1;
+    for (let round = 0; ; round++) {
+      const s = t1.allocator.alloc();
+      if (s >= 0) return s;
+      const key = this.t1Policy.victim(this.evictable);
+      if (key !== undefined) return this.evict(this.entries.get(key)!);
+      // Everything is dirty, journal-pinned or busy: let uploads finish, release journal pins.
+      if (round % 16 === 15 && !this.tiers.journal.isEmpty) await this.checkpoint(false);
+      else await this.waitProgress(5);
+      this.checkOpen();
+    }
+  }
+
+  /** Evicts a clean, idle t1 chunk (to t2 when there is one) and returns its t1 slot. */
+  private async evict(e: Entry): Promise<number> {
+    const release = this.locks.lockFree(e.key);
+    const slot = e.slot;
+    this.c.evictions++;
+    try {
+      const t2 = this.tiers.t2;
+      if (t2 && e.len > 0) {
+        const s2 = this.allocT2();
+        if (s2 >= 0) {
+          try {
+            await t2.write(s2, this.tiers.t1.view(slot).subarray(0, e.len));
+            e.where = 't2';
+            e.slot = s2;
+            this.t2Policy.insert(e.key);
+            this.c.spills++;
+            return slot;
+          } catch (err) {
+            t2.allocator.release(s2);
+            this.log?.warn({ err, ino: e.ino, idx: e.idx }, 't2 write failed; dropping the chunk instead');
+          }
+        }
+      }
+      this.forget(e);
+      return slot;
+    } finally {
+      release();
+    }
+  }
+
+  private allocT2(): number {
+    const t2 = this.tiers.t2!;
+    const s = t2.allocator.alloc();
+    if (s >= 0) return s;
+    const key = this.t2Policy.victim((k) => this.entries.get(k)?.where === 't2' && !this.locks.isLocked(k));
+    if (key === undefined) return -1;
+    const e = this.entries.get(key)!;
+    this.forget(e);
+    this.c.t2Evictions++;
+    return e.slot;
+  }
+
+  private async writeThrough(ino: number, idx: number, key: string, off: number, data: Buffer): Promise<void> {
+    await this.settled(ino);
+    const release = await this.locks.lock(key);
+    try {
+      await this.inner.write(ino, idx, off, data);
+      this.c.storeWrites++;
+      const e = this.entries.get(key);
+      if (e?.where === 't1') this.apply(e, off, data);
+      else if (e?.where === 't2') this.drop(e);
+    } finally {
+      release();
+    }
+  }
+
+  private async destructive(ino: number, match: (idx: number) => boolean, cut: (e: Entry) => void, storeOp: () => Promise<void>, rec: JournalRecord): Promise<void> {
+    const st = this.ino(ino);
+    st.pending++;
+    st.gen++;
+    const prev = st.barrier;
+    let done!: () => void;
+    const mine = new Promise<void>((r) => (done = r));
+    st.barrier = mine;
+    let journalFull = false;
+    try {
+      if (prev) await prev;
+      await Promise.allSettled([...st.inflight]);
+      for (const e of [...st.entries.values()]) {
+        if (!match(e.idx)) continue;
+        const release = await this.locks.lock(e.key);
+        try {
+          if (this.entries.get(e.key) === e) cut(e);
+        } finally {
+          release();
+        }
+      }
+      await storeOp();
+      this.c.storeTruncates++;
+      if (this.writeback && this.journaledInos.has(ino)) {
+        if (this.tiers.journal.append(rec)) this.c.appended++;
+        else journalFull = true;
+      }
+    } finally {
+      st.gen++;
+      st.pending--;
+      if (st.barrier === mine) st.barrier = null;
+      done();
+      this.gcIno(ino);
+    }
+    // No room to record the cut: make the older records of the inode moot instead.
+    if (journalFull) await this.checkpoint(true);
+  }
+
+  /** Appends the entry's journal span; false when the journal is full (nothing changed then). */
+  private journalEntry(e: Entry): boolean {
+    const hi = Math.min(e.jHi, e.len);
+    if (e.jLo < hi) {
+      const data = this.tiers.t1.view(e.slot).subarray(e.jLo, hi);
+      if (!this.tiers.journal.append({ type: 'write', ino: e.ino, idx: e.idx, off: e.jLo, data })) return false;
+      this.c.appended++;
+      this.journaledInos.add(e.ino);
+      this.journaledKeys.add(e.key);
+    }
+    e.jLo = EMPTY_LO;
+    e.jHi = 0;
+    return true;
+  }
+
+  private withJournal<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.journalLock.then(fn, fn);
+    this.journalLock = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Empties the journal: waits until every journaled chunk is uploaded (every dirty chunk with
+   * `all`), syncs the store, starts a new epoch. Chunks written meanwhile keep their journal span.
+   */
+  private checkpoint(all: boolean): Promise<void> {
+    return this.withJournal(async () => {
+      const j = this.tiers.journal;
+      if (j.isEmpty && !all) return;
+      await this.waitUntil(() =>
+        all ? this.dirty.size === 0 && this.active === 0 : ![...this.dirty].some((e) => this.journaledKeys.has(e.key)) && ![...this.entries.values()].some((e) => e.uploading && this.journaledKeys.has(e.key)),
+      );
+      const settled = new Map<Entry, number>();
+      for (const e of this.entries.values()) if (!e.dirty && !e.uploading) settled.set(e, e.gen);
+      await this.backend.sync();
+      if (!j.isEmpty) {
+        await j.reset();
+        this.c.checkpoints++;
+      }
+      this.journaledInos.clear();
+      this.journaledKeys.clear();
+      for (const e of this.entries.values()) if (settled.get(e) === e.gen) [e.jLo, e.jHi] = [EMPTY_LO, 0];
+    });
+  }
+
+  /** Drives uploads regardless of their delay until `cond` holds; fails after repeated upload errors. */
+  private async waitUntil(cond: () => boolean): Promise<void> {
+    this.draining++;
+    const failures0 = this.uploadFailures;
+    try {
+      this.pump();
+      while (!cond()) {
+        if (this.uploadFailures - failures0 >= DRAIN_ERROR_LIMIT) {
+          throw fsError(errno.EIO, `write-back: uploads to the store keep failing: ${(this.lastUploadError as Error)?.message}`, this.lastUploadError);
+        }
+        await this.waitProgress(1000);
+        this.pump();
+      }
+    } finally {
+      this.draining--;
+    }
+  }
+
+  private waitProgress(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this.progress;
+      function done(): void {
+        clearTimeout(t);
+        const i = self.indexOf(done);
+        if (i >= 0) self.splice(i, 1);
+        resolve();
+      }
+      self.push(done);
+    });
+  }
+
+  private notifyProgress(): void {
+    for (const w of this.progress.splice(0)) w();
+  }
+
+  /** Starts the uploads that are due (all of them while draining or when writers wait). */
+  private pump(): void {
+    if (this.closed || !this.writeback) return;
+    const now = Date.now();
+    const urgent = this.draining > 0 || this.budget.waiting > 0;
+    let next = Number.POSITIVE_INFINITY;
+    for (const e of this.dirty) {
+      if (this.active >= this.flushConcurrency) break;
+      if (e.uploading) continue;
+      const due = e.dirtyAt + this.flushDelayMs;
+      if (!urgent && due > now) {
+        next = Math.min(next, due);
+        continue;
+      }
+      void this.upload(e);
+    }
+    if (next !== Number.POSITIVE_INFINITY && this.flushTimer === null) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        this.pump();
+      }, next - now);
+      this.flushTimer.unref();
+    }
+  }
+
+  private async upload(e: Entry): Promise<void> {
+    this.active++;
+    e.uploading = true;
+    const st = this.ino(e.ino);
+    let data: Buffer | null = null;
+    let lo = 0;
+    let ok = false;
+    try {
+      while (st.barrier) await st.barrier;
+      let done!: () => void;
+      const p = new Promise<void>((r) => (done = r));
+      st.inflight.add(p);
+      try {
+        const release = await this.locks.lock(e.key);
+        try {
+          if (this.entries.get(e.key) !== e || !e.dirty) return;
+          lo = e.upLo;
+          const hi = Math.min(e.upHi, e.len);
+          if (lo < hi) data = Buffer.from(this.tiers.t1.view(e.slot).subarray(lo, hi));
+          [e.upLo, e.upHi] = [EMPTY_LO, 0];
+        } finally {
+          release();
+        }
+        if (data) {
+          await this.inner.write(e.ino, e.idx, lo, data);
+          this.c.storeWrites++;
+        }
+        ok = true;
+      } finally {
+        st.inflight.delete(p);
+        done();
+      }
+    } catch (err) {
+      this.c.uploadErrors++;
+      this.uploadFailures++;
+      this.lastUploadError = err;
+      this.log?.warn({ err, ino: e.ino, idx: e.idx }, 'write-back upload failed; will retry');
+    } finally {
+      e.uploading = false;
+      if (this.entries.get(e.key) === e && e.dirty) {
+        if (!ok && data) {
+          e.upLo = Math.min(e.upLo, lo);
+          e.upHi = Math.max(e.upHi, lo + data.length);
+        }
+        if (ok && e.upLo >= e.upHi) {
+          this.markClean(e);
+          // Its newest bytes are in the store but older ones are journaled: record the newest too,
+          // or a replay would put the older ones back over them.
+          if (e.jLo < e.jHi && this.journaledKeys.has(e.key)) this.journalEntry(e);
+        } else if (!ok) {
+          e.dirtyAt = Date.now() + Math.min(MAX_UPLOAD_BACKOFF_MS, 100 * 2 ** Math.min(10, this.uploadFailures));
+        }
+      }
+      this.active--;
+      this.gcIno(e.ino);
+      this.notifyProgress();
+      this.pump();
+      this.maybeIdleCheckpoint();
+    }
+  }
+
+  /** When write-back goes idle, empty the journal so replays stay short and pins are released. */
+  private maybeIdleCheckpoint(): void {
+    if (this.dirty.size > 0 || this.active > 0 || this.tiers.journal.isEmpty || this.idleTimer || this.closed) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.closed || this.dirty.size > 0 || this.active > 0) return;
+      this.checkpoint(false).catch((err: unknown) => this.log?.warn({ err }, 'write-back checkpoint failed'));
+    }, 200);
+    this.idleTimer.unref();
+  }
+}
+
+/** A Backend whose chunks go through the t1/t2 tiers. sync() makes everything durable (journal or
+ * store); close() uploads everything, then closes the tiers and the wrapped backend. */
+export class TieredBackend implements Backend {
+  readonly kind: string;
+  readonly meta: MetaStore;
+  constructor(
+    private readonly inner: Backend,
+    readonly chunks: TieredChunkStore,
+    private readonly tiers: Tiers,
+  ) {
+    this.kind = inner.kind;
+    this.meta = inner.meta;
+  }
+
+  get table(): Tiers['table'] {
+    return this.tiers.table;
+  }
+
+  sync(): Promise<void> {
+    return this.chunks.sync();
+  }
+
+  stats(): TierStats {
+    return this.chunks.stats();
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.chunks.close();
+    } finally {
+      await this.tiers.close();
+      await this.inner.close();
+    }
+  }
+}
+
+export interface TieredBackendOptions extends Omit<TieredOptions, 'writeback'> {
+  /** Identifies the store volume (e.g. redacted URL + "#" + volume): tiers bound to another store are refused. */
+  storeKey: string;
+  /** A name for humans in the device table (the mount name). */
+  label?: string;
+}
+
+/** Opens the tiers named by a mount's `tiers:` key, replays their journal onto `backend`, and
+ * returns the tiered Backend. On failure `backend` is closed too. */
+export async function tieredBackend(backend: Backend, cfg: TiersConfig, opts: TieredBackendOptions): Promise<TieredBackend> {
+  let tiers: Tiers | undefined;
+  try {
+    tiers = await openTiers(cfg, { storeKey: opts.storeKey, chunkSize: backend.chunks.chunkSize, ...(opts.label !== undefined && { label: opts.label }) });
+    if (tiers.formatted) opts.log?.info({ t1: cfg.t1, t2: cfg.t2, volume: tiers.table.volumeUuid }, 'tier devices were new: formatted them');
+    const store = await TieredChunkStore.open(backend, tiers, { ...opts, writeback: cfg.writeback ?? false });
+    return new TieredBackend(backend, store, tiers);
+  } catch (e) {
+    await tiers?.close();
+    await backend.close();
+    throw e;
+  }
+}
+
+/** The tier counters of a backend opened by tieredBackend(), for `zufs status`; undefined otherwise. */
+export function tierStats(backend: Backend): TierStats | undefined {
+  return backend instanceof TieredBackend ? backend.stats() : undefined;
+}
