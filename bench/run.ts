@@ -324,6 +324,7 @@ async function benchPlacement(base: BenchContext, p: Placement): Promise<Placeme
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const loadBefore = os.loadavg()[0]!;
   const envInfo = await environment();
   const fuseFlags = await pkgConfig('fuse3');
   if (!fuseFlags) throw new Error('libfuse3 headers not found: apt-get install -y libfuse3-dev pkg-config fuse3');
@@ -382,7 +383,7 @@ async function main(): Promise<void> {
     const record = {
       name: env['ZUFS_BENCH_NAME'] ?? (QUICK ? 'quick' : `fuse-${envInfo['date']!.slice(0, 16).replace(/[-:T]/g, '')}`),
       quick: QUICK,
-      environment: { ...envInfo, channels: CHANNELS, cpus: CPUS, attrTimeout: 0, runs: RUNS, secs: SECS, randBytes: RAND_BYTES, seqBytes: SEQ_BYTES, elapsedSecs: elapsed },
+      environment: { ...envInfo, loadavgStart: loadBefore, loadavgEnd: os.loadavg()[0], channels: CHANNELS, cpus: CPUS, attrTimeout: 0, runs: RUNS, secs: SECS, randBytes: RAND_BYTES, seqBytes: SEQ_BYTES, elapsedSecs: elapsed },
       workloads: WORKLOADS,
       placements: results.map((r) => ({ ...r.placement, targets: r.targets, summary: r.summary, checks: r.checks, requests: requestMix(r.samples), samples: r.samples })),
       memory,
@@ -396,7 +397,7 @@ async function main(): Promise<void> {
       environment: [
         `${envInfo['cpu']}; kernel ${envInfo['kernel']}; node ${envInfo['node']}; libfuse ${envInfo['libfuse']}; redis ${envInfo['redis']}`,
         'client: bench/cfuse/load.c, one thread, pinned with sched_setaffinity; servers (memfs_ll, zusd, redis-server) started under taskset',
-        `${RUNS} rounds per placement; timed runs of ${SECS}s; ${(elapsed / 60).toFixed(1)} min in all; raw samples in bench/results/${record.name}.json`,
+        `${RUNS} rounds per placement; timed runs of ${SECS}s; ${(elapsed / 60).toFixed(1)} min in all; 1-min load average ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end (other work shares these ${CPUS} CPUs); raw samples in bench/results/${record.name}.json`,
       ],
       workloads: WORKLOADS,
       sections: results.map((r) => ({ heading: r.placement.heading, targets: r.targets, summary: r.summary, checks: r.checks, requests: requestMix(r.samples) })),

@@ -223,10 +223,28 @@ function sectionMarkdown(workloads: readonly Workload[], s: PlacementSection): s
   return lines;
 }
 
+/** The headline: each zufs backend against the C server, medians only, one column per placement. */
+function headline(workloads: readonly Workload[], sections: readonly PlacementSection[]): string[] {
+  const backends = ['zufs-memory', 'zufs-redis', 'zufs-local'].filter((b) => sections.some((s) => s.targets.some((t) => t.name === b && t.status === 'ok')));
+  if (!backends.length || !sections.length) return [];
+  const lines = [`Summary — zufs over FUSE ÷ ${C_TARGET}, median of paired ratios; each cell is ${backends.map((b) => b.replace('zufs-', '')).join(' / ')}; ≥ 0.33 meets the metadata target (rows marked *).`, ''];
+  lines.push(mdRow(['workload', ...sections.map((s) => s.heading)]), mdRow(['---', ...sections.map(() => '---:')]));
+  for (const w of workloads) {
+    const cells = sections.map((s) => backends.map((b) => {
+      const r = s.summary[w.id]?.[b]?.vsC?.median;
+      return r === undefined ? '—' : fmtRatio(r);
+    }).join(' / '));
+    lines.push(mdRow([w.metadata ? `${w.label} *` : w.label, ...cells]));
+  }
+  lines.push('');
+  return lines;
+}
+
 export function markdownReport(m: MarkdownInput): string {
   const lines: string[] = [`## ${m.title}`, ''];
   lines.push(...m.environment.map((e) => `- ${e}`), '');
-  for (const s of m.sections) lines.push(...sectionMarkdown(m.workloads, s));
+  lines.push(...headline(m.workloads, m.sections));
+  m.sections.forEach((s, i) => lines.push(...sectionMarkdown(m.workloads, i === 0 ? s : { ...s, requests: undefined })));
 
   if (m.memory.length) {
     lines.push('### Memory', '', 'zusd resident set while writing, then reading, one large file through the mount.', '');
