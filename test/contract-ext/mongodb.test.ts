@@ -1,7 +1,7 @@
 // The backend contract on MongoDB, against FerretDB (ZUFS_TEST_MONGO_URL, or a private server started
 // here), one fresh volume (collection prefix) per test; plus what only this backend has to answer for.
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { MongoBackend, safeOrder } from '../../src/backends/mongodb/mongo-backend.js';
+import { MongoBackend, databaseInUrl, safeOrder } from '../../src/backends/mongodb/mongo-backend.js';
 import type { Backend, MetaOp } from '../../src/backends/types.js';
 import { toErrno, errno } from '../../src/fs/errors.js';
 import { defineBackendContract, inode } from '../contract/backend-contract.js';
@@ -41,14 +41,17 @@ defineBackendContract({
 });
 
 describe.skipIf(skip !== undefined)(`mongodb backend specifics${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  it('keeps a volume\'s chunk size and refuses a different one', async () => {
+  it('keeps a volume\'s chunk size, whatever a later open asks for', async () => {
     const volume = uniqueName('cs');
     const b = await MongoBackend.open({ url: await url(), database: DB, volume, chunkSize: 8192 });
     try {
       const again = await MongoBackend.open({ url: await url(), database: DB, volume });
       expect(again.chunks.chunkSize).toBe(8192);
       await again.close();
-      const err = await MongoBackend.open({ url: await url(), database: DB, volume, chunkSize: 4096 }).catch((e: unknown) => e);
+      const other = await MongoBackend.open({ url: await url(), database: DB, volume, chunkSize: 4096 });
+      expect(other.chunks.chunkSize).toBe(8192);
+      await other.close();
+      const err = await MongoBackend.open({ url: await url(), database: DB, volume: uniqueName('bad'), chunkSize: 100 }).catch((e: unknown) => e);
       expect(toErrno(err)).toBe(errno.EINVAL);
     } finally {
       await b.destroy();
@@ -80,6 +83,13 @@ describe.skipIf(skip !== undefined)(`mongodb backend specifics${skip ? ` (skippe
       await a.close();
       await b.close();
     }
+  });
+
+  it('takes the database from the URL path, not the driver default', () => {
+    expect(databaseInUrl('mongodb://h:1/appdb?retryWrites=false')).toBe('appdb');
+    expect(databaseInUrl('mongodb://u:p@a:1,b:2/x%20y')).toBe('x y');
+    expect(databaseInUrl('mongodb://h:1/')).toBeUndefined();
+    expect(databaseInUrl('mongodb+srv://cluster.example.com/?tls=true')).toBeUndefined();
   });
 
   it('puts inodes before entries and deletes inodes after them', () => {

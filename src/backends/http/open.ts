@@ -12,7 +12,7 @@ import { S3Client } from './s3.js';
 import { WebDavClient } from './webdav.js';
 
 export interface ObjectStoreOpenOptions extends HttpTimeouts {
-  /** Chunk size for a new volume; an existing volume keeps its own (a different value is EINVAL). */
+  /** Chunk size for a new volume; an existing volume keeps the size it was created with. */
   chunkSize?: number;
   accessKeyId?: string;
   secretAccessKey?: string;
@@ -99,7 +99,6 @@ export async function openObjectChunkStore(url: string, o: ObjectStoreOpenOption
     }
     if (meta.format !== FORMAT || typeof meta.chunkSize !== 'number') throw new HttpStoreError('EIO', `${VOLUME_FILE}: unknown format`);
     chunkSize = meta.chunkSize;
-    if (wanted !== undefined && wanted !== chunkSize) bad(`volume ${root || '/'} was created with chunkSize ${chunkSize}, not ${wanted}`);
   } else {
     chunkSize = wanted ?? DEFAULT_OBJECT_CHUNK_SIZE;
     await store.put(`${root}${VOLUME_FILE}`, Buffer.from(JSON.stringify({ format: FORMAT, chunkSize })));

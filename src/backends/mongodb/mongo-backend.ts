@@ -61,8 +61,8 @@ export interface MongoBackendOptions {
   database?: string;
   /** Prefix of the collection names, so one database can hold several volumes. Default "zufs". */
   volume?: string;
-  /** Bytes per chunk (at most 15 MiB: a chunk is one BSON document). Default 1 MiB, or what the
-   * volume was created with. */
+  /** Bytes per chunk of a new volume (at most 15 MiB: a chunk is one BSON document). Default 1 MiB.
+   * An existing volume keeps the size it was created with, as every backend does. */
   chunkSize?: number;
   /** How long to wait for a reachable server before an operation fails. Default 5000 ms. */
   serverSelectionTimeoutMs?: number;
@@ -671,7 +671,7 @@ export class MongoBackend implements Backend {
     const client = new MongoClient(opts.url, clientOptions(opts));
     try {
       await client.connect();
-      const db = client.db(opts.database ?? (client.options.dbName || 'zufs'));
+      const db = client.db(opts.database ?? databaseInUrl(opts.url) ?? 'zufs');
       const volume = opts.volume ?? 'zufs';
       const c = new Collections(db, volume);
       await c.ensureIndexes();
@@ -706,10 +706,13 @@ async function settleChunkSize(c: Collections, volume: string, wanted: number | 
   const doc = await c.counters.findOne({ _id: 'format' });
   const stored = doc?.chunkSize === undefined ? undefined : toNumber(doc.chunkSize);
   if (stored === undefined) throw new MongoBackendError('EIO', `mongodb: volume ${volume} has no chunk size`);
-  if (wanted !== undefined && wanted !== stored) {
-    throw new MongoBackendError('EINVAL', `mongodb: volume ${volume} was created with chunkSize ${stored}, not ${wanted}`);
-  }
   return stored;
+}
+
+/** The database named in a mongodb:// URL's path, if any (the driver's own default is "test"). */
+export function databaseInUrl(url: string): string | undefined {
+  const m = /^mongodb(?:\+srv)?:\/\/[^/?]*\/([^?]*)/.exec(url);
+  return m && m[1] ? decodeURIComponent(m[1]) : undefined;
 }
 
 async function insertIfAbsent(coll: Collection<CounterDoc>, doc: CounterDoc): Promise<void> {
