@@ -49,25 +49,25 @@ const FUSECTL = '/sys/fs/fuse/connections';
 const live = new Set<FuseConnection>();
 let exitHookInstalled = false;
 
-/** process.exit() would wait forever for workers blocked in read(): detach and abort first. */
+/** On process exit, detach and abort every live mount: workers blocked in read() would otherwise
+ * keep process.exit() waiting forever, and any reader would leave a dead (ENOTCONN) mount behind. */
 function onProcessExit(): void {
   for (const c of live) c.emergencyStop();
 }
 
 export class FuseConnection implements MountHandle {
-  readonly mountpoint: string;
+  /** Canonical path (symlinks in the parent resolved), as /proc/self/mountinfo shows it. */
+  mountpoint: string;
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
   private readonly log: Logger;
   private readonly session: Session;
   private readonly channels: Channel[] = [];
-  private readonly workers: Worker[] = [];
   private masterFd = -1;
   private connId = -1;
   private running = 0;
   private finished = false;
   private stopping: Promise<void> | undefined;
-
   readonly reader: FuseReader;
 
   constructor(fs: ZusOperations, private readonly opts: MountOptions, reader: FuseReader = defaultReader()) {
@@ -80,7 +80,9 @@ export class FuseConnection implements MountHandle {
   }
 
   async start(): Promise<void> {
-    const mp = this.mountpoint;
+    const given = this.mountpoint;
+    const mp = path.join(await fsp.realpath(path.dirname(given)), path.basename(given));
+    this.mountpoint = mp;
     const stale = await cleanStaleMounts(mp);
     if (stale) this.log.warn({ stale }, 'removed dead FUSE mounts left by an earlier server');
     const st = await fsp.stat(mp);
@@ -159,7 +161,6 @@ export class FuseConnection implements MountHandle {
     const w = here.endsWith('.ts')
       ? new Worker(new URL('./worker-boot.mjs', here), { workerData: { ...data, entry: new URL('./channel-worker.ts', here).href } })
       : new Worker(new URL('./channel-worker.js', here), { workerData: data });
-    this.workers.push(w);
     this.running++;
     const session = this.session;
     const log = this.log;
