@@ -108,6 +108,7 @@ interface Handle {
   /** Staged content; replaces the value at flush when dirty. */
   stage?: Buffer | undefined;
   dirty: boolean;
+  writable: boolean;
 }
 
 type EntryKind = 'key' | 'dir' | 'field';
@@ -613,16 +614,20 @@ export class RedisNativeFs implements ZusOperations {
 
   private async truncate(node: NativeNode, info: Info, size: number, fh: number | undefined): Promise<void> {
     const path = node.path!;
-    const h = fh === undefined ? undefined : this.handles.get(fh);
     if (info.kind === 'string') {
       await runScript(this.redis, STRING_TRUNCATE, [this.key(path)], [size]);
       return;
     }
     if (info.kind === 'other') this.refuse(errno.ENOTSUP, 'truncate', path, `a ${info.type} key has no file form`);
-    if (h && h.ino === node.ino && h.kind !== 'string') {
-      const cur = this.content(h);
-      h.stage = resize(cur, size);
-      this.markDirty(h);
+    // Staged kinds: a truncate while the file is open for writing (O_TRUNC arrives as a setattr,
+    // with or without the handle) goes to the staged content and is stored with it at close.
+    const given = fh === undefined ? undefined : this.handles.get(fh);
+    const staged = given?.ino === node.ino ? [given] : [...this.handles.values()].filter((x) => x.ino === node.ino && x.writable);
+    if (staged.length > 0) {
+      for (const h of staged) {
+        h.stage = resize(this.content(h), size);
+        this.markDirty(h);
+      }
       return;
     }
     if (info.kind === 'field') {
@@ -643,7 +648,7 @@ export class RedisNativeFs implements ZusOperations {
       const info = await this.info(node);
       const writing = (flags & O_ACCMODE) !== 0;
       if (info.kind === 'other') this.refuse(errno.ENOTSUP, 'open', path, `a ${info.type} key has no file form (read it with redis-cli)`);
-      const h: Handle = { ino, path, kind: info.kind, key: this.key(node.hash ?? path), dirty: false };
+      const h: Handle = { ino, path, kind: info.kind, key: this.key(node.hash ?? path), dirty: false, writable: writing };
       if (info.kind === 'field') {
         h.field = baseName(path);
         const v = await this.redis.hgetBuffer(h.key, h.field);
@@ -716,10 +721,16 @@ export class RedisNativeFs implements ZusOperations {
     });
   }
 
-  /** Stores a handle's staged content: HSET for a field, a whole-key replace for a collection. */
-  private async commit(h: Handle): Promise<void> {
+  /**
+   * Stores a handle's staged content: HSET for a field, a whole-key replace for a collection.
+   * An empty collection (which deletes the key and its TTL) is stored only at the last close:
+   * shells open, dup and close a file before writing to it (`cmd > file`), and that first close
+   * must not drop the key.
+   */
+  private async commit(h: Handle, last: boolean): Promise<void> {
     if (!h.dirty) return;
     const stage = this.content(h);
+    if (!last && stage.length === 0 && isCollection(h.kind)) return;
     if (h.kind === 'field') {
       await this.redis.hset(h.key, h.field!, stage);
     } else if (isCollection(h.kind)) {
@@ -747,7 +758,7 @@ export class RedisNativeFs implements ZusOperations {
 
   flush(ino: number, fh: number): Promise<void> {
     return this.guard(async () => {
-      await this.commit(this.handle(ino, fh));
+      await this.commit(this.handle(ino, fh), false);
     });
   }
 
@@ -755,7 +766,7 @@ export class RedisNativeFs implements ZusOperations {
     return this.guard(async () => {
       const h = this.handle(ino, fh);
       try {
-        await this.commit(h);
+        await this.commit(h, true);
       } finally {
         this.handles.delete(fh);
         if (this.dirtyByIno.get(ino) === h) this.dirtyByIno.delete(ino);
@@ -767,7 +778,7 @@ export class RedisNativeFs implements ZusOperations {
   sync(ino: number, fh: number): Promise<void> {
     return this.guard(async () => {
       const h = this.handles.get(fh);
-      if (h && h.ino === ino) await this.commit(h);
+      if (h && h.ino === ino) await this.commit(h, false);
     });
   }
 
@@ -799,8 +810,14 @@ export class RedisNativeFs implements ZusOperations {
 
   getxattr(_caller: Caller, ino: number, name: string): Promise<Buffer> {
     return this.guard(async () => {
+      // The kernel asks for security.capability on writes and for ACLs on lookups: answered
+      // without a round trip.
+      if (name !== XATTR_TYPE && name !== XATTR_TTL) {
+        this.inodes.get(ino);
+        throw fsError(errno.ENODATA);
+      }
       const { node, info } = await this.keyNode(ino);
-      if (!isKeyKind(info.kind) || (name !== XATTR_TYPE && name !== XATTR_TTL)) throw fsError(errno.ENODATA);
+      if (!isKeyKind(info.kind)) throw fsError(errno.ENODATA);
       if (name === XATTR_TYPE) return Buffer.from(info.type!);
       const ttl = await this.redis.ttl(this.key(node.path!));
       if (ttl === -2) throw fsError(errno.ENOENT);
@@ -866,15 +883,17 @@ export class RedisNativeFs implements ZusOperations {
   }
 
   syncfs(): Promise<void> {
-    return this.guard(async () => {
-      for (const h of this.dirtyByIno.values()) await this.commit(h);
-    });
+    return this.guard(() => this.commitAll(false));
+  }
+
+  private async commitAll(last: boolean): Promise<void> {
+    for (const h of [...this.dirtyByIno.values()]) await this.commit(h, last);
   }
 
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     try {
-      await this.syncfs();
+      await this.guard(() => this.commitAll(true));
     } catch (err) {
       this.log.error({ err }, `mount ${this.mount}: staged writes lost at unmount`);
     }
