@@ -116,6 +116,24 @@ describe.skipIf(s3Skip !== undefined)(`S3 client${s3Skip ? ` (skipped: ${s3Skip}
   });
 });
 
+describe('S3 signing', () => {
+  it('reproduces the AWS SigV4 example for a ranged GET (S3 API reference, "Example: GET Object")', async () => {
+    const c = new S3Client({
+      endpoint: 'https://s3.amazonaws.com',
+      bucket: 'examplebucket',
+      addressing: 'virtual',
+      accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+      secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    });
+    const h = await c.signedHeaders('GET', 'test.txt', {}, { range: 'bytes=0-9' }, undefined, new Date('2013-05-24T00:00:00Z'));
+    expect(h['authorization']).toBe(
+      'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, ' +
+        'SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, ' +
+        'Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41',
+    );
+  });
+});
+
 describe('S3 addressing', () => {
   it('builds path-style and virtual-host URLs with S3 key encoding', () => {
     const base = { endpoint: 'https://s3.example.com:8443', bucket: 'bkt', accessKeyId: 'a', secretAccessKey: 'b' };

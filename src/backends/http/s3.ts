@@ -137,6 +137,36 @@ export class S3Client {
     return `${t.origin}${t.path}${t.search ? `?${t.search}` : ''}`;
   }
 
+  /** The request's headers with host, x-amz-content-sha256, x-amz-date and Authorization added. */
+  async signedHeaders(
+    method: string,
+    key: string,
+    query: Query,
+    extra: Record<string, string>,
+    body?: Buffer,
+    signingDate?: Date,
+  ): Promise<Record<string, string>> {
+    const t = this.target(key, query);
+    const headers: Record<string, string> = {
+      host: t.host,
+      'x-amz-content-sha256': body && body.length > 0 ? createHash('sha256').update(body).digest('hex') : EMPTY_SHA256,
+      ...extra,
+    };
+    const signed = await this.signer.sign(
+      {
+        method,
+        protocol: this.endpoint.protocol,
+        hostname: t.host.replace(/:\d+$/, ''),
+        port: this.endpoint.port ? Number(this.endpoint.port) : undefined,
+        path: t.path,
+        query,
+        headers,
+      },
+      signingDate ? { signingDate } : {},
+    );
+    return signed.headers;
+  }
+
   private async send(
     method: string,
     key: string,
@@ -145,25 +175,12 @@ export class S3Client {
     const query = opts.query ?? {};
     const t = this.target(key, query);
     const body = opts.body;
-    const headers: Record<string, string> = {
-      host: t.host,
-      'x-amz-content-sha256': body && body.length > 0 ? createHash('sha256').update(body).digest('hex') : EMPTY_SHA256,
-      ...opts.headers,
-    };
-    const signed = await this.signer.sign({
-      method,
-      protocol: this.endpoint.protocol,
-      hostname: t.host.replace(/:\d+$/, ''),
-      port: this.endpoint.port ? Number(this.endpoint.port) : undefined,
-      path: t.path,
-      query,
-      headers,
-    });
+    const headers = await this.signedHeaders(method, key, query, opts.headers ?? {}, body);
     const res = await exchange(this.dispatcher, {
       origin: t.origin,
       path: t.search ? `${t.path}?${t.search}` : t.path,
       method: method as Dispatcher.HttpMethod,
-      headers: signed.headers,
+      headers,
       body: body ?? (method === 'PUT' || method === 'POST' ? Buffer.alloc(0) : undefined),
     });
     const ok = opts.ok ?? [200, 204, 206];
