@@ -285,6 +285,20 @@ print(n)`,
       expect(await shOk('stat -c "%F %t %T" c', d)).toBe('character special file 1 3\n');
     });
 
+    it('16 parallel clients with mixed reads, writes and metadata get their own replies', async () => {
+      const d = await dir();
+      const script = `set -e; mkdir c$1; cd c$1
+        head -c $((100000 + $1 * 4099)) /dev/urandom > local.$$
+        for r in 1 2 3; do cp local.$$ f$r; ls -la >/dev/null; stat f$r >/dev/null; done
+        for r in 1 2 3; do cmp local.$$ f$r; done
+        test "$(stat -c %s f3)" = $((100000 + $1 * 4099))
+        setfattr -n user.id -v c$1 f1; test "$(getfattr -n user.id --only-values f1)" = c$1
+        rm f1 f2 f3 local.$$; cd ..; rmdir c$1; echo ok$1`;
+      const runs = await Promise.all(Array.from({ length: 16 }, (_, i) => sh(`bash -c '${script}' _ ${i}`, d)));
+      expect(runs.map((r) => r.out.trim() + r.err)).toEqual(Array.from({ length: 16 }, (_, i) => `ok${i}`));
+      expect(await shOk('ls -A', d)).toBe('');
+    });
+
     it('concurrent in-process access with fs.promises (more than the libuv pool) does not deadlock', async () => {
       const d = await dir();
       await Promise.all(Array.from({ length: 40 }, (_, i) => fsp.writeFile(path.join(d, `p${i}`), `v${i}`)));
