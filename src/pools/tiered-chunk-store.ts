@@ -369,6 +369,14 @@ export class TieredChunkStore implements ChunkStore {
     else await this.backend.sync();
   }
 
+  /** Uploads every chunk dirty now (without syncing the store). */
+  async flush(): Promise<void> {
+    this.checkOpen();
+    if (!this.writeback) return;
+    const now = new Set(this.dirty);
+    await this.waitUntil(() => ![...now].some((e) => e.dirty && this.entries.get(e.key) === e));
+  }
+
   /** Uploads every dirty chunk, syncs the store and empties the journal; then refuses further use. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -859,7 +867,21 @@ export class TieredBackend implements Backend {
     private readonly tiers: Tiers,
   ) {
     this.kind = inner.kind;
-    this.meta = inner.meta;
+    const m = inner.meta;
+    this.meta = {
+      getInode: (ino) => m.getInode(ino),
+      lookup: (parent, name) => m.lookup(parent, name),
+      readdir: (parent, after, limit) => m.readdir(parent, after, limit),
+      getXattr: (ino, name) => m.getXattr(ino, name),
+      listXattrs: (ino) => m.listXattrs(ino),
+      commit: (txn) => m.commit(txn),
+      allocIds: (count) => m.allocIds(count),
+      // The store counts only uploaded bytes: upload first so statfs matches what was written.
+      stats: async () => {
+        await chunks.flush();
+        return m.stats();
+      },
+    };
   }
 
   get table(): Tiers['table'] {
