@@ -14,7 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildC, memoryOf, mountOptions, pkgConfig, run, threadPlacement, which } from './lib/proc.js';
 import {
-  C_TARGET, markdownReport, metadataChecks, requestMix, summarizeAll, textReport,
+  C_TARGET, metadataChecks, renderRecord, requestMix, summarizeAll, textReport,
+  type BenchRecord,
   type Cell, type MemoryResult, type MetadataCheck, type Sample, type TargetInfo, type Workload,
 } from './lib/report.js';
 import { MemfsTarget, RedisServer, removeTree, TmpfsTarget, ZufsTarget, type BenchContext, type Target } from './lib/targets.js';
@@ -202,6 +203,7 @@ async function environment(): Promise<Record<string, string>> {
 interface Placement {
   name: string;
   heading: string;
+  short: string;
   clientCpu: number | undefined;
   serverCpu: number | undefined;
   channels: number;
@@ -211,11 +213,11 @@ interface Placement {
  *  same: client and servers share CPU 0, the placement a per-CPU channel design aims for.
  *  default: servers unpinned with one channel per CPU (zusd's default; memfs_ll's MT loop). */
 function placements(): Placement[] {
-  if (CPUS < 2) return [{ name: 'any', heading: 'Unpinned (one CPU)', clientCpu: undefined, serverCpu: undefined, channels: CHANNELS }];
+  if (CPUS < 2) return [{ name: 'any', heading: 'Unpinned (one CPU)', short: 'one CPU', clientCpu: undefined, serverCpu: undefined, channels: CHANNELS }];
   const all: Placement[] = [
-    { name: 'split', heading: `Client on CPU 0, servers on CPU 1 (cross-CPU), ${CHANNELS} channel(s)`, clientCpu: 0, serverCpu: 1, channels: CHANNELS },
-    { name: 'same', heading: `Client and servers on CPU 0 (same CPU), ${CHANNELS} channel(s)`, clientCpu: 0, serverCpu: 0, channels: CHANNELS },
-    { name: 'default', heading: `Client on CPU 0, servers unpinned, ${CPUS} channels (zusd's default; memfs_ll multi-threaded, clone_fd)`, clientCpu: 0, serverCpu: undefined, channels: CPUS },
+    { name: 'split', short: 'split: client CPU 0, server CPU 1', heading: `Client on CPU 0, servers on CPU 1 (cross-CPU), ${CHANNELS} channel(s)`, clientCpu: 0, serverCpu: 1, channels: CHANNELS },
+    { name: 'same', short: 'same: both on CPU 0', heading: `Client and servers on CPU 0 (same CPU), ${CHANNELS} channel(s)`, clientCpu: 0, serverCpu: 0, channels: CHANNELS },
+    { name: 'default', short: `default: server unpinned, ${CPUS} channels`, heading: `Client on CPU 0, servers unpinned, ${CPUS} channels (zusd's default; memfs_ll multi-threaded, clone_fd)`, clientCpu: 0, serverCpu: undefined, channels: CPUS },
   ];
   const wanted = (env['ZUFS_BENCH_PLACEMENTS'] ?? (QUICK ? 'split' : 'split,same,default')).split(',').map((x) => x.trim());
   return all.filter((p) => wanted.includes(p.name));
@@ -380,30 +382,19 @@ async function main(): Promise<void> {
       'The memory test writes then reads one file through a zufs mount on the local backend with the default attr timeout; VmRSS is polled every 20 ms, and VmHWM (the whole life of the process, start-up included) is read at the end.',
       ...[...notes],
     ];
-    const record = {
+    const record: BenchRecord = {
       name: env['ZUFS_BENCH_NAME'] ?? (QUICK ? 'quick' : `fuse-${envInfo['date']!.slice(0, 16).replace(/[-:T]/g, '')}`),
       quick: QUICK,
       environment: { ...envInfo, loadavgStart: loadBefore, loadavgEnd: os.loadavg()[0], channels: CHANNELS, cpus: CPUS, attrTimeout: 0, runs: RUNS, secs: SECS, randBytes: RAND_BYTES, seqBytes: SEQ_BYTES, elapsedSecs: elapsed },
       workloads: WORKLOADS,
-      placements: results.map((r) => ({ ...r.placement, targets: r.targets, summary: r.summary, checks: r.checks, requests: requestMix(r.samples), samples: r.samples })),
+      placements: results.map((r) => ({ name: r.placement.name, heading: r.placement.heading, short: r.placement.short, clientCpu: r.placement.clientCpu, serverCpu: r.placement.serverCpu, channels: r.placement.channels, targets: r.targets, summary: r.summary, checks: r.checks, requests: requestMix(r.samples), samples: r.samples })),
       memory,
       notes: allNotes,
     };
     const outDir = path.join(benchSrc, 'results');
     mkdirSync(outDir, { recursive: true });
     writeFileSync(path.join(outDir, `${record.name}.json`), JSON.stringify(record, null, 2) + '\n');
-    const md = markdownReport({
-      title: `FUSE baseline${QUICK ? ' (quick smoke run)' : ''} — ${envInfo['date']!.slice(0, 10)}, commit ${envInfo['commit']}`,
-      environment: [
-        `${envInfo['cpu']}; kernel ${envInfo['kernel']}; node ${envInfo['node']}; libfuse ${envInfo['libfuse']}; redis ${envInfo['redis']}`,
-        'client: bench/cfuse/load.c, one thread, pinned with sched_setaffinity; servers (memfs_ll, zusd, redis-server) started under taskset',
-        `${RUNS} rounds per placement; timed runs of ${SECS}s; ${(elapsed / 60).toFixed(1)} min in all; 1-min load average ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end (other work shares these ${CPUS} CPUs); raw samples in bench/results/${record.name}.json`,
-      ],
-      workloads: WORKLOADS,
-      sections: results.map((r) => ({ heading: r.placement.heading, targets: r.targets, summary: r.summary, checks: r.checks, requests: requestMix(r.samples) })),
-      memory,
-      notes: allNotes,
-    });
+    const md = renderRecord(record);
     writeFileSync(path.join(outDir, QUICK ? 'quick.md' : 'latest.md'), md);
     say(`wrote bench/results/${record.name}.json and bench/results/${QUICK ? 'quick.md' : 'latest.md'}`);
   } finally {

@@ -159,6 +159,8 @@ function mixText(m: { perOp: number; byOp: Record<string, number> } | undefined)
 export interface PlacementSection {
   requests?: RequestMix;
   heading: string;
+  /** Column header in the summary table. */
+  short?: string;
   targets: readonly TargetInfo[];
   summary: Record<string, Record<string, Cell>>;
   checks: MetadataCheck[];
@@ -228,7 +230,7 @@ function headline(workloads: readonly Workload[], sections: readonly PlacementSe
   const backends = ['zufs-memory', 'zufs-redis', 'zufs-local'].filter((b) => sections.some((s) => s.targets.some((t) => t.name === b && t.status === 'ok')));
   if (!backends.length || !sections.length) return [];
   const lines = [`Summary — zufs over FUSE ÷ ${C_TARGET}, median of paired ratios; each cell is ${backends.map((b) => b.replace('zufs-', '')).join(' / ')}; ≥ 0.33 meets the metadata target (rows marked *).`, ''];
-  lines.push(mdRow(['workload', ...sections.map((s) => s.heading)]), mdRow(['---', ...sections.map(() => '---:')]));
+  lines.push(mdRow(['workload', ...sections.map((s) => s.short ?? s.heading)]), mdRow(['---', ...sections.map(() => '---:')]));
   for (const w of workloads) {
     const cells = sections.map((s) => backends.map((b) => {
       const r = s.summary[w.id]?.[b]?.vsC?.median;
@@ -260,4 +262,32 @@ export function markdownReport(m: MarkdownInput): string {
   }
   if (m.notes.length) lines.push('### Method', '', ...m.notes.map((n) => `- ${n}`), '');
   return lines.join('\n');
+}
+
+/** What bench/results/<name>.json holds: everything needed to render the tables again. */
+export interface BenchRecord {
+  name: string;
+  quick: boolean;
+  environment: Record<string, string | number | undefined>;
+  workloads: Workload[];
+  placements: (PlacementSection & { name: string; samples: Sample[] })[];
+  memory: MemoryResult[];
+  notes: string[];
+}
+
+export function renderRecord(r: BenchRecord): string {
+  const e = r.environment;
+  const num = (k: string): number => Number(e[k] ?? 0);
+  return markdownReport({
+    title: `FUSE baseline${r.quick ? ' (quick smoke run)' : ''} — ${String(e['date']).slice(0, 10)}, commit ${e['commit']}`,
+    environment: [
+      `${e['cpu']}; kernel ${e['kernel']}; node ${e['node']}; libfuse ${e['libfuse']}; redis ${e['redis']}`,
+      'client: bench/cfuse/load.c, one thread, pinned with sched_setaffinity; pinned servers (memfs_ll, zusd, redis-server) started under taskset',
+      `${e['runs']} rounds per placement; timed runs of ${e['secs']}s; ${(num('elapsedSecs') / 60).toFixed(1)} min in all; 1-min load average ${num('loadavgStart').toFixed(1)} at the start, ${num('loadavgEnd').toFixed(1)} at the end (other work shares these ${e['cpus']} CPUs); raw samples in bench/results/${r.name}.json`,
+    ],
+    workloads: r.workloads,
+    sections: r.placements,
+    memory: r.memory,
+    notes: r.notes,
+  });
 }
