@@ -310,6 +310,33 @@ describe.skipIf(privateRedisUnavailable !== undefined)(`redis native layout${pri
     expect(await cli.get('app:dir/three')).toBe('3');
   });
 
+  it('a stream (no file form) is a read-only file whose open fails with ENOTSUP; its type still shows', async () => {
+    fs = await mountFs();
+    await cli.xadd('events', '*', 'a', '1');
+    const ino = await walk(fs, 'events');
+    expect((await fs.getattr(ino)).mode).toBe(0o100444);
+    expect((await fs.getxattr(caller, ino, 'user.redis.type')).toString()).toBe('stream');
+    expect(await errnoOf(fs.open(caller, ino, 0))).toBe('ENOTSUP');
+    expect(warns().at(-1)!.msg).toMatch(/^mount cache: open \/events: a stream key has no file form/);
+  });
+
+  it('keys deleted by another client while a listing pages out are left out, not errors', async () => {
+    fs = await mountFs();
+    for (let i = 0; i < 300; i++) await cli.set(`v${String(i).padStart(3, '0')}`, 'x');
+    const first = await fs.readdir(caller, fs.rootIno, 0, 50, true);
+    await cli.del(...Array.from({ length: 100 }, (_, i) => `v${String(i + 100).padStart(3, '0')}`));
+    const names = first.map((e) => e.name);
+    for (let c = first.at(-1)!.next; ; ) {
+      const got = await fs.readdir(caller, fs.rootIno, c, 50, true);
+      if (got.length === 0) break;
+      names.push(...got.map((e) => e.name));
+      c = got.at(-1)!.next;
+    }
+    expect(names).toHaveLength(2 + 200);
+    expect(names).not.toContain('v150');
+    expect(names).toContain('v299');
+  });
+
   it('statfs reports Redis memory; inode numbers are reused only with a new generation', async () => {
     fs = await mountFs();
     const st = await fs.statfs();
