@@ -5,6 +5,11 @@
 // or ObjectId _id: any other filter, and every sort, scans and sorts the whole collection in the
 // server. So on FerretDB v1 readdir costs a scan of all entries of the volume per page; the
 // secondary indexes ({parent, cookie} for readdir, {ino, idx} for chunk listing) serve MongoDB.
+// To keep a paged listing from costing one scan per page there, readdir on FerretDB v1 reads the
+// rest of the directory in one unsorted query, sorts it here and serves the following pages from
+// that snapshot for a few seconds. A commit through this store that touches the directory drops the
+// snapshot; changes made meanwhile by other gateways may or may not show up in a listing already
+// under way, which is what POSIX allows readdir.
 //
 // Writes go one command per op, not as multi-statement bulk writes: FerretDB v1 with SQLite stalls
 // for its busy timeout on a multi-document update batch. A run of puts is first tried as one
@@ -296,12 +301,18 @@ class KeyedMutex {
 class CheckFailed extends Error {}
 
 class MongoMetaStore implements MetaStore {
+  /** The rest of a listing in progress, per directory (FerretDB v1 only). */
+  private readonly snapshots = new Map<number, { after: number; ents: DirEntry[]; off: number; at: number; gen: number }>();
+  /** Bumped whenever a commit here touches the directory: a snapshot taken before is void. */
+  private readonly dirGen = new Map<number, number>();
+
   constructor(
     private readonly client: MongoClient,
     private readonly c: Collections,
     private readonly useTxn: boolean,
     private readonly leaseMs: number,
     private readonly waitMs: number,
+    private readonly snapshotReaddir: boolean,
   ) {}
 
   async getInode(ino: number): Promise<InodeRecord | undefined> {
@@ -316,12 +327,44 @@ class MongoMetaStore implements MetaStore {
 
   async readdir(parent: number, afterCookie: number, limit: number): Promise<DirEntry[]> {
     if (limit <= 0) return [];
+    if (this.snapshotReaddir) return this.readdirSnapshot(parent, afterCookie, limit);
     const docs = await this.c.dentries
       .find({ parent, cookie: { $gt: afterCookie } }, { projection: { name: 1, ino: 1, cookie: 1 } })
       .sort({ cookie: 1 })
       .limit(limit)
       .toArray();
     return docs.map((d) => ({ name: d.name, ino: toNumber(d.ino), cookie: toNumber(d.cookie) }));
+  }
+
+  private async readdirSnapshot(parent: number, afterCookie: number, limit: number): Promise<DirEntry[]> {
+    const gen = this.dirGen.get(parent) ?? 0;
+    let snap = this.snapshots.get(parent);
+    this.snapshots.delete(parent);
+    if (!snap || snap.after !== afterCookie || snap.gen !== gen || Date.now() - snap.at > SNAPSHOT_MS) {
+      const docs = await this.c.dentries
+        .find({ parent, cookie: { $gt: afterCookie } }, { projection: { name: 1, ino: 1, cookie: 1 } })
+        .toArray();
+      const ents = docs.map((d) => ({ name: d.name, ino: toNumber(d.ino), cookie: toNumber(d.cookie) }));
+      ents.sort((a, b) => a.cookie - b.cookie);
+      snap = { after: afterCookie, ents, off: 0, at: Date.now(), gen };
+    }
+    const page = snap.ents.slice(snap.off, snap.off + limit).map((e) => ({ ...e }));
+    const off = snap.off + page.length;
+    if (page.length === limit && off < snap.ents.length && (this.dirGen.get(parent) ?? 0) === snap.gen) {
+      if (this.snapshots.size >= MAX_SNAPSHOTS) this.snapshots.delete(this.snapshots.keys().next().value!);
+      this.snapshots.set(parent, { ...snap, after: page[page.length - 1]!.cookie, off });
+    }
+    return page;
+  }
+
+  /** Voids readdir snapshots of every directory the txn checks or changes. */
+  private touch(txn: MetaTxn): void {
+    if (!this.snapshotReaddir) return;
+    const bump = (p: number): void => {
+      this.dirGen.set(p, (this.dirGen.get(p) ?? 0) + 1);
+      this.snapshots.delete(p);
+    };
+    for (const op of txn.ops) if (op.op === 'putDentry' || op.op === 'delDentry') bump(op.parent);
   }
 
   async getXattr(ino: number, name: string): Promise<Buffer | undefined> {
@@ -337,6 +380,15 @@ class MongoMetaStore implements MetaStore {
 
   async commit(txn: MetaTxn): Promise<boolean> {
     if (txn.checks.length === 0 && txn.ops.length === 0) return true;
+    this.touch(txn);
+    try {
+      return await this.commitOnce(txn);
+    } finally {
+      this.touch(txn); // also after: a listing read while the commit was under way is void too
+    }
+  }
+
+  private async commitOnce(txn: MetaTxn): Promise<boolean> {
     if (this.useTxn) return this.commitInTransaction(txn);
     const keys = new Set<string>();
     for (const ch of txn.checks) keys.add(dentryKey(ch.parent, ch.name));
@@ -549,6 +601,8 @@ class MongoMetaStore implements MetaStore {
 }
 
 const INSERT_RUN = 8;
+const SNAPSHOT_MS = 5000;
+const MAX_SNAPSHOTS = 256;
 
 function dentryDoc(parent: number, name: string, ino: number, cookie: number): DentryDoc {
   return { _id: dentryKey(parent, name), parent, name, ino, cookie };
@@ -676,8 +730,9 @@ export class MongoBackend implements Backend {
       const c = new Collections(db, volume);
       await c.ensureIndexes();
       const chunkSize = await settleChunkSize(c, volume, opts.chunkSize);
-      const useTxn = opts.transactions === 'on' || (opts.transactions !== 'off' && (await supportsTransactions(db)));
-      const meta = new MongoMetaStore(client, c, useTxn, opts.lockLeaseMs ?? 10000, opts.lockWaitMs ?? 10000);
+      const server = await serverTraits(db);
+      const useTxn = opts.transactions === 'on' || (opts.transactions !== 'off' && server.transactions);
+      const meta = new MongoMetaStore(client, c, useTxn, opts.lockLeaseMs ?? 10000, opts.lockWaitMs ?? 10000, server.ferretV1);
       return new MongoBackend(client, c, meta, new MongoChunkStore(c, chunkSize), useTxn);
     } catch (err) {
       await client.close().catch(() => undefined);
@@ -725,10 +780,11 @@ async function insertIfAbsent(coll: Collection<CounterDoc>, doc: CounterDoc): Pr
 
 /** A replica set or mongos runs multi-document transactions; FerretDB v1 does not, even when it
  * is started with --repl-set-name and so calls itself a replica set. */
-async function supportsTransactions(db: Db): Promise<boolean> {
+async function serverTraits(db: Db): Promise<{ transactions: boolean; ferretV1: boolean }> {
   const admin = db.admin();
-  const hello = await admin.command({ hello: 1 });
-  if (typeof hello['setName'] !== 'string' && hello['msg'] !== 'isdbgrid') return false;
-  const info = await admin.command({ buildInfo: 1 });
-  return typeof info['ferretdbVersion'] !== 'string' || !info['ferretdbVersion'].startsWith('v1.');
+  const [hello, info] = await Promise.all([admin.command({ hello: 1 }), admin.command({ buildInfo: 1 })]);
+  const fv = info['ferretdbVersion'];
+  const ferretV1 = typeof fv === 'string' && fv.startsWith('v1.');
+  const replicated = typeof hello['setName'] === 'string' || hello['msg'] === 'isdbgrid';
+  return { transactions: replicated && !ferretV1, ferretV1 };
 }
