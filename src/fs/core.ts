@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import type { Backend, ChunkStore, DentryCheck, InodeRecord, MetaOp, MetaStore } from '../backends/types.js';
 import { errno, fsError } from './errors.js';
+import { ChunkMap } from './chunk-map.js';
 import { IdPool } from './id-pool.js';
 import { InodeCache } from './inode-cache.js';
 import { isDir, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './mode.js';
@@ -62,6 +63,7 @@ export class FsCore {
   readonly chunks: ChunkStore;
   readonly chunkSize: number;
   readonly cache: InodeCache;
+  readonly chunkMap: ChunkMap;
   readonly locks = new KeyedMutex();
   readonly renameLock = new Mutex();
   readonly ids: IdPool;
@@ -92,6 +94,7 @@ export class FsCore {
     }
     this.cacheMax = opts.cacheMaxEntries ?? 100_000;
     this.cache = new InodeCache({ enabled: opts.cache ?? true, maxEntries: this.cacheMax });
+    this.chunkMap = new ChunkMap(this.chunkSize, this.cacheMax);
     this.ids = new IdPool(backend.meta, opts.idBatch ?? 64);
     this.log = opts.log;
     this.maxRetries = opts.maxRetries ?? 16;
@@ -163,6 +166,7 @@ export class FsCore {
   invalidate(ino: number): void {
     this.cache.invalidate(ino);
     this.defaultAcls.delete(ino);
+    this.chunkMap.forget(ino);
   }
 
   /** Commits checks + ops; on success installs `recs` in the cache. False: a check failed and the
@@ -196,7 +200,9 @@ export class FsCore {
 
   toAttr(r: InodeRecord): Attr {
     const type = r.mode & S_IFMT;
-    const stored = type === S_IFREG || type === S_IFDIR ? r.size : 0;
+    let blocks = 0;
+    if (type === S_IFREG) blocks = this.chunkMap.blocks(r.ino, r.size) ?? Math.ceil(r.size / BLKSIZE) * (BLKSIZE / 512);
+    else if (type === S_IFDIR) blocks = Math.ceil(r.size / BLKSIZE) * (BLKSIZE / 512);
     return {
       ino: r.ino,
       mode: r.mode,
@@ -205,7 +211,7 @@ export class FsCore {
       gid: r.gid,
       rdev: r.rdev,
       size: r.size,
-      blocks: type === S_IFLNK ? 0 : Math.ceil(stored / BLKSIZE) * (BLKSIZE / 512),
+      blocks,
       blksize: BLKSIZE,
       atimeNs: r.atimeNs,
       mtimeNs: r.mtimeNs,

@@ -49,6 +49,7 @@ export async function writeData(core: FsCore, rec: InodeRecord, offset: number, 
   const last = Math.floor((end - 1) / cs);
   if (first === last) {
     await core.chunks.write(rec.ino, first, offset - first * cs, data);
+    core.chunkMap.add(rec.ino, first, first);
     return;
   }
   const writes: Promise<void>[] = [];
@@ -59,6 +60,7 @@ export async function writeData(core: FsCore, rec: InodeRecord, offset: number, 
     writes.push(core.chunks.write(rec.ino, idx, lo - cStart, data.subarray(lo - offset, hi - offset)));
   }
   await Promise.all(writes);
+  core.chunkMap.add(rec.ino, first, last);
 }
 
 /** Drops the data past `newSize` (whole chunks removed, the last one shortened). Growing needs no
@@ -72,6 +74,7 @@ export async function truncateData(core: FsCore, rec: InodeRecord, newSize: numb
     core.chunks.remove(rec.ino, keep),
     tail !== 0 ? core.chunks.truncate(rec.ino, keep - 1, tail) : Promise.resolve(),
   ]);
+  core.chunkMap.remove(rec.ino, keep);
 }
 
 /** Makes [start, end) read as zeros: whole chunks inside are removed, partial ones zeroed where
@@ -84,6 +87,7 @@ async function zeroRange(core: FsCore, ino: number, start: number, end: number, 
   if (firstFull < endFull) {
     work.push(core.chunks.remove(ino, firstFull, endFull));
     for (const idx of existing) if (idx >= firstFull && idx < endFull) existing.delete(idx);
+    core.chunkMap.remove(ino, firstFull, endFull);
   }
   const partial = new Set<number>();
   if (start % cs !== 0 || Math.floor(start / cs) === Math.floor((end - 1) / cs)) partial.add(Math.floor(start / cs));
@@ -96,9 +100,13 @@ async function zeroRange(core: FsCore, ino: number, start: number, end: number, 
     if (lo === 0 && hi === cs) {
       work.push(core.chunks.remove(ino, idx, idx + 1));
       existing.delete(idx);
+      core.chunkMap.remove(ino, idx, idx + 1);
     } else if (hi === cs) {
       work.push(core.chunks.truncate(ino, idx, lo));
-      if (lo === 0) existing.delete(idx);
+      if (lo === 0) {
+        existing.delete(idx);
+        core.chunkMap.remove(ino, idx, idx + 1);
+      }
     } else {
       work.push(
         core.chunks.read(ino, idx, lo, hi - lo).then(async (b) => {
@@ -119,8 +127,10 @@ async function allocateRange(core: FsCore, ino: number, start: number, end: numb
     if (existing.has(idx)) continue;
     const hi = Math.min(end, (idx + 1) * cs) - idx * cs;
     work.push(core.chunks.write(ino, idx, hi - 1, Buffer.alloc(1)));
+    existing.add(idx);
   }
   await Promise.all(work);
+  core.chunkMap.set(ino, existing);
 }
 
 /** Applies fallocate to the chunks and returns the new size (times are the caller's). */
@@ -135,6 +145,7 @@ export async function fallocateData(core: FsCore, rec: InodeRecord, mode: number
   const end = offset + len;
   if (end > MAX_FILE_SIZE) throw fsError(errno.EFBIG);
   const existing = new Set(await core.chunks.list(rec.ino));
+  core.chunkMap.set(rec.ino, existing);
   if (mode & FALLOC_FL_PUNCH_HOLE) {
     await zeroRange(core, rec.ino, offset, end, existing);
     return rec.size;
@@ -150,6 +161,7 @@ export async function seekData(core: FsCore, rec: InodeRecord, offset: number, w
   const cs = core.chunkSize;
   const idx0 = Math.floor(offset / cs);
   const list = await core.chunks.list(rec.ino);
+  if (!core.chunkMap.known(rec.ino)) core.chunkMap.set(rec.ino, list);
   if (whence === SEEK_DATA) {
     const idx = list.find((i) => i >= idx0);
     if (idx === undefined) throw fsError(errno.ENXIO);

@@ -143,6 +143,8 @@ export async function createNode(core: FsCore, caller: Caller, dir: number, name
       if (directory) {
         core.cache.setParent(ino, dir);
         core.setDefaultAclCache(ino, own.defaultAcl);
+      } else if (type === S_IFREG) {
+        core.chunkMap.set(ino, []);
       }
       return core.toAttr(rec);
     }),

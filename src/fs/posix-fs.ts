@@ -18,9 +18,8 @@
 // transaction. evict() — the kernel's last reference — frees it once no handle here is open;
 // reclaimOrphans() frees what a crashed or killed gateway left behind.
 //
-// atime is not updated by reads (as with noatime); setattr sets it. st_blocks is derived from the
-// size (a sparse file reports its apparent size), as chunk stores do not report allocation per
-// inode cheaply.
+// atime is not updated by reads (as with noatime); setattr sets it. st_blocks counts stored
+// chunks (chunk-map.ts). The full list of guarantees is in SEMANTICS.md.
 import type { Backend, InodeRecord } from '../backends/types.js';
 import { ioctl, setattr } from './attr.js';
 import {
@@ -159,12 +158,22 @@ export class PosixFs implements ZusOperations {
     // Close-to-open: an open re-reads the inode, so what another gateway wrote and closed is
     // seen in full (size, times) even before its invalidation arrives. An unlinked inode can
     // still be opened while the kernel holds it (/proc/<pid>/fd/<n>).
-    if (core.revalidate) await core.freshInode(ino);
-    else await core.inode(ino);
+    // A regular file's chunk list is read alongside, for st_blocks.
+    const rec = core.revalidate ? await this.freshWithChunks(ino) : await core.inode(ino);
+    if (isReg(rec.mode) && !core.chunkMap.known(ino)) core.chunkMap.set(ino, await core.chunks.list(ino));
     const fh = this.nextFh++;
     core.handles.set(fh, ino);
     core.openCount.set(ino, (core.openCount.get(ino) ?? 0) + 1);
     return fh;
+  }
+
+  private async freshWithChunks(ino: number): Promise<InodeRecord> {
+    const core = this.core;
+    const cached = core.cache.get(ino);
+    if (cached && !isReg(cached.mode)) return core.freshInode(ino);
+    const [rec, list] = await Promise.all([core.freshInode(ino), core.chunks.list(ino)]);
+    if (isReg(rec.mode)) core.chunkMap.set(ino, list);
+    return rec;
   }
 
   async release(ino: number, fh: number): Promise<void> {

@@ -107,6 +107,30 @@ describe('read / write', () => {
   });
 });
 
+describe('st_blocks', () => {
+  test('counts stored chunks, not the apparent size, also on another gateway after open', async () => {
+    const { fs, be } = mkfs({ chunkSize: 1 << 20 });
+    const f = await mkfile(fs, 1, 'sparse');
+    expect((await fs.getattr(f.ino)).blocks).toBe(0);
+    await writeStr(fs, f.ino, 0, 'x'.repeat(100));
+    expect((await fs.getattr(f.ino)).blocks).toBe(8); // one 4 KiB unit
+    await writeStr(fs, f.ino, 5 * 2 ** 30 - 4096, pattern(4096));
+    const a = await fs.getattr(f.ino);
+    expect(a.size).toBe(5 * 2 ** 30);
+    expect(a.blocks).toBe(2 * 2048); // two chunks (a chunk before EOF counts whole)
+    expect(a.blocks).toBeLessThan(a.size / 512 / 1000);
+    const { PosixFs } = await import('../../src/fs/posix-fs.js');
+    const other = new PosixFs(be);
+    const fh = await other.open(root, f.ino, 0);
+    expect((await other.getattr(f.ino)).blocks).toBe(a.blocks);
+    await other.release(f.ino, fh);
+    await fs.fallocate(f.ino, 0, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 5 * 2 ** 30 - (1 << 20), 1 << 20);
+    expect((await fs.getattr(f.ino)).blocks).toBe(2048);
+    await fs.setattr(root, f.ino, { size: 0 });
+    expect((await fs.getattr(f.ino)).blocks).toBe(0);
+  });
+});
+
 describe('truncate (setattr size)', () => {
   test('shrinking frees whole chunks past the end and zeroes the cut tail on regrow', async () => {
     const { fs, be } = mkfs();

@@ -76,9 +76,12 @@ describe('round trips on hot paths (inode cache on)', () => {
 });
 
 describe('shared volume (default) vs exclusive', () => {
-  test('shared: open re-reads the inode; unlinking a last link re-reads its link count', async () => {
+  test('shared: open re-reads the inode (and chunk list, in parallel); unlink of a last link its link count', async () => {
     const { fs, calls, ino } = await setup();
     await fs.open(root, ino, 0);
+    expect(calls).toEqual(['meta.getInode', 'chunks.list']);
+    calls.length = 0;
+    await fs.open(root, 1, 0);
     expect(calls).toEqual(['meta.getInode']);
     calls.length = 0;
     await fs.removeDentry(root, 1, 'f', false);
