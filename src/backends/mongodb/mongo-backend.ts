@@ -3,11 +3,11 @@
 // `.locks`. Every hot-path access is by a string _id ("ino", "parent/name", "ino/idx", one xattr
 // document per inode), because FerretDB v1 with SQLite pushes down nothing but equality on a string
 // or ObjectId _id: any other filter, and every sort, scans and sorts the whole collection in the
-// server. So on FerretDB v1 readdir costs a scan of all entries of the volume per page; the
-// secondary indexes ({parent, cookie} for readdir, {ino, idx} for chunk listing) serve MongoDB.
-// To keep a paged listing from costing one scan per page there, readdir on FerretDB v1 reads the
-// rest of the directory in one unsorted query, sorts it here and serves the following pages from
-// that snapshot for a few seconds. A commit through this store that touches the directory drops the
+// server. The secondary indexes ({parent, cookie} for readdir, {ino, idx} for chunk listing) serve
+// MongoDB; on FerretDB v1 a readdir, ChunkStore.list or remove scans its whole collection. To pay
+// that once per listing rather than once per page, readdir on FerretDB v1 reads the rest of the
+// directory in one unsorted query, sorts it here and serves the following pages from that snapshot
+// for a few seconds. A commit through this store that touches the directory drops the
 // snapshot; changes made meanwhile by other gateways may or may not show up in a listing already
 // under way, which is what POSIX allows readdir.
 //
