@@ -4,7 +4,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisNativeFs } from '../../src/fs/native/redis-native.js';
-import { RENAME_NOREPLACE } from '../../src/fs/operations.js';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE } from '../../src/fs/operations.js';
 import { privateRedisUnavailable, startRedis, freePort, type RedisServer } from '../helpers/redis-server.js';
 import { caller, captureLog, errnoOf, listDir, readFile, walk, writeFile, type LogLine } from './helpers.js';
 
@@ -189,7 +189,6 @@ describe.skipIf(privateRedisUnavailable !== undefined)(`redis native layout${pri
       ['EPERM', () => fs.newInode(caller, root, 'sym', { mode: 0o120777, symlink: 'k' })],
       ['EPERM', () => fs.newInode(caller, root, 'fifo', { mode: 0o010644 })],
       ['ENOTSUP', () => fs.fallocate(k, 0, 0, 0, 4096)],
-      ['EINVAL', () => fs.rename(caller, root, 'k', root, 'k2', 2)],
     ];
     for (const [want, p] of cases) {
       const before = warns().length;
@@ -201,7 +200,7 @@ describe.skipIf(privateRedisUnavailable !== undefined)(`redis native layout${pri
     // Changes to what is already there, and touch ("now"), are accepted.
     await fs.setattr(caller, k, { mode: 0o100644, uid: process.getuid!(), atimeNs: 'now', mtimeNs: 'now' });
     expect(await cli.get('k')).toBe('v');
-    expect(await cli.exists('k2', 'hard', 'sym', 'fifo')).toBe(0);
+    expect(await cli.exists('hard', 'sym', 'fifo')).toBe(0);
   });
 
   it('rename: RENAME keeps the TTL, NOREPLACE is RENAMENX, hash fields rename inside their hash, EXDEV across', async () => {
@@ -226,11 +225,27 @@ describe.skipIf(privateRedisUnavailable !== undefined)(`redis native layout${pri
     expect(await errnoOf(fs.rename(caller, h, 'f', h, 'g', RENAME_NOREPLACE))).toBe('EEXIST');
     await fs.rename(caller, h, 'f', h, 'renamed', 0);
     expect(await cli.hgetall('h')).toEqual({ g: '2', renamed: '1' });
+    await fs.rename(caller, h, 'g', h, 'renamed', RENAME_EXCHANGE);
+    expect(await cli.hgetall('h')).toEqual({ g: '1', renamed: '2' });
+    await fs.rename(caller, h, 'g', h, 'renamed', RENAME_EXCHANGE);
+
+    // RENAME_EXCHANGE of two keys: values, types and TTLs swap; so do the inodes.
+    await cli.set('x1', 'A', 'EX', 1000);
+    await cli.rpush('x2', 'B');
+    const [i1, i2] = [await walk(fs, 'x1'), await walk(fs, 'x2')];
+    await fs.rename(caller, root, 'x1', dir, 'x', 0);
+    await fs.rename(caller, dir, 'x', root, 'x2', RENAME_EXCHANGE);
+    expect(await cli.lrange('dir/x', 0, -1)).toEqual(['B']);
+    expect(await cli.get('x2')).toBe('A');
+    expect(await cli.ttl('x2')).toBeGreaterThan(900);
+    expect(await walk(fs, 'x2')).toBe(i1);
+    expect(await walk(fs, 'dir/x')).toBe(i2);
+    expect(await errnoOf(fs.rename(caller, root, 'x2', root, 'dir', RENAME_EXCHANGE))).toBe('EXDEV');
 
     expect(await errnoOf(fs.rename(caller, h, 'g', root, 'g', 0))).toBe('EXDEV');
     expect(await errnoOf(fs.rename(caller, root, 'other', h, 'other', 0))).toBe('EXDEV');
     expect(await errnoOf(fs.rename(caller, root, 'dir', root, 'dir2', 0))).toBe('EXDEV');
-    expect(warns().filter((l) => /EXDEV/.test(l.msg))).toHaveLength(3);
+    expect(warns().filter((l) => /EXDEV/.test(l.msg))).toHaveLength(4);
     // A whole hash is one key: renaming it is one RENAME.
     await fs.rename(caller, root, 'h', dir, 'h2', 0);
     expect(await cli.hgetall('dir/h2')).toEqual({ g: '2', renamed: '1' });

@@ -81,6 +81,22 @@ export class NativeInodes {
     }
   }
 
+  /** Two paths swapped their objects (RENAME_EXCHANGE of two files): their nodes swap paths. */
+  exchange(a: string, b: string): void {
+    const na = this.byPath.get(a);
+    const nb = this.byPath.get(b);
+    this.byPath.delete(a);
+    this.byPath.delete(b);
+    if (na) {
+      na.path = b;
+      this.byPath.set(b, na);
+    }
+    if (nb) {
+      nb.path = a;
+      this.byPath.set(a, nb);
+    }
+  }
+
   /** The kernel dropped its last reference: an orphan's number can be reused. */
   evict(ino: number): void {
     const n = this.byIno.get(ino);

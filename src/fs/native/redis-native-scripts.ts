@@ -103,7 +103,34 @@ if ttl > 0 and #ARGV > 1 then redis.call('PEXPIRE', k, ttl) end
 return #ARGV - 1`,
 };
 
-const ALL = [KEY_INFO, STRING_TRUNCATE, FIELD_TRUNCATE, FIELD_RENAME, COLLECTION_REPLACE];
+/** KEYS[1] hash, ARGV[1], ARGV[2] two fields: swap their values. */
+export const FIELD_EXCHANGE: NativeScript = {
+  name: 'zufsNativeFieldExchange',
+  keys: 1,
+  lua: `
+local a = redis.call('HGET', KEYS[1], ARGV[1])
+local b = redis.call('HGET', KEYS[1], ARGV[2])
+if not a or not b then return redis.error_reply('ZUFS_ENOENT') end
+redis.call('HSET', KEYS[1], ARGV[1], b, ARGV[2], a)
+return 1`,
+};
+
+/** KEYS[1], KEYS[2]: swap two keys (values, types and TTLs) through a temporary name no client
+ * can observe (the script runs without interleaving). */
+export const KEY_EXCHANGE: NativeScript = {
+  name: 'zufsNativeKeyExchange',
+  keys: 2,
+  lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('ZUFS_ENOENT') end
+local tmp = KEYS[1] .. '\0zufs-exchange'
+if redis.call('EXISTS', tmp) == 1 then return redis.error_reply('ZUFS_EEXIST') end
+redis.call('RENAME', KEYS[1], tmp)
+redis.call('RENAME', KEYS[2], KEYS[1])
+redis.call('RENAME', tmp, KEYS[2])
+return 1`,
+};
+
+const ALL = [KEY_INFO, STRING_TRUNCATE, FIELD_TRUNCATE, FIELD_RENAME, FIELD_EXCHANGE, KEY_EXCHANGE, COLLECTION_REPLACE];
 
 /** Registers the scripts as ioredis commands (EVALSHA with an EVAL fallback after NOSCRIPT). */
 export function defineScripts(redis: Redis): void {

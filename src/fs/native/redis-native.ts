@@ -36,7 +36,8 @@
 // chmod/chown to other values, hard links, symlinks, device nodes (EPERM); utimes with explicit
 // times (EPERM: there is nowhere to keep them — `touch` of an existing file, which sets "now", is
 // accepted and becomes the mtime shown); renaming between a hash and other keys or renaming a
-// directory of keys (EXDEV: mv copies instead); RENAME_EXCHANGE (EINVAL); fallocate (ENOTSUP).
+// directory of keys (EXDEV: mv copies instead); fallocate (ENOTSUP). RENAME_EXCHANGE of two keys,
+// or of two fields of one hash, is one Lua script (the TTLs travel with the values).
 //
 // Failure behaviour is the posix-layout backend's: every command is bounded by commandTimeoutMs
 // (ETIMEDOUT), a dropped connection fails calls at once with EIO, and the client reconnects in the
@@ -59,7 +60,17 @@ import {
   NAME_MAX,
   parseCollection,
 } from './redis-native-format.js';
-import { COLLECTION_REPLACE, defineScripts, FIELD_RENAME, FIELD_TRUNCATE, KEY_INFO, runScript, STRING_TRUNCATE } from './redis-native-scripts.js';
+import {
+  COLLECTION_REPLACE,
+  defineScripts,
+  FIELD_EXCHANGE,
+  FIELD_RENAME,
+  FIELD_TRUNCATE,
+  KEY_EXCHANGE,
+  KEY_INFO,
+  runScript,
+  STRING_TRUNCATE,
+} from './redis-native-scripts.js';
 
 export const XATTR_TYPE = 'user.redis.type';
 export const XATTR_TTL = 'user.redis.ttl';
@@ -411,16 +422,30 @@ export class RedisNativeFs implements ZusOperations {
       const to = await this.dirNode(newDir);
       const src = childPath(from.node.path!, oldName);
       const dst = childPath(to.node.path!, newName);
-      if (flags & RENAME_EXCHANGE) this.refuse(errno.EINVAL, 'rename(RENAME_EXCHANGE)', src, 'Redis cannot swap two keys atomically');
       const noReplace = (flags & RENAME_NOREPLACE) !== 0;
       if (from.info.kind === 'hash' || to.info.kind === 'hash') {
         if (from.node.ino !== to.node.ino) {
-          this.refuse(errno.EXDEV, 'rename', src, `/${dst} is ${to.info.kind === 'hash' ? '' : 'not '}a hash field and /${src} is ${from.info.kind === 'hash' ? '' : 'not '}: the value must be copied (mv does that)`);
+          this.refuse(errno.EXDEV, 'rename', src, `/${dst} is in ${to.info.kind === 'hash' ? 'a' : 'no'} hash and /${src} in ${from.info.kind === 'hash' ? 'a' : 'no'} hash: the value must be copied between a field and a key, or between two hashes (mv does that)`);
         }
         if (src === dst) return;
-        await runScript(this.redis, FIELD_RENAME, [this.key(from.node.path!)], [oldName, newName, noReplace ? '1' : '0']);
-        this.inodes.rename(src, dst);
+        const exchange = (flags & RENAME_EXCHANGE) !== 0;
+        await runScript(this.redis, exchange ? FIELD_EXCHANGE : FIELD_RENAME, [this.key(from.node.path!)], [oldName, newName, noReplace ? '1' : '0']);
+        if (exchange) this.inodes.exchange(src, dst);
+        else this.inodes.rename(src, dst);
         this.touched(from.node.ino);
+        return;
+      }
+      if (flags & RENAME_EXCHANGE) {
+        if (src === dst) return;
+        const [a, b] = await Promise.all([this.keyInfo(src), this.keyInfo(dst)]);
+        if (!a || !b) {
+          if ((!a && !(await this.dirExists(src))) || (!b && !(await this.dirExists(dst)))) throw fsError(errno.ENOENT);
+          this.refuse(errno.EXDEV, 'rename(RENAME_EXCHANGE)', src, 'a directory of keys is a key prefix; Redis cannot swap it with another name atomically');
+        }
+        await runScript(this.redis, KEY_EXCHANGE, [this.key(src), this.key(dst)], []);
+        this.inodes.exchange(src, dst);
+        this.touched(from.node.ino);
+        this.touched(to.node.ino);
         return;
       }
       const s = await this.keyInfo(src);
