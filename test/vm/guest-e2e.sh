@@ -85,6 +85,13 @@ t tar-diff diff -r $SNAP $M/untar
 t tar-roundtrip sh -c "tar -C $M/untar -cf /tmp/out.tar . && [ \"\$(tar -tvf /tmp/in.tar | sort)\" = \"\$(tar -tvf /tmp/out.tar | sort)\" ]"
 t rm-rf-tree sh -c "rm -rf $M/tree $M/untar && [ -z \"\$(ls $M | grep -E '^(tree|untar)$')\" ]"
 
+# concurrency: more application threads than channels (the wait queue path), both CPUs
+t parallel-writers sh -c "for i in 1 2 3 4 5 6 7 8; do dd if=/tmp/big of=$M/par\$i bs=64k status=none & done; wait"
+t parallel-readers sh -c "rm -f /tmp/mismatch; for i in 1 2 3 4 5 6 7 8; do (cmp -s /tmp/big $M/par\$i || touch /tmp/mismatch) & done; wait; [ ! -e /tmp/mismatch ]"
+t parallel-verify sh -c "for i in 1 2 3 4 5 6 7 8; do cmp /tmp/big $M/par\$i || exit 1; done; rm $M/par*"
+t parallel-metadata sh -c "for i in 1 2 3 4; do (mkdir $M/pm\$i && for j in \$(seq 1 100); do echo \$j > $M/pm\$i/f\$j; done) & done; wait; [ \$(find $M/pm* -type f | wc -l) = 400 ]"
+t channel-waits-used sh -c "grep -q '^channel_waits [1-9]' /sys/fs/zuf/stats"
+
 # kernel counters
 cat /sys/fs/zuf/stats
 t stats-round-trips sh -c "grep -q '^op LOOKUP [1-9]' /sys/fs/zuf/stats && grep -q '^op WRITE [1-9]' /sys/fs/zuf/stats"
