@@ -1,7 +1,7 @@
 // Mount and unmount as the kernel sees them: /proc/mounts entries and options, our unmount, an
 // external umount, a busy mount, a dead server's stale mount, and process.exit while mounted.
 import { spawn } from 'node:child_process';
-import { existsSync, promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, mountEntry, mountMemory, sh, shOk, startChild, tmpDir } from './harness.js';
@@ -91,6 +91,7 @@ for (const reader of ['poll', 'workers'] as const) {
       await child.mounted;
       expect(await within(child.exited, 15_000, 'process.exit while mounted')).toBe(0);
       expect(mountEntry(mp)).toBeUndefined();
+      rmSync(mp, { recursive: true });
     }, 60_000);
 
     it.skipIf(!existsSync(path.join(ROOT, 'dist/src/zus/fuse/index.js')))('the compiled JS (dist/) serves too and exits cleanly', async () => {
@@ -101,6 +102,7 @@ for (const reader of ['poll', 'workers'] as const) {
       await shOk(`umount ${mp}`);
       expect(await within(child.exited, 15_000, 'dist server exit after umount')).toBe(0);
       expect(mountEntry(mp)).toBeUndefined();
+      rmSync(mp, { recursive: true });
     }, 60_000);
   });
 }

@@ -2,7 +2,7 @@
 // transport, exercised by ordinary tools and syscalls in child processes.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fsp, writeFileSync } from 'node:fs';
+import { existsSync, promises as fsp, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountEntry, mountMemory, sh, shOk, tmpDir, type TestMount } from './harness.js';
@@ -58,6 +58,7 @@ for (const reader of ['poll', 'workers'] as const) {
       expect(writes).toBeLessThanOrEqual(12); // 1 MiB writes, not 4 KiB ones
       await shOk(`cmp ${local} big && echo 3 > /proc/sys/vm/drop_caches && cmp ${local} big`, d);
       expect(await shOk(`dd if=big bs=1 skip=3000000 count=16 status=none | od -An -tx1`, d)).toBe(await shOk(`dd if=${local} bs=1 skip=3000000 count=16 status=none | od -An -tx1`));
+      rmSync(path.dirname(local), { recursive: true });
     });
 
     it('mkdir -p, rm -r, rmdir of a non-empty directory, errno texts', async () => {
