@@ -257,3 +257,170 @@ function hash(b: Buffer): number {
   for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 16777619);
   return h >>> 0;
 }
+
+/** Which timestamps an operation changes, compared with the local filesystem: for each case the
+ * file and directory times are read before and after, and the changed/unchanged pattern must
+ * match. Steps sleep past the kernel's coarse timestamp clock. */
+describe('differential: which timestamps each operation changes', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  type Side = {
+    times(path: string[]): Promise<{ m: bigint; c: bigint } | null>;
+    run(op: string): Promise<void>;
+  };
+
+  function localSide(dir: string): Side {
+    const L = (p: string[]) => join(dir, ...p);
+    return {
+      async times(p) {
+        try {
+          const st = await nfs.lstat(L(p), { bigint: true });
+          return { m: st.mtimeNs, c: st.ctimeNs };
+        } catch {
+          return null;
+        }
+      },
+      async run(op) {
+        const [verb, a, b] = op.split(' ') as [string, string, string | undefined];
+        const pa = a.split('/');
+        const pb = b?.split('/') ?? [];
+        switch (verb) {
+          case 'create':
+            return void (await (await nfs.open(L(pa), 'wx', 0o644)).close());
+          case 'mkdir':
+            return nfs.mkdir(L(pa), 0o755);
+          case 'write': {
+            const h = await nfs.open(L(pa), 'r+');
+            await h.write(Buffer.from('data'), 0, 4, 0);
+            return h.close();
+          }
+          case 'truncate':
+            return nfs.truncate(L(pa), Number(b));
+          case 'chmod':
+            return nfs.chmod(L(pa), 0o600);
+          case 'link':
+            return nfs.link(L(pa), L(pb));
+          case 'unlink':
+            return nfs.unlink(L(pa));
+          case 'rmdir':
+            return nfs.rmdir(L(pa));
+          case 'rename':
+            return nfs.rename(L(pa), L(pb));
+          case 'symlink':
+            return nfs.symlink('target', L(pa));
+          default:
+            throw new Error(verb);
+        }
+      },
+    };
+  }
+
+  function zufsSide(fs: PosixFs): Side {
+    const at = async (p: string[]) => {
+      const { dir, name } = await parentOf(fs, p);
+      return { dir, name, ino: (await fs.lookup(noUmask, dir, name)).ino };
+    };
+    return {
+      async times(p) {
+        try {
+          const a = await fs.getattr((await at(p)).ino);
+          return { m: a.mtimeNs, c: a.ctimeNs };
+        } catch {
+          return null;
+        }
+      },
+      async run(op) {
+        const [verb, a, b] = op.split(' ') as [string, string, string | undefined];
+        const pa = a.split('/');
+        const pb = b?.split('/') ?? [];
+        switch (verb) {
+          case 'create': {
+            const { dir, name } = await parentOf(fs, pa);
+            return void (await fs.newInode(noUmask, dir, name, { mode: S_IFREG | 0o644 }));
+          }
+          case 'mkdir': {
+            const { dir, name } = await parentOf(fs, pa);
+            return void (await fs.newInode(noUmask, dir, name, { mode: S_IFDIR | 0o755 }));
+          }
+          case 'write': {
+            const { ino } = await at(pa);
+            const fh = await fs.open(noUmask, ino, 2);
+            await fs.write(ino, fh, 0, Buffer.from('data'));
+            return fs.release(ino, fh);
+          }
+          case 'truncate':
+            return void (await fs.setattr(noUmask, (await at(pa)).ino, { size: Number(b) }));
+          case 'chmod':
+            return void (await fs.setattr(noUmask, (await at(pa)).ino, { mode: 0o600 }));
+          case 'link': {
+            const t = await parentOf(fs, pb);
+            return void (await fs.addDentry(noUmask, t.dir, t.name, (await at(pa)).ino));
+          }
+          case 'unlink':
+          case 'rmdir': {
+            const { dir, name } = await parentOf(fs, pa);
+            return fs.removeDentry(noUmask, dir, name, verb === 'rmdir');
+          }
+          case 'rename': {
+            const s = await parentOf(fs, pa);
+            const t = await parentOf(fs, pb);
+            return fs.rename(noUmask, s.dir, s.name, t.dir, t.name, 0);
+          }
+          case 'symlink': {
+            const { dir, name } = await parentOf(fs, pa);
+            return void (await fs.newInode(noUmask, dir, name, { mode: S_IFLNK | 0o777, symlink: 'target' }));
+          }
+          default:
+            throw new Error(verb);
+        }
+      },
+    };
+  }
+
+  // Each case: setup ops, the op under test, and the paths whose times are compared.
+  const cases: [string[], string, string[]][] = [
+    [['mkdir d'], 'create d/f', ['d']],
+    [['mkdir d', 'create d/f'], 'write d/f', ['d/f', 'd']],
+    [['create f', 'write f'], 'truncate f 1', ['f']],
+    [['create f', 'write f'], 'truncate f 100', ['f']],
+    [['create f', 'write f'], 'truncate f 4', ['f']],
+    [['create f'], 'chmod f', ['f']],
+    [['mkdir d', 'create f'], 'link f d/g', ['f', 'd']],
+    [['mkdir d', 'create f', 'link f d/g'], 'unlink d/g', ['f', 'd']],
+    [['mkdir d', 'mkdir e', 'create d/f'], 'rename d/f e/f', ['d/f>e/f', 'd', 'e']],
+    [['mkdir d', 'mkdir e', 'mkdir d/s'], 'rename d/s e/s', ['d/s>e/s', 'd', 'e']],
+    [['mkdir d', 'create d/f', 'create d/g'], 'rename d/f d/g', ['d/f>d/g', 'd']],
+    [['mkdir d', 'create d/f', 'create d/g', 'link d/g h'], 'rename d/f d/g', ['h', 'd']],
+    [['mkdir d', 'mkdir d/s'], 'rmdir d/s', ['d']],
+    [['mkdir d'], 'mkdir d/s', ['d']],
+    [['mkdir d'], 'symlink d/l', ['d']],
+  ];
+
+  test.each(cases.map((c, i) => [i, c[1], c] as const))('case %i: %s', async (i, _name, [setup, op, paths]) => {
+    const dir = await mkdtemp(join(base, `t${i}-`));
+    const { fs } = mkfs({ chunkSize: 4096 });
+    const sides = [localSide(dir), zufsSide(fs)];
+    const patterns: string[] = [];
+    for (const side of sides) {
+      for (const s of setup) await side.run(s);
+      await sleep(15);
+      // "a>b": the inode at a before the operation is found at b after it (a rename).
+      const from = (p: string) => p.split('>')[0]!.split('/');
+      const to = (p: string) => (p.split('>')[1] ?? p).split('/');
+      const before = await Promise.all(paths.map((p) => side.times(from(p))));
+      await side.run(op);
+      const after = await Promise.all(paths.map((p) => side.times(to(p))));
+      patterns.push(
+        paths
+          .map((p, k) => {
+            const b = before[k] ?? null;
+            const a = after[k];
+            if (!a) return `${p}:gone`;
+            if (!b) return `${p}:new`;
+            return `${p}:m${a.m !== b.m ? '+' : '='}c${a.c !== b.c ? '+' : '='}`;
+          })
+          .join(' '),
+      );
+    }
+    expect(patterns[1]).toBe(patterns[0]);
+  });
+});
