@@ -51,11 +51,6 @@ export class NativeInodes {
     return n;
   }
 
-  /** Like get(), also for an orphan (open handles keep working on its old identity). */
-  find(ino: number): NativeNode | undefined {
-    return this.byIno.get(ino);
-  }
-
   /** The path is gone from the store: its node becomes an orphan until evicted. */
   remove(path: string): void {
     const n = this.byPath.get(path);
@@ -103,10 +98,6 @@ export class NativeInodes {
     if (!n || n.path !== undefined) return;
     this.byIno.delete(ino);
     this.free.push({ ino, generation: n.generation });
-  }
-
-  get size(): number {
-    return this.byIno.size;
   }
 }
 
