@@ -12,6 +12,11 @@ import type { PosixFs } from '../../src/fs/posix-fs.js';
 import { errOf, mkfs, noUmask, S_IFDIR, S_IFLNK, S_IFREG } from './fs-helpers.js';
 
 const S_IFMT = 0o170000;
+// PosixFs leaves permission checks to the kernel; the local side enforces them unless we are root,
+// so a non-root run only uses modes that keep the owner's rwx.
+const PERMS = process.getuid?.() === 0
+  ? [0o644, 0o600, 0o755, 0o4755, 0o2755, 0o1777, 0o2640, 0o000]
+  : [0o755, 0o700, 0o4755, 0o2755, 0o1777, 0o2770, 0o711];
 const NAMES = ['a', 'b', 'c'];
 
 /** A path of one or two components over a tiny alphabet, so operations collide often. */
@@ -76,9 +81,10 @@ async function resolve(fs: PosixFs, parts: string[], follow: boolean): Promise<n
   return a.ino;
 }
 
-function describeStat(type: number, nlink: number, size: number): string {
+function describeStat(mode: number, nlink: number, size: number): string {
+  const type = mode & S_IFMT;
   const t = type === S_IFDIR ? 'dir' : type === S_IFREG ? 'file' : type === S_IFLNK ? 'link' : `t${type}`;
-  return `${t}/${nlink}/${type === S_IFREG || type === S_IFLNK ? size : '-'}`;
+  return `${t}/${(mode & 0o7777).toString(8)}/${nlink}/${type === S_IFREG || type === S_IFLNK ? size : '-'}`;
 }
 
 let base = '';
@@ -93,13 +99,15 @@ describe('differential against a local directory', () => {
   test.each([1, 2, 3, 4, 5, 6, 7, 8])('seed %i: 400 random operations give identical results', async (seed) => {
     const dir = await mkdtemp(join(base, `s${seed}-`));
     const { fs } = mkfs({ chunkSize: 4096 });
+    const me = { ...noUmask, umask: process.umask() };
     const rnd = rng(seed * 7919);
     const L = (parts: string[]) => join(dir, ...parts);
     const log: string[] = [];
     for (let step = 0; step < 400; step++) {
       const p = randomPath(rnd);
       const q = randomPath(rnd);
-      const kind = Math.floor(rnd() * 12);
+      const kind = Math.floor(rnd() * 13);
+      const perm = PERMS[Math.floor(rnd() * PERMS.length)]!;
       const off = Math.floor(rnd() * 10_000);
       const len = 1 + Math.floor(rnd() * 6000);
       const byte = Math.floor(rnd() * 256);
@@ -109,19 +117,19 @@ describe('differential against a local directory', () => {
       switch (kind) {
         case 0:
           what = `mkdir ${p.join('/')}`;
-          a = await local(async () => (await nfs.mkdir(L(p)), ''));
+          a = await local(async () => (await nfs.mkdir(L(p), 0o777), ''));
           b = await mine(async () => {
             const { dir: d, name } = await parentOf(fs, p);
-            await fs.newInode(noUmask, d, name, { mode: S_IFDIR | 0o755 });
+            await fs.newInode(me, d, name, { mode: S_IFDIR | 0o777 });
             return '';
           });
           break;
         case 1:
           what = `create ${p.join('/')}`;
-          a = await local(async () => ((await nfs.open(L(p), 'wx')).close(), ''));
+          a = await local(async () => ((await nfs.open(L(p), 'wx', 0o666)).close(), ''));
           b = await mine(async () => {
             const { dir: d, name } = await parentOf(fs, p);
-            await fs.newInode(noUmask, d, name, { mode: S_IFREG | 0o644 });
+            await fs.newInode(me, d, name, { mode: S_IFREG | 0o666 });
             return '';
           });
           break;
@@ -208,12 +216,27 @@ describe('differential against a local directory', () => {
           what = `stat ${p.join('/')}`;
           a = await local(async () => {
             const st = await nfs.lstat(L(p));
-            return describeStat(st.mode & S_IFMT, st.nlink, st.size);
+            return describeStat(st.mode, st.nlink, st.size);
           });
           b = await mine(async () => {
             const ino = await resolve(fs, p, false);
             const st = await fs.getattr(ino);
-            return describeStat(st.mode & S_IFMT, st.nlink, st.size);
+            return describeStat(st.mode, st.nlink, st.size);
+          });
+          break;
+        case 12:
+          what = `chmod ${p.join('/')} ${perm.toString(8)}`;
+          a = await local(async () => {
+            const st = await nfs.lstat(L(p));
+            if ((st.mode & S_IFMT) === S_IFLNK) return 'link';
+            await nfs.chmod(L(p), perm);
+            return '';
+          });
+          b = await mine(async () => {
+            const ino = await resolve(fs, p, false);
+            if (((await fs.getattr(ino)).mode & S_IFMT) === S_IFLNK) return 'link';
+            await fs.setattr(me, ino, { mode: perm });
+            return '';
           });
           break;
         default:
