@@ -57,7 +57,7 @@ static int zuf_readdir(struct file *file, struct dir_context *ctx)
 		ioc.dir_ii = ZUII(dir)->zus_ii;
 		ioc.pos = ctx->pos;
 		ioc.hdr.len = min_t(size_t, zufc_payload_max(zt), ZUF_READDIR_MAX);
-		err = zufc_call(zt, &ioc.hdr, sizeof(ioc));
+		err = zufc_call(&zt, &ioc.hdr, sizeof(ioc));
 		if (!err) {
 			atomic64_add(ioc.hdr.len, &zuf_stats.bytes_from_server);
 			if (ioc.more && !ioc.count)

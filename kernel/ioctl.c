@@ -36,7 +36,7 @@ long zuf_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 	ioc.kflags = capable(CAP_SYS_ADMIN) ? ZUFS_IOC_KF_CAP_ADMIN : 0;
 	ioc.time = cpu_to_le64(zuf_now_ns(inode));
 	ioc.hdr.len = size;
-	err = zufc_call(zt, &ioc.hdr, sizeof(ioc));
+	err = zufc_call(&zt, &ioc.hdr, sizeof(ioc));
 	if (err)
 		goto put;
 	if ((_IOC_DIR(cmd) & _IOC_READ) && ioc.hdr.len &&

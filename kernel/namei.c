@@ -93,7 +93,7 @@ static int _new_inode(struct inode *dir, struct dentry *dentry, umode_t mode, de
 		ioc->hdr.len = symlen;
 		atomic64_add(symlen, &zuf_stats.bytes_to_server);
 	}
-	err = zufc_call(zt, &ioc->hdr, sizeof(*ioc));
+	err = zufc_call(&zt, &ioc->hdr, sizeof(*ioc));
 	zufc_put_channel(zt);
 	if (err)
 		goto free_ioc;

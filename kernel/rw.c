@@ -35,7 +35,7 @@ ssize_t zuf_read_iter(struct kiocb *kiocb, struct iov_iter *ii)
 			break;
 		chunk = min(iov_iter_count(ii), zufc_payload_max(zt));
 		_io_init(&ioc, inode, ZUFS_OP_READ, pos, chunk);
-		err = zufc_call(zt, &ioc.hdr, sizeof(ioc));
+		err = zufc_call(&zt, &ioc.hdr, sizeof(ioc));
 		if (err) {
 			zufc_put_channel(zt);
 			break;
@@ -100,7 +100,7 @@ ssize_t zuf_write_iter(struct kiocb *kiocb, struct iov_iter *ii)
 			ioc.rw |= ZUFS_RW_APPEND;
 		if (kiocb->ki_flags & IOCB_DSYNC)
 			ioc.rw |= ZUFS_RW_DSYNC;
-		err = zufc_call(zt, &ioc.hdr, sizeof(ioc));
+		err = zufc_call(&zt, &ioc.hdr, sizeof(ioc));
 		zufc_put_channel(zt);
 		if (err) {
 			iov_iter_revert(ii, copied);

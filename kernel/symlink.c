@@ -36,7 +36,7 @@ static const char *zuf_get_link(struct dentry *dentry, struct inode *inode,
 	zuf_hdr_init(&ioc.hdr, ZUFS_OP_GET_SYMLINK, sizeof(ioc), sizeof(ioc));
 	ioc.zus_ii = ZUII(inode)->zus_ii;
 	ioc.hdr.len = min_t(size_t, ZUFS_MAX_SYMLINK - 1, zufc_payload_max(zt));
-	err = zufc_call(zt, &ioc.hdr, sizeof(ioc));
+	err = zufc_call(&zt, &ioc.hdr, sizeof(ioc));
 	if (err) {
 		zufc_put_channel(zt);
 		return ERR_PTR(err);

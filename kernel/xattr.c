@@ -59,7 +59,7 @@ static int zuf_xattr_get(const struct xattr_handler *handler, struct dentry *den
 	if (!zt)
 		goto free;
 	ioc->hdr.len = min_t(size_t, size, zufc_payload_max(zt));
-	err = zufc_call(zt, &ioc->hdr, sizeof(*ioc));
+	err = zufc_call(&zt, &ioc->hdr, sizeof(*ioc));
 	if (!err) {
 		if (!size) {
 			err = min_t(u32, ioc->value_size, ZUFS_XATTR_SIZE_MAX);
@@ -114,7 +114,7 @@ static int zuf_xattr_set(const struct xattr_handler *handler, struct user_namesp
 		ioc->hdr.len = size;
 		atomic64_add(size, &zuf_stats.bytes_to_server);
 	}
-	err = zufc_call(zt, &ioc->hdr, sizeof(*ioc));
+	err = zufc_call(&zt, &ioc->hdr, sizeof(*ioc));
 	zufc_put_channel(zt);
 	err = _no_xattr(sbi, err);
 	if (!err)
@@ -145,7 +145,7 @@ ssize_t zuf_listxattr(struct dentry *dentry, char *buffer, size_t size)
 		goto free;
 	}
 	ioc->hdr.len = min_t(size_t, size, zufc_payload_max(zt));
-	err = zufc_call(zt, &ioc->hdr, sizeof(*ioc));
+	err = zufc_call(&zt, &ioc->hdr, sizeof(*ioc));
 	if (err) {
 		ret = _no_xattr(sbi, err);
 		if (ret == -EOPNOTSUPP)

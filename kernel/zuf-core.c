@@ -37,11 +37,27 @@ struct zufc_thread {
 	bool			op_done;	/* lock: reply (or op_err) ready */
 	int			op_err;		/* lock: -EIO when the server went away */
 	struct task_struct	*op_task;	/* lock: the ZT thread that took the op */
+	struct zuf_sb_info	*sbi;		/* owner only: the super block of the claim */
 	wait_queue_head_t	zt_wq;		/* the ZT sleeps here in WAIT_OPT */
 	wait_queue_head_t	app_wq;		/* the application sleeps here */
 };
 
 static struct zufc_thread *zt_array;		/* [nr_cpu_ids * ZUFS_MAX_ZT_CHANNELS] */
+
+/* an op the server answered -EZUFS_ASYNC: parked on the application's stack, keyed by op_id */
+struct zuf_async_wait {
+	u64			op_id;
+	struct zuf_sb_info	*sbi;
+	size_t			size;		/* the op's struct */
+	u32			len;		/* payload room the op asked for */
+	void			*reply;		/* completer: kmalloc'd reply struct */
+	void			*payload;	/* completer: kvmalloc'd payload */
+	u32			payload_len;
+	int			err;
+	struct completion	done;
+};
+static DEFINE_XARRAY(zuf_async_xa);			/* op_id -> zuf_async_wait */
+static DECLARE_WAIT_QUEUE_HEAD(zuf_async_reg_wq);	/* completers waiting for a registration */
 static atomic64_t zufc_op_seq;
 struct zuf_stats zuf_stats;
 
@@ -145,7 +161,7 @@ struct zufc_thread *zufc_get_channel(struct zuf_sb_info *sbi, int *err)
 		goto dead;
 	zt = _claim_any();
 	if (zt)
-		return zt;
+		goto claimed;
 
 	atomic64_inc(&zuf_stats.channel_waits);
 	ret = wait_event_killable(zri.free_wq, (zt = _claim_any()) || _no_server(sbi));
@@ -154,10 +170,13 @@ struct zufc_thread *zufc_get_channel(struct zuf_sb_info *sbi, int *err)
 		return NULL;
 	}
 	if (zt)
-		return zt;
+		goto claimed;
 dead:
 	atomic64_inc(&zuf_stats.dead_server);
 	return NULL;
+claimed:
+	zt->sbi = sbi;
+	return zt;
 }
 
 void *zufc_op_buf(struct zufc_thread *zt)
@@ -179,6 +198,8 @@ void zufc_put_channel(struct zufc_thread *zt)
 {
 	void *buf = NULL;
 
+	if (!zt)
+		return;
 	spin_lock(&zt->lock);
 	if (zt->abandoned) {
 		/* killed in zufc_call(): the ZT's reply releases the channel */
@@ -216,20 +237,81 @@ static int _valid_err(int err)
 	return err;
 }
 
+static void _async_free(struct zuf_async_wait *aw)
+{
+	kfree(aw->reply);
+	kvfree(aw->payload);
+}
+
+/*
+ * The server answered -EZUFS_ASYNC: free the channel, sleep until ZU_IOC_ASYNC_DONE, then take
+ * a channel again and put the reply payload in its buffer, so callers read it as if synchronous.
+ */
+static int _async_wait(struct zufc_thread **pzt, struct zufs_ioc_hdr *hdr, size_t size, u32 len)
+{
+	struct zufc_thread *zt = *pzt;
+	struct zuf_sb_info *sbi = zt->sbi;
+	struct zuf_async_wait aw = {
+		.op_id = hdr->op_id, .sbi = sbi, .size = size, .len = len,
+	};
+	int err;
+
+	init_completion(&aw.done);
+	zufc_put_channel(zt);
+	*pzt = NULL;
+	err = xa_insert(&zuf_async_xa, aw.op_id, &aw, GFP_KERNEL);
+	if (err)
+		return -EIO;
+	atomic64_inc(&zuf_stats.async_ops);
+	wake_up_all(&zuf_async_reg_wq);
+
+	if (wait_for_completion_killable(&aw.done)) {
+		if (xa_erase(&zuf_async_xa, aw.op_id) == &aw)
+			return -EINTR;
+		wait_for_completion(&aw.done);	/* a completer owns it: it is only copying */
+	}
+	err = aw.err;
+	if (err)
+		goto out;
+
+	zt = zufc_get_channel(sbi, &err);
+	if (!zt)
+		goto out;
+	memcpy(hdr, aw.reply, size);
+	hdr->op_id = aw.op_id;
+	err = -EIO;
+	if (hdr->len != aw.payload_len || hdr->len > len || hdr->len > zufc_payload_max(zt)) {
+		atomic64_inc(&zuf_stats.bad_replies);
+		*pzt = zt;
+		goto out;
+	}
+	if (hdr->len)
+		memcpy(zufc_payload(zt), aw.payload, hdr->len);
+	*pzt = zt;
+	err = 0;
+out:
+	_async_free(&aw);
+	return err;
+}
+
 /*
  * Send the command @hdr (@size bytes, payload already in the op buffer) on the claimed channel
- * @zt and wait for the reply, which is copied back into @hdr (kernel memory) before any check.
+ * *@pzt and wait for the reply, which is copied back into @hdr (kernel memory) before any check.
+ * After an async reply *@pzt is the channel now holding the payload (or NULL); put it as usual.
  */
-int zufc_call(struct zufc_thread *zt, struct zufs_ioc_hdr *hdr, size_t size)
+int zufc_call(struct zufc_thread **pzt, struct zufs_ioc_hdr *hdr, size_t size)
 {
+	struct zufc_thread *zt = *pzt;
 	u16 op = hdr->operation;
 	u32 len = hdr->len;
+	u64 op_id;
 	int err;
 
 	if (WARN_ON(size > ZUFS_OP_HDR_MAX || size < sizeof(*hdr) || op >= ZUFS_OP_MAX_OPT))
 		return -EINVAL;
 
-	hdr->op_id = atomic64_inc_return(&zufc_op_seq);
+	op_id = atomic64_inc_return(&zufc_op_seq);
+	hdr->op_id = op_id;
 	memcpy(zt->opt_buff, hdr, size);
 	atomic64_inc(&zuf_stats.round_trips[op]);
 
@@ -261,6 +343,13 @@ int zufc_call(struct zufc_thread *zt, struct zufs_ioc_hdr *hdr, size_t size)
 		goto fail;
 
 	memcpy(hdr, zt->opt_buff, size);
+	hdr->op_id = op_id;	/* the cookie is ours, whatever the server wrote */
+	if (hdr->err == -EZUFS_ASYNC && (zt->sbi->zft->rfi.features & ZUFS_FEATURE_ASYNC)) {
+		err = _async_wait(pzt, hdr, size, len);
+		if (err)
+			goto fail;
+		zt = *pzt;
+	}
 	hdr->operation = op;
 	hdr->in_len = size;
 	if (hdr->len > len || hdr->len > zufc_payload_max(zt)) {
@@ -279,6 +368,79 @@ fail:
 	return err;
 }
 
+/* ZU_IOC_ASYNC_DONE, on any special file */
+int zufc_async_done(struct zufs_ioc_async_done __user *arg)
+{
+	struct zufs_ioc_async_done ad;
+	struct zuf_async_wait *aw;
+	void *reply = NULL, *payload = NULL;
+	int err;
+
+	err = -EFAULT;
+	if (copy_from_user(&ad, arg, sizeof(ad)))
+		return err;
+	err = -EINVAL;
+	if (ad.reply_size < sizeof(struct zufs_ioc_hdr) || ad.reply_size > ZUFS_OP_HDR_MAX ||
+	    ad.payload_len > ZUFS_OP_BUF_MAX)
+		return err;
+
+	/* the application registers right after the ZT's reply: give it a moment */
+	wait_event_interruptible_timeout(zuf_async_reg_wq, xa_load(&zuf_async_xa, ad.op_id),
+					 5 * HZ);
+	xa_lock(&zuf_async_xa);
+	aw = xa_load(&zuf_async_xa, ad.op_id);
+	if (aw && (aw->sbi->sb_id != ad.sb_id || aw->sbi->sb_key != ad.sb_key))
+		aw = NULL;
+	if (aw)
+		__xa_erase(&zuf_async_xa, ad.op_id);
+	xa_unlock(&zuf_async_xa);
+	if (!aw)
+		return -ENOENT;
+
+	/* from here on the op is ours: it completes whatever happens */
+	err = -EIO;
+	if (ad.reply_size != aw->size || ad.payload_len > aw->len)
+		goto complete;
+	err = -ENOMEM;
+	reply = kmalloc(ad.reply_size, GFP_KERNEL);
+	payload = ad.payload_len ? kvmalloc(ad.payload_len, GFP_KERNEL) : NULL;
+	if (!reply || (ad.payload_len && !payload))
+		goto complete;
+	err = -EFAULT;
+	if (copy_from_user(reply, (void __user *)(arg + 1), ad.reply_size) ||
+	    copy_from_user(payload, (void __user *)(arg + 1) + ad.reply_size, ad.payload_len))
+		goto complete;
+	aw->reply = reply;
+	aw->payload = payload;
+	aw->payload_len = ad.payload_len;
+	reply = payload = NULL;
+	atomic64_add(ad.payload_len, &zuf_stats.bytes_from_server);
+	err = 0;
+complete:
+	if (err)
+		atomic64_inc(&zuf_stats.bad_replies);
+	aw->err = err ? -EIO : 0;
+	complete(&aw->done);	/* aw may be gone right after this */
+	kfree(reply);
+	kvfree(payload);
+	return err;
+}
+
+/* the server is gone: fail every parked async op */
+void zufc_async_fail_all(void)
+{
+	struct zuf_async_wait *aw;
+	unsigned long id;
+
+	xa_lock(&zuf_async_xa);
+	xa_for_each(&zuf_async_xa, id, aw) {
+		__xa_erase(&zuf_async_xa, id);
+		aw->err = -EIO;
+		complete(&aw->done);
+	}
+	xa_unlock(&zuf_async_xa);
+}
+
 int zufc_dispatch(struct zuf_sb_info *sbi, struct zufs_ioc_hdr *hdr, size_t size)
 {
 	struct zufc_thread *zt;
@@ -287,7 +449,7 @@ int zufc_dispatch(struct zuf_sb_info *sbi, struct zufs_ioc_hdr *hdr, size_t size
 	zt = zufc_get_channel(sbi, &err);
 	if (!zt)
 		return err;
-	err = zufc_call(zt, hdr, size);
+	err = zufc_call(&zt, hdr, size);
 	zufc_put_channel(zt);
 	return err;
 }

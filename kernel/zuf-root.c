@@ -61,7 +61,7 @@ static int _register_fs(struct zuf_special_file *zsf, struct zufs_ioc_register_f
 
 	rf.kern_major = ZUFS_MAJOR_VERSION;
 	rf.kern_minor = ZUFS_MINOR_VERSION;
-	rf.kern_features = ZUFS_FEATURE_POOLS | ZUFS_FEATURE_OPBUF_IO;
+	rf.kern_features = ZUFS_FEATURE_POOLS | ZUFS_FEATURE_OPBUF_IO | ZUFS_FEATURE_ASYNC;
 	err = -EPROTO;
 	if (rf.rfi.api_major != ZUFS_MAJOR_VERSION)
 		goto out;
@@ -265,6 +265,7 @@ static void _mount_thread_release(struct zuf_special_file *zsf)
 	}
 	spin_unlock(&zri.lock);
 	/* super blocks of the dead server fail their ops from now on */
+	zufc_async_fail_all();
 	wake_up(&zri.free_wq);
 }
 
@@ -276,6 +277,7 @@ static int _break_all(void)
 	spin_unlock(&zri.lock);
 	wake_up(&zri.mount_wq);
 	zufc_break_all();
+	zufc_async_fail_all();
 	return 0;
 }
 
@@ -299,6 +301,8 @@ static long zuf_special_ioctl(struct file *file, unsigned int cmd, unsigned long
 		return _break_all();
 	case ZU_IOC_NUMA_MAP:
 		return _numa_map(uarg);
+	case ZU_IOC_ASYNC_DONE:
+		return zufc_async_done(uarg);
 	default:
 		break;
 	}
@@ -322,7 +326,6 @@ static long zuf_special_ioctl(struct file *file, unsigned int cmd, unsigned long
 		break;
 	case ZU_IOC_GRAB_PMEM:
 	case ZU_IOC_IOMAP_EXEC:
-	case ZU_IOC_ASYNC_DONE:
 		err = -EOPNOTSUPP;
 		break;
 	default:
@@ -459,6 +462,7 @@ static ssize_t zuf_stats_read(struct file *file, char __user *ubuf, size_t count
 	ZS(bad_replies);
 	ZS(zi_getattr);
 	ZS(dead_server);
+	ZS(async_ops);
 #undef ZS
 	n += scnprintf(buf + n, max - n, "channels %d\n", READ_ONCE(zri.num_zts));
 	for (i = 0; i < ZUFS_OP_MAX_OPT; i++) {

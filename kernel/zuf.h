@@ -93,6 +93,7 @@ struct zuf_stats {
 	atomic64_t	bad_replies;		/* replies rejected by validation */
 	atomic64_t	zi_getattr;		/* getattr answered from the shared zus_inode */
 	atomic64_t	dead_server;		/* ops failed because no server was there */
+	atomic64_t	async_ops;		/* ops the server answered -EZUFS_ASYNC */
 };
 extern struct zuf_stats zuf_stats;
 
@@ -138,7 +139,9 @@ struct zufc_thread *zufc_get_channel(struct zuf_sb_info *sbi, int *err);
 void *zufc_op_buf(struct zufc_thread *zt);
 size_t zufc_payload_max(struct zufc_thread *zt);
 void *zufc_payload(struct zufc_thread *zt);
-int zufc_call(struct zufc_thread *zt, struct zufs_ioc_hdr *hdr, size_t size);
+int zufc_call(struct zufc_thread **pzt, struct zufs_ioc_hdr *hdr, size_t size);
+int zufc_async_done(struct zufs_ioc_async_done __user *arg);
+void zufc_async_fail_all(void);
 void zufc_put_channel(struct zufc_thread *zt);
 int zufc_dispatch(struct zuf_sb_info *sbi, struct zufs_ioc_hdr *hdr, size_t size);
 int zufc_zt_init(struct zuf_special_file *zsf, struct zufs_ioc_init __user *arg);

@@ -30,9 +30,10 @@
  *     not in bytes: 32-byte op header with an op id, fixed-size per-op structs, payload in a
  *     per-ZT op buffer (mmap'd by the server), server-allocated shared pools (dpp_t pools 1..6)
  *     holding struct zus_inode, a per-super-block random key for pool ioctls.
- *     Kernel 1.0 features: ZUFS_FEATURE_POOLS | ZUFS_FEATURE_OPBUF_IO.
+ *     Kernel 1.0 features: ZUFS_FEATURE_POOLS | ZUFS_FEATURE_OPBUF_IO | ZUFS_FEATURE_ASYNC
+ *     (an op answered -EZUFS_ASYNC frees its channel; ZU_IOC_ASYNC_DONE completes it).
  *     Reserved (defined here, not yet served by the kernel): t1 pmem (GRAB_PMEM), NIO
- *     (GET_MULTY/PUT_MULTY/IOMAP words), IOMAP_EXEC, async replies (EZUFS_ASYNC + ASYNC_DONE).
+ *     (GET_MULTY/PUT_MULTY/IOMAP words), IOMAP_EXEC.
  */
 #ifndef _LINUX_ZUS_API_H
 #define _LINUX_ZUS_API_H
@@ -87,7 +88,7 @@
  */
 #define ZUFS_ERRNO_MAX		133	/* EHWPOISON */
 #define EZUFS_RETRY		531	/* reserved: execute the returned iomap and retry */
-#define EZUFS_ASYNC		532	/* reserved: "async, cookie C"; completed by ZU_IOC_ASYNC_DONE */
+#define EZUFS_ASYNC		532	/* "async, cookie = hdr.op_id"; completed by ZU_IOC_ASYNC_DONE */
 
 /* ~~~~ dpp_t: dual-port pointer, a 64-bit offset whose low 3 bits name the pool ~~~~ */
 typedef __u64 zu_dpp_t;
@@ -315,13 +316,21 @@ struct zufs_ioc_iomap_exec {
 };
 #define ZU_IOC_IOMAP_EXEC	_IOWR(ZU_IOC_MAGIC, 19, struct zufs_ioc_iomap_exec)
 
-/* --- ZU_IOC_ASYNC_DONE: reserved. Completes op `op_id` answered with -EZUFS_ASYNC; the reply
- * struct and payload are taken from the calling ZT's op buffer as for WAIT_OPT. --- */
+/*
+ * --- ZU_IOC_ASYNC_DONE: completes op `op_id` that a ZT answered with hdr.err = -EZUFS_ASYNC
+ * (only when the server registered with ZUFS_FEATURE_ASYNC). The argument is followed, in the
+ * same user buffer, by the op's reply struct (reply_size bytes: exactly the op's struct, its
+ * hdr.err/hdr.len set as for a WAIT_OPT reply) and then payload_len bytes of reply payload.
+ * Allowed on any special file; sb_id + sb_key must name the op's super block.
+ */
 struct zufs_ioc_async_done {
 	struct zufs_ioc_hdr hdr;
 	__u64	sb_id;
 	__u64	sb_key;
 	__u64	op_id;
+	__u32	reply_size;
+	__u32	payload_len;
+	/* struct zufs_ioc_<op> reply; __u8 payload[payload_len]; follow */
 };
 #define ZU_IOC_ASYNC_DONE	_IOWR(ZU_IOC_MAGIC, 20, struct zufs_ioc_async_done)
 

@@ -212,7 +212,10 @@ export const zufs_ioc_iomap_exec = {
   size: 80,
   fields: withHdr({ sb_id: 32, sb_key: 40, zus_sbi: 48, wait_for_done: 56, ziom: 64 }),
 } as const satisfies Layout;
-export const zufs_ioc_async_done = { size: 56, fields: withHdr({ sb_id: 32, sb_key: 40, op_id: 48 }) } as const satisfies Layout;
+export const zufs_ioc_async_done = {
+  size: 64,
+  fields: withHdr({ sb_id: 32, sb_key: 40, op_id: 48, reply_size: 56, payload_len: 60 }),
+} as const satisfies Layout;
 
 export const zufs_ioc_new_inode = {
   size: 448,
