@@ -247,7 +247,13 @@ export async function openTiers(cfg: TiersConfig, opts: OpenTiersOptions): Promi
   if (main.devIndex !== 0) throw dtError('MISSING_MEMBER', `t1 ${t1Paths[0]} is member ${main.devIndex} of tier volume ${main.volumeUuid}; configure its member 0 first`);
   const given = [...t1Paths.map((p) => ({ p, role: 't1' as const })), ...t2Paths.map((p) => ({ p, role: 't2' as const }))];
   const tables = given.map(({ p, role }, i) => {
-    const t = i === 0 ? main : readTable(p);
+    let t: DeviceTable | null;
+    try {
+      t = i === 0 ? main : readTable(p);
+    } catch (e) {
+      if (toErrno(e) === errno.ENOENT) throw dtError('MISSING_MEMBER', `${role} ${p} does not exist, but t1 ${t1Paths[0]} is formatted with it: restore it or run "zufs format"`);
+      throw e;
+    }
     if (!t) throw dtError('NOT_FORMATTED', `${role} ${p} is not formatted but t1 is: run "zufs format" with every device`);
     checkSameVolume(main, t, p, role);
     return t;

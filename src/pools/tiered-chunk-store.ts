@@ -167,6 +167,7 @@ export class TieredChunkStore implements ChunkStore {
   // a chunk evicted and read again still has its old records.
   private readonly journaledInos = new Set<number>();
   private readonly journaledKeys = new Set<string>();
+  private readonly jSpans = new Set<Entry>(); // entries with a non-empty journal span
   private readonly progress: (() => void)[] = [];
   private readonly writeback: boolean;
   private readonly flushDelayMs: number;
@@ -312,7 +313,7 @@ export class TieredChunkStore implements ChunkStore {
         if (e.upHi > len) e.upHi = len;
         if (e.upLo >= e.upHi) [e.upLo, e.upHi] = [EMPTY_LO, 0];
         if (e.jHi > len) e.jHi = len;
-        if (e.jLo >= e.jHi) [e.jLo, e.jHi] = [EMPTY_LO, 0];
+        if (e.jLo >= e.jHi) this.clearJournalSpan(e);
         if (e.dirty && !e.uploading && e.upHi === 0) this.markClean(e);
       },
       () => this.inner.truncate(ino, idx, len),
@@ -357,7 +358,7 @@ export class TieredChunkStore implements ChunkStore {
     if (!this.writeback) return this.backend.sync();
     const full = await this.withJournal(async () => {
       const j = this.tiers.journal;
-      for (const e of this.entries.values()) {
+      for (const e of [...this.jSpans]) {
         if (e.where !== 't1' || e.jLo >= e.jHi) continue;
         if (!e.dirty && !e.uploading && !this.journaledKeys.has(e.key)) continue; // uploaded and never journaled: the store sync below covers it
         if (!this.journalEntry(e)) return true;
@@ -448,6 +449,7 @@ export class TieredChunkStore implements ChunkStore {
     if (end > e.upHi) e.upHi = end;
     if (off < e.jLo) e.jLo = off;
     if (end > e.jHi) e.jHi = end;
+    this.jSpans.add(e);
     e.gen = ++this.gen;
     this.t1Policy.touch(e.key);
   }
@@ -538,6 +540,7 @@ export class TieredChunkStore implements ChunkStore {
   /** Forgets an entry whose slot the caller has already dealt with. */
   private forget(e: Entry): void {
     e.where = 'gone';
+    this.jSpans.delete(e);
     this.entries.delete(e.key);
     const st = this.inos.get(e.ino);
     if (st?.entries.get(e.idx) === e) st.entries.delete(e.idx);
@@ -687,9 +690,14 @@ export class TieredChunkStore implements ChunkStore {
       this.journaledInos.add(e.ino);
       this.journaledKeys.add(e.key);
     }
+    this.clearJournalSpan(e);
+    return true;
+  }
+
+  private clearJournalSpan(e: Entry): void {
     e.jLo = EMPTY_LO;
     e.jHi = 0;
-    return true;
+    this.jSpans.delete(e);
   }
 
   private withJournal<T>(fn: () => Promise<T>): Promise<T> {
@@ -707,10 +715,11 @@ export class TieredChunkStore implements ChunkStore {
       const j = this.tiers.journal;
       if (j.isEmpty && !all) return;
       await this.waitUntil(() =>
-        all ? this.dirty.size === 0 && this.active === 0 : ![...this.dirty].some((e) => this.journaledKeys.has(e.key)) && ![...this.entries.values()].some((e) => e.uploading && this.journaledKeys.has(e.key)),
+        // Uploading chunks stay in `dirty` until their upload ends.
+        all ? this.dirty.size === 0 && this.active === 0 : ![...this.dirty].some((e) => this.journaledKeys.has(e.key)),
       );
       const settled = new Map<Entry, number>();
-      for (const e of this.entries.values()) if (!e.dirty && !e.uploading) settled.set(e, e.gen);
+      for (const e of this.jSpans) if (!e.dirty && !e.uploading) settled.set(e, e.gen);
       await this.backend.sync();
       if (!j.isEmpty) {
         await j.reset();
@@ -718,7 +727,7 @@ export class TieredChunkStore implements ChunkStore {
       }
       this.journaledInos.clear();
       this.journaledKeys.clear();
-      for (const e of this.entries.values()) if (settled.get(e) === e.gen) [e.jLo, e.jHi] = [EMPTY_LO, 0];
+      for (const [e, gen] of settled) if (e.gen === gen) this.clearJournalSpan(e);
     });
   }
 
