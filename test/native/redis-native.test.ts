@@ -273,6 +273,20 @@ describe.skipIf(privateRedisUnavailable !== undefined)(`redis native layout${pri
     expect(await errnoOf(fs.removeDentry(caller, root, 'f', true))).toBe('ENOTDIR');
   });
 
+  it('a directory made by another client right after a listing is found at once; empty directories move with rename', async () => {
+    fs = await mountFs();
+    await cli.set('d/k', '1');
+    await listDir(fs, '');
+    await cli.set('late/x', '1');
+    expect((await fs.lookup(caller, fs.rootIno, 'late')).mode).toBe(0o040755);
+    await fs.newInode(caller, fs.rootIno, 'e', { mode: 0o040755 });
+    await fs.newInode(caller, await walk(fs, 'e'), 'f', { mode: 0o040755 });
+    await fs.rename(caller, fs.rootIno, 'e', await walk(fs, 'd'), 'e2', 0);
+    expect(await listDir(fs, 'd/e2')).toEqual(['f']);
+    expect(await errnoOf(walk(fs, 'e'))).toBe('ENOENT');
+    expect(await listDir(fs, '')).toEqual(['d', 'late']);
+  });
+
   it('SCAN listing: 10,000 keys page out once each with stable cookies, and KEYS is never sent', async () => {
     fs = await mountFs();
     await cli.config('RESETSTAT');

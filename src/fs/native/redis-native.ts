@@ -246,6 +246,12 @@ export class RedisNativeFs implements ZusOperations {
     return false;
   }
 
+  /** `path` is no longer a directory of keys (rmdir, or renamed away or over). */
+  private forgetDir(path: string): void {
+    this.pinned.delete(path);
+    this.dirSeen.delete(path);
+  }
+
   private async dirExists(path: string): Promise<boolean> {
     if (path === '' || this.pinned.has(path)) return true;
     const until = this.dirSeen.get(path);
@@ -406,8 +412,7 @@ export class RedisNativeFs implements ZusOperations {
         if (!pinned && !(await this.dirExists(path))) throw fsError(errno.ENOENT);
         if (!isDir) throw fsError(errno.EISDIR);
         if (this.hasPinnedUnder(path) || (await this.anyKeyUnder(path))) throw fsError(errno.ENOTEMPTY);
-        this.pinned.delete(path);
-        this.dirSeen.delete(path);
+        this.forgetDir(path);
       }
       if (d.node.path !== '') this.pin(d.node.path!);
       this.inodes.remove(path);
@@ -465,6 +470,7 @@ export class RedisNativeFs implements ZusOperations {
         if (!srcIsDir && dstIsDir) throw fsError(errno.EISDIR);
         if (dstIsDir && (t || this.hasPinnedUnder(dst) || (await this.anyKeyUnder(dst)))) throw fsError(errno.ENOTEMPTY);
       }
+      if (dstIsDir) this.forgetDir(dst); // replaced by the source (only an empty one can be)
       if (s) {
         if (noReplace) {
           if (!(await this.redis.renamenx(this.key(src), this.key(dst)))) throw fsError(errno.EEXIST);
@@ -472,13 +478,10 @@ export class RedisNativeFs implements ZusOperations {
           await this.redis.rename(this.key(src), this.key(dst));
         }
       } else {
-        // An empty directory that lives only in this mount.
-        for (const p of [...this.pinned]) if (p === src || p.startsWith(`${src}/`)) this.pinned.delete(p);
-        this.pin(dst);
-      }
-      if (dstIsDir) {
-        this.pinned.delete(dst);
-        this.dirSeen.delete(dst);
+        // Directories with no keys under them live only in this mount: move them in memory.
+        const moved = [...this.pinned].filter((p) => p === src || p.startsWith(`${src}/`));
+        for (const p of moved) this.forgetDir(p);
+        for (const p of moved) this.pin(dst + p.slice(src.length));
       }
       if (from.node.path !== '') this.pin(from.node.path!);
       this.inodes.rename(src, dst);
