@@ -15,7 +15,7 @@ import { errno, fsError } from './errors.js';
 import { ChunkMap } from './chunk-map.js';
 import { IdPool } from './id-pool.js';
 import { InodeCache } from './inode-cache.js';
-import { isDir, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './mode.js';
+import { isDir, S_IFDIR, S_IFMT, S_IFREG } from './mode.js';
 import { KeyedMutex, Mutex } from './mutex.js';
 import type { Attr } from './operations.js';
 import { nowNs } from './clock.js';
