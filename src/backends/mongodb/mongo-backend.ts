@@ -1,13 +1,23 @@
 // The posix layout on MongoDB (or a wire-compatible server such as FerretDB): one collection per
-// record kind, named `<volume>.inodes`, `.dentries`, `.xattrs`, `.chunks`, `.ids`, `.counters` and
-// `.locks`. Every hot-path access is by a string _id ("ino", "parent/name", "ino/idx", one xattr
-// document per inode), because FerretDB v1 with SQLite pushes down nothing but equality on a string
-// or ObjectId _id: any other filter, and every sort, scans and sorts the whole collection in the
-// server. The secondary indexes ({parent, cookie} for readdir, {ino, idx} for chunk listing) serve
-// MongoDB; on FerretDB v1 a readdir, ChunkStore.list or remove scans its whole collection. To pay
-// that once per listing rather than once per page, readdir on FerretDB v1 reads the rest of the
-// directory in one unsorted query, sorts it here and serves the following pages from that snapshot
-// for a few seconds. A commit through this store that touches the directory drops the
+// record kind, named `<volume>.inodes`, `.dentries`, `.xattrs`, `.chunks`, `.blobs`, `.ids`,
+// `.counters` and `.locks`.
+//
+// Every hot-path access is by a string _id ("ino", "parent/name", "ino/idx", one xattr document per
+// inode), because FerretDB v1 with SQLite pushes down nothing but equality on a string or ObjectId
+// _id: any other filter, and every sort, scans and sorts the whole collection in the server. Even
+// that pushdown scans in v1.24 (its query, `->'$._id'`, does not match its own _id index,
+// `->"_id"`), so SQLite reads every row of the collection: chunk bytes therefore live apart from
+// everything looked up often, and FerretDB v1 suits tests and small volumes, not large ones. The
+// secondary indexes ({parent, cookie} for readdir, {ino, idx} for chunk listing) serve MongoDB.
+//
+// A chunk is two documents: a small one in `.chunks` ({ino, idx, len}) that listing, removal and
+// stats read, and its bytes in `.blobs`, so none of those reads data. The small one is written
+// before the bytes and removed after them: a crash leaves at worst a listed chunk without bytes,
+// which reads as a hole and is removed with the file, never unlisted bytes that could resurface.
+//
+// readdir on FerretDB v1 reads the rest of the directory in one unsorted query, sorts it here and
+// serves the following pages from that snapshot for a few seconds, so a paged listing costs one
+// scan, not one per page. A commit through this store that touches the directory drops the
 // snapshot; changes made meanwhile by other gateways may or may not show up in a listing already
 // under way, which is what POSIX allows readdir.
 //
@@ -121,6 +131,10 @@ interface ChunkDoc {
   ino: number;
   idx: number;
   len: number;
+}
+
+interface BlobDoc {
+  _id: string; // "ino/idx"
   data: Binary;
 }
 
@@ -246,6 +260,7 @@ class Collections {
   readonly dentries: Collection<DentryDoc>;
   readonly xattrs: Collection<XattrDoc>;
   readonly chunks: Collection<ChunkDoc>;
+  readonly blobs: Collection<BlobDoc>;
   readonly counters: Collection<CounterDoc>;
   readonly ids: Collection<IdClaimDoc>;
   readonly locks: Collection<LockDoc>;
@@ -256,6 +271,7 @@ class Collections {
     this.dentries = db.collection<DentryDoc>(`${volume}.dentries`);
     this.xattrs = db.collection<XattrDoc>(`${volume}.xattrs`);
     this.chunks = db.collection<ChunkDoc>(`${volume}.chunks`);
+    this.blobs = db.collection<BlobDoc>(`${volume}.blobs`);
     this.counters = db.collection<CounterDoc>(`${volume}.counters`);
     this.locks = db.collection<LockDoc>(`${volume}.locks`);
   }
@@ -269,7 +285,7 @@ class Collections {
   }
 
   async drop(): Promise<void> {
-    for (const c of [this.inodes, this.dentries, this.xattrs, this.chunks, this.counters, this.ids, this.locks]) {
+    for (const c of [this.inodes, this.dentries, this.xattrs, this.chunks, this.blobs, this.counters, this.ids, this.locks]) {
       await c.drop().catch((err: unknown) => {
         if (!(err instanceof MongoServerError && (err.code === 26 || /not found/i.test(err.message)))) throw err;
       });
@@ -655,13 +671,21 @@ class MongoChunkStore implements ChunkStore {
   ) {}
 
   private async load(ino: number, idx: number): Promise<Buffer | undefined> {
-    const d = await this.c.chunks.findOne({ _id: chunkKey(ino, idx) }, { projection: { data: 1 } });
+    const d = await this.c.blobs.findOne({ _id: chunkKey(ino, idx) });
     return d ? bin(d.data) : undefined;
   }
 
-  private async store(ino: number, idx: number, data: Buffer): Promise<void> {
+  /** Stores the chunk's bytes; `oldLen` (undefined: unknown) spares the listing document's write
+   * when it would not change. */
+  private async store(ino: number, idx: number, data: Buffer, oldLen: number | undefined): Promise<void> {
     const _id = chunkKey(ino, idx);
-    await this.c.chunks.replaceOne({ _id }, { ino, idx, len: data.length, data: new Binary(data) }, { upsert: true });
+    if (oldLen !== data.length) await this.c.chunks.replaceOne({ _id }, { ino, idx, len: data.length }, { upsert: true });
+    await this.c.blobs.replaceOne({ _id }, { data: new Binary(data) }, { upsert: true });
+  }
+
+  private async drop(ids: string[]): Promise<void> {
+    for (const _id of ids) await this.c.blobs.deleteOne({ _id });
+    for (const _id of ids) await this.c.chunks.deleteOne({ _id });
   }
 
   async read(ino: number, idx: number, off: number, len: number): Promise<Buffer> {
@@ -674,38 +698,39 @@ class MongoChunkStore implements ChunkStore {
   async write(ino: number, idx: number, off: number, data: Buffer): Promise<void> {
     const end = off + data.length;
     if (off < 0 || end > this.chunkSize) throw new RangeError(`chunk write [${off}, ${end}) outside chunk`);
-    await this.mutex.run(`${ino}/${idx}`, async () => {
+    await this.mutex.run(chunkKey(ino, idx), async () => {
       if (off === 0 && end === this.chunkSize) {
-        await this.store(ino, idx, Buffer.from(data));
+        await this.store(ino, idx, Buffer.from(data), undefined);
         return;
       }
-      const old = (await this.load(ino, idx)) ?? Buffer.alloc(0);
-      const next = Buffer.alloc(Math.max(old.length, end));
-      old.copy(next);
+      const old = await this.load(ino, idx);
+      const next = Buffer.alloc(Math.max(old?.length ?? 0, end));
+      old?.copy(next);
       data.copy(next, off);
-      await this.store(ino, idx, next);
+      await this.store(ino, idx, next, old?.length);
     });
   }
 
   async truncate(ino: number, idx: number, len: number): Promise<void> {
-    await this.mutex.run(`${ino}/${idx}`, async () => {
+    await this.mutex.run(chunkKey(ino, idx), async () => {
       if (len <= 0) {
-        await this.c.chunks.deleteOne({ _id: chunkKey(ino, idx) });
+        await this.drop([chunkKey(ino, idx)]);
         return;
       }
       const old = await this.load(ino, idx);
-      if (old && old.length > len) await this.store(ino, idx, Buffer.from(old.subarray(0, len)));
+      if (old && old.length > len) await this.store(ino, idx, Buffer.from(old.subarray(0, len)), old.length);
     });
   }
 
   async remove(ino: number, fromIdx: number, toIdx?: number): Promise<void> {
     const idx = toIdx === undefined ? { $gte: fromIdx } : { $gte: fromIdx, $lt: toIdx };
-    await this.c.chunks.deleteMany({ ino, idx });
+    const docs = await this.c.chunks.find({ ino, idx }, { projection: { _id: 1 } }).toArray();
+    await this.drop(docs.map((d) => d._id));
   }
 
   async list(ino: number): Promise<number[]> {
-    const docs = await this.c.chunks.find({ ino }, { projection: { idx: 1 } }).sort({ idx: 1 }).toArray();
-    return docs.map((d) => toNumber(d.idx));
+    const docs = await this.c.chunks.find({ ino }, { projection: { idx: 1 } }).toArray();
+    return docs.map((d) => toNumber(d.idx)).sort((a, b) => a - b);
   }
 }
 
@@ -722,6 +747,7 @@ export class MongoBackend implements Backend {
 
   /** Connects, creates the indexes, and records (or checks) the volume's chunk size. */
   static async open(opts: MongoBackendOptions): Promise<MongoBackend> {
+    checkChunkSize(opts.chunkSize);
     const client = new MongoClient(opts.url, clientOptions(opts));
     try {
       await client.connect();
@@ -753,10 +779,13 @@ export class MongoBackend implements Backend {
   }
 }
 
-async function settleChunkSize(c: Collections, volume: string, wanted: number | undefined): Promise<number> {
+function checkChunkSize(wanted: number | undefined): void {
   if (wanted !== undefined && (!Number.isSafeInteger(wanted) || wanted < 4096 || wanted > 15 * 1024 * 1024)) {
     throw new MongoBackendError('EINVAL', `mongodb: chunkSize ${wanted} must be 4 KiB..15 MiB`);
   }
+}
+
+async function settleChunkSize(c: Collections, volume: string, wanted: number | undefined): Promise<number> {
   await insertIfAbsent(c.counters, { _id: 'format', chunkSize: wanted ?? DEFAULT_MONGO_CHUNK_SIZE, format: FORMAT });
   const doc = await c.counters.findOne({ _id: 'format' });
   const stored = doc?.chunkSize === undefined ? undefined : toNumber(doc.chunkSize);
