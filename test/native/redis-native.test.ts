@@ -339,6 +339,50 @@ describe.skipIf(privateRedisUnavailable !== undefined)(`redis native layout${pri
     expect(await cli.get('app:dir/three')).toBe('3');
   });
 
+  it('differential: random writes and truncates on a string key and on a hash field match a byte model', async () => {
+    fs = await mountFs();
+    await cli.hset('hh', 'field', '');
+    let seed = 42;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const s = await fs.newInode(caller, fs.rootIno, 'str', { mode: 0o100644 });
+    const f = await walk(fs, 'hh/field');
+    const models = new Map<number, Buffer>([[s.ino, Buffer.alloc(0)], [f, Buffer.alloc(0)]]);
+    for (const ino of [s.ino, f]) {
+      let fh = await fs.open(caller, ino, 2);
+      for (let i = 0; i < 150; i++) {
+        let m = models.get(ino)!;
+        const op = rnd(10);
+        if (op < 7) {
+          const off = rnd(m.length + 50);
+          const data = Buffer.from(Array.from({ length: 1 + rnd(40) }, () => 97 + rnd(26)));
+          await fs.write(ino, fh, off, data);
+          const next = Buffer.alloc(Math.max(m.length, off + data.length));
+          m.copy(next);
+          data.copy(next, off);
+          m = next;
+        } else if (op < 9) {
+          const size = rnd(m.length + 20);
+          await fs.setattr(caller, ino, { size, fh });
+          const next = Buffer.alloc(size);
+          m.copy(next, 0, 0, Math.min(size, m.length));
+          m = next;
+        } else {
+          await fs.flush(ino, fh); // a close and reopen in the middle
+          await fs.release(ino, fh);
+          fh = await fs.open(caller, ino, 2);
+        }
+        models.set(ino, m);
+        const off = rnd(m.length + 1);
+        expect(await fs.read(ino, fh, off, 64), `op ${i}`).toEqual(m.subarray(off, off + 64));
+      }
+      await fs.flush(ino, fh);
+      await fs.release(ino, fh);
+    }
+    expect(await cli.getBuffer('str')).toEqual(models.get(s.ino));
+    expect(await cli.hgetBuffer('hh', 'field')).toEqual(models.get(f));
+    expect((await fs.getattr(f)).size).toBe(models.get(f)!.length);
+  });
+
   it('a stream (no file form) is a read-only file whose open fails with ENOTSUP; its type still shows', async () => {
     fs = await mountFs();
     await cli.xadd('events', '*', 'a', '1');
