@@ -129,7 +129,7 @@ describe.skipIf(privateRedisUnavailable !== undefined)(`redis native layout${pri
     await writeFile(fs, 's', 'm\nm\nn\n');
     expect((await cli.smembers('s')).sort()).toEqual(['m', 'n']);
     await writeFile(fs, 'z', '3 c\n1e2 hundred\n+inf top\n');
-    expect(await cli.zrange('z', 0, -1, 'WITHSCORES')).toEqual(['c', '3', 'hundred', '100', 'top', 'inf']);
+    expect(await cli.zrange('z', 0, '-1', 'WITHSCORES')).toEqual(['c', '3', 'hundred', '100', 'top', 'inf']);
 
     // A bad line fails the close with EINVAL and a log line; the key keeps its old value.
     expect(await errnoOf(writeFile(fs, 'z', '3 c\nnot-a-score d\n'))).toBe('EINVAL');

@@ -382,7 +382,7 @@ export class RedisNativeFs implements ZusOperations {
     });
   }
 
-  addDentry(_caller: Caller, dir: number, name: string): Promise<Attr> {
+  addDentry(_caller: Caller, dir: number, name: string, _ino: number): Promise<Attr> {
     return this.guard(async () => {
       const d = this.inodes.get(dir);
       this.refuse(errno.EPERM, 'link', childPath(d.path!, name), 'Redis has no hard links (a key has exactly one name)');
@@ -803,14 +803,14 @@ export class RedisNativeFs implements ZusOperations {
   }
 
   /** Staged content is stored; Redis's own persistence (appendfsync) decides durability on disk. */
-  sync(ino: number, fh: number): Promise<void> {
+  sync(ino: number, fh: number, _datasync: boolean): Promise<void> {
     return this.guard(async () => {
       const h = this.handles.get(fh);
       if (h && h.ino === ino) await this.commit(h, false);
     });
   }
 
-  fallocate(ino: number): Promise<void> {
+  fallocate(ino: number, _fh: number, _mode: number, _offset: number, _len: number): Promise<void> {
     return this.guard(async () => {
       this.refuse(errno.ENOTSUP, 'fallocate', this.inodes.get(ino).path!, 'Redis values have no preallocation');
     });
@@ -825,7 +825,7 @@ export class RedisNativeFs implements ZusOperations {
     });
   }
 
-  ioctl(): Promise<Buffer> {
+  ioctl(_ino: number, _fh: number, _cmd: number, _arg: Buffer): Promise<Buffer> {
     return Promise.reject(fsError(errno.ENOTTY));
   }
 
