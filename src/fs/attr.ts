@@ -6,6 +6,7 @@ import { aclChmod, decodeAcl, encodeAcl, XATTR_NAME_POSIX_ACL_ACCESS } from './a
 import { FsCore, MAX_FILE_SIZE } from './core.js';
 import { truncateData } from './data.js';
 import { errno, fsError } from './errors.js';
+import { isAppendOnly, isImmutable } from './inode-flags.js';
 import { isDir, isLnk, isReg, S_IALLUGO, S_IFMT, S_ISGID, S_ISUID, S_IXGRP } from './mode.js';
 import type { Attr, SetAttr } from './operations.js';
 
@@ -33,6 +34,11 @@ export async function setattr(core: FsCore, ino: number, req: SetAttr): Promise<
   checkTime(req.ctimeNs, 'ctime');
   return core.locks.run(ino, async () => {
     const rec = await core.inode(ino);
+    // notify_change: nothing changes on an immutable inode; an append-only one keeps its owner,
+    // mode, size and explicitly set times (setting them to now is allowed).
+    const explicitTime = typeof req.atimeNs === 'bigint' || typeof req.mtimeNs === 'bigint' || req.ctimeNs !== undefined;
+    const fixed = req.mode !== undefined || req.uid !== undefined || req.gid !== undefined || req.size !== undefined;
+    if (isImmutable(rec) || (isAppendOnly(rec) && (fixed || explicitTime))) throw fsError(errno.EPERM);
     const next = { ...rec };
     const now = core.now();
     const ops: MetaOp[] = [];

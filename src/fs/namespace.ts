@@ -17,6 +17,7 @@ import {
   ROOT_INO,
 } from './core.js';
 import { errno, fsError } from './errors.js';
+import { checkDirAdd, checkDirRemove, checkNotPinned, FS_APPEND_FL, FS_IMMUTABLE_FL, isImmutable } from './inode-flags.js';
 import {
   isDir,
   isValidType,
@@ -113,7 +114,10 @@ export async function createNode(core: FsCore, caller: Caller, dir: number, name
     core.retrying<Attr>('create', async (attempt) => {
       const p = await core.dirInode(dir, type === S_IFDIR);
       if (p.nlink === 0) throw fsError(errno.ENOENT, 'directory was removed');
-      if (attempt > 0 && (await core.meta.lookup(dir, name)) !== undefined) throw fsError(errno.EEXIST);
+      // A taken name is EEXIST before the immutable directory is EPERM (filename_create first).
+      const refused = isImmutable(p);
+      if ((attempt > 0 || refused) && (await core.meta.lookup(dir, name)) !== undefined) throw fsError(errno.EEXIST);
+      if (refused) checkDirAdd(p);
       const own = await initialOwnership(core, caller, p, type, req.mode);
       const ino = await core.ids.take();
       const cookie = await core.ids.take();
@@ -161,7 +165,7 @@ export async function link(core: FsCore, dir: number, name: string, ino: number)
       const t = core.revalidate ? await core.freshInode(ino) : await core.inode(ino);
       // The kernel finds a taken name before it looks at the source (filename_create, vfs_link).
       let refuse: number | undefined;
-      if (isDir(t.mode)) refuse = errno.EPERM;
+      if (isDir(t.mode) || isImmutable(p) || t.flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) refuse = errno.EPERM;
       else if (t.nlink === 0) refuse = errno.ENOENT;
       else if (t.nlink >= 0x7fffffff) refuse = errno.EMLINK;
       if ((refuse !== undefined || attempt > 0) && (await core.meta.lookup(dir, name)) !== undefined) {
@@ -225,6 +229,8 @@ export async function removeEntry(core: FsCore, dir: number, name: string, wantD
       core.cache.set(c);
       const childIsDir = isDir(c.mode);
       const p = await core.dirInode(dir, childIsDir);
+      checkDirRemove(p); // may_delete: EPERM before the type checks
+      checkNotPinned(c);
       if (wantDir && !childIsDir) throw fsError(errno.ENOTDIR);
       if (!wantDir && childIsDir) throw fsError(errno.EISDIR);
       if (childIsDir && !(await isEmptyDir(core, childIno))) throw fsError(errno.ENOTEMPTY);
@@ -320,6 +326,14 @@ async function renameLocked(
   }
   // Two names of one inode (or one name onto itself): POSIX says do nothing.
   if (dstIno === srcIno) return;
+  checkDirRemove(oldParent);
+  checkDirAdd(newParent);
+  checkNotPinned(src0);
+  if (dst0) {
+    checkDirRemove(newParent);
+    checkNotPinned(dst0);
+  }
+  if (exchange) checkDirAdd(oldParent);
   if (!exchange && dst0) {
     if (dstIsDir && !srcIsDir) throw fsError(errno.EISDIR);
     if (!dstIsDir && srcIsDir) throw fsError(errno.ENOTDIR);

@@ -11,7 +11,6 @@
 // - O_TRUNC: the transport turns it into setattr({ size: 0 }); open() itself never truncates.
 // - O_APPEND: the kernel picks the offset (the current size) and sends it with the write.
 // - Clearing setuid/setgid on write by an unprivileged user: the kernel sends it as a setattr.
-// - FS_IOC_SETFLAGS bits (immutable, append-only) are stored and returned, not enforced here.
 //
 // Unlinked inodes: when nlink reaches 0 the inode stays (still readable and writable through open
 // handles) and an entry "orphan.<ino>" is added to the reserved directory 0 in the same
@@ -38,10 +37,11 @@ import {
 } from './core.js';
 import { fallocateData, readData, seekData, writeData } from './data.js';
 import { errno, fsError } from './errors.js';
+import { checkOpen, isAppendOnly, isImmutable } from './inode-flags.js';
 import { isDir, isReg, S_IFDIR } from './mode.js';
 import * as ns from './namespace.js';
 import type { Attr, Caller, DirentOut, NewInode, SetAttr, StatFs, ZusOperations } from './operations.js';
-import { FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from './operations.js';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from './operations.js';
 import { getXattr, listXattrs, removeXattr, setXattr } from './xattr.js';
 
 export type { PosixFsOptions } from './core.js';
@@ -153,13 +153,14 @@ export class PosixFs implements ZusOperations {
     return setattr(await this.core0(), ino, req);
   }
 
-  async open(_caller: Caller, ino: number, _flags: number): Promise<number> {
+  async open(_caller: Caller, ino: number, flags: number): Promise<number> {
     const core = await this.core0();
     // Close-to-open: an open re-reads the inode, so what another gateway wrote and closed is
     // seen in full (size, times) even before its invalidation arrives. An unlinked inode can
     // still be opened while the kernel holds it (/proc/<pid>/fd/<n>).
     // A regular file's chunk list is read alongside, for st_blocks.
     const rec = core.revalidate ? await this.freshWithChunks(ino) : await core.inode(ino);
+    checkOpen(rec, flags);
     if (isReg(rec.mode) && !core.chunkMap.known(ino)) core.chunkMap.set(ino, await core.chunks.list(ino));
     const fh = this.nextFh++;
     core.handles.set(fh, ino);
@@ -209,6 +210,7 @@ export class PosixFs implements ZusOperations {
     return core.locks.run(ino, async () => {
       const rec = await core.inode(ino);
       if (!isReg(rec.mode)) throw fsError(isDir(rec.mode) ? errno.EISDIR : errno.EINVAL);
+      if (isImmutable(rec)) throw fsError(errno.EPERM); // as ext4_write_checks, even for older handles
       if (data.length === 0) return 0;
       await writeData(core, rec, offset, data);
       const now = core.now();
@@ -227,6 +229,7 @@ export class PosixFs implements ZusOperations {
       const rec = await core.inode(ino);
       if (isDir(rec.mode)) throw fsError(errno.EISDIR);
       if (!isReg(rec.mode)) throw fsError(errno.ENODEV);
+      if (isImmutable(rec) || (isAppendOnly(rec) && mode & ~FALLOC_FL_KEEP_SIZE)) throw fsError(errno.EPERM);
       const size = await fallocateData(core, rec, mode, offset, len);
       const now = core.now();
       const dataChanged = (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) !== 0 || size !== rec.size;

@@ -6,6 +6,7 @@ import type { InodeRecord, MetaOp } from '../backends/types.js';
 import { aclUpdateMode, decodeAcl, encodeAcl, XATTR_NAME_POSIX_ACL_ACCESS, XATTR_NAME_POSIX_ACL_DEFAULT } from './acl.js';
 import { FsCore } from './core.js';
 import { errno, fsError } from './errors.js';
+import { checkNotPinned } from './inode-flags.js';
 import { isDir, isLnk } from './mode.js';
 import type { Caller } from './operations.js';
 import { XATTR_CREATE, XATTR_REPLACE } from './operations.js';
@@ -56,6 +57,7 @@ export async function setXattr(
   if (value.length > XATTR_SIZE_MAX) throw fsError(errno.E2BIG);
   await core.locks.run(ino, async () => {
     const rec = await core.inode(ino);
+    checkNotPinned(rec);
     if (kind !== 'plain') return setAcl(core, caller, rec, kind, decodeAcl(value));
     if (flags !== 0) {
       const exists = (await core.meta.getXattr(ino, name)) !== undefined;
@@ -70,6 +72,7 @@ export async function removeXattr(core: FsCore, ino: number, name: string): Prom
   const kind = checkXattrName(name);
   await core.locks.run(ino, async () => {
     const rec = await core.inode(ino);
+    checkNotPinned(rec);
     const exists = (await core.meta.getXattr(ino, name)) !== undefined;
     // Removing an ACL that is not there succeeds, as on ext4 (set_posix_acl(NULL)).
     if (!exists) {

@@ -392,3 +392,66 @@ describe('ioctl', () => {
     expect(await errOf(fs.ioctl(f.ino, 0, 0x5401, Buffer.alloc(0)))).toBe(errno.ENOTTY);
   });
 });
+
+describe('immutable and append-only flags are enforced (the kernel cannot for FUSE)', () => {
+  const setFlags = async (fs: Awaited<ReturnType<typeof mkfs>>['fs'], ino: number, flags: number) => {
+    const arg = Buffer.alloc(4);
+    arg.writeUInt32LE(flags, 0);
+    await fs.ioctl(ino, 0, FS_IOC_SETFLAGS, arg);
+  };
+  const O_WRONLY = 1;
+  const O_RDWR = 2;
+  const O_TRUNC = 0o1000;
+  const O_APPEND = 0o2000;
+
+  test('immutable: no write, truncate, chmod, unlink, rename, link, xattr; reads and reopen for read work', async () => {
+    const { fs } = mkfs();
+    const d = await mkdir(fs, 1, 'd');
+    const f = await mkfile(fs, d.ino, 'f');
+    await writeStr(fs, f.ino, 0, 'frozen');
+    const wfh = await fs.open(root, f.ino, O_RDWR);
+    await setFlags(fs, f.ino, 0x10);
+    expect(await errOf(fs.write(f.ino, wfh, 0, Buffer.from('x')))).toBe(errno.EPERM);
+    expect(await errOf(fs.open(root, f.ino, O_WRONLY))).toBe(errno.EPERM);
+    expect(await errOf(fs.setattr(root, f.ino, { size: 0 }))).toBe(errno.EPERM);
+    expect(await errOf(fs.setattr(root, f.ino, { mode: 0o777 }))).toBe(errno.EPERM);
+    expect(await errOf(fs.setattr(root, f.ino, { mtimeNs: 'now' }))).toBe(errno.EPERM);
+    expect(await errOf(fs.removeDentry(root, d.ino, 'f', false))).toBe(errno.EPERM);
+    expect(await errOf(fs.rename(root, d.ino, 'f', 1, 'g', 0))).toBe(errno.EPERM);
+    expect(await errOf(fs.addDentry(root, 1, 'h', f.ino))).toBe(errno.EPERM);
+    expect(await errOf(fs.setxattr(root, f.ino, 'user.a', Buffer.from('1'), 0))).toBe(errno.EPERM);
+    expect(await errOf(fs.fallocate(f.ino, 0, 0, 0, 10))).toBe(errno.EPERM);
+    const rfh = await fs.open(root, f.ino, 0);
+    expect((await fs.read(f.ino, rfh, 0, 10)).toString()).toBe('frozen');
+    await setFlags(fs, f.ino, 0);
+    await fs.removeDentry(root, d.ino, 'f', false);
+  });
+
+  test('an immutable directory takes no new entries and loses none', async () => {
+    const { fs } = mkfs();
+    const d = await mkdir(fs, 1, 'd');
+    await mkfile(fs, d.ino, 'f');
+    await setFlags(fs, d.ino, 0x10);
+    expect(await errOf(mkfile(fs, d.ino, 'g'))).toBe(errno.EPERM);
+    expect(await errOf(fs.removeDentry(root, d.ino, 'f', false))).toBe(errno.EPERM);
+    expect(await errOf(fs.rename(root, d.ino, 'f', 1, 'f', 0))).toBe(errno.EPERM);
+    expect(await errOf(mkfile(fs, d.ino, 'f'))).toBe(errno.EEXIST);
+  });
+
+  test('append-only: open needs O_APPEND and no O_TRUNC; appends work; no truncate or unlink', async () => {
+    const { fs } = mkfs();
+    const f = await mkfile(fs, 1, 'log');
+    await writeStr(fs, f.ino, 0, 'one');
+    await setFlags(fs, f.ino, 0x20);
+    expect(await errOf(fs.open(root, f.ino, O_WRONLY))).toBe(errno.EPERM);
+    expect(await errOf(fs.open(root, f.ino, O_WRONLY | O_APPEND | O_TRUNC))).toBe(errno.EPERM);
+    const fh = await fs.open(root, f.ino, O_WRONLY | O_APPEND);
+    await fs.write(f.ino, fh, 3, Buffer.from('two'));
+    expect((await readAll(fs, f.ino)).toString()).toBe('onetwo');
+    expect(await errOf(fs.setattr(root, f.ino, { size: 0 }))).toBe(errno.EPERM);
+    expect(await errOf(fs.fallocate(f.ino, 0, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 3))).toBe(errno.EPERM);
+    await fs.fallocate(f.ino, 0, FALLOC_FL_KEEP_SIZE, 0, 100);
+    await fs.setattr(root, f.ino, { atimeNs: 'now', mtimeNs: 'now' });
+    expect(await errOf(fs.removeDentry(root, 1, 'log', false))).toBe(errno.EPERM);
+  });
+});
