@@ -52,6 +52,9 @@ export interface PosixFsOptions {
    * open, which saves a round trip on open, unlink of a last link, link and mkdir/rmdir.
    * Default false. */
   exclusive?: boolean;
+  /** fallocate allocates (stores zero-filled chunks for) at most this many bytes per call; a
+   * larger range only grows the size and stays a hole. Default 1 GiB. */
+  fallocateMaxBytes?: number;
 }
 
 export class Retry {
@@ -72,6 +75,7 @@ export class FsCore {
   /** Re-read records another gateway may have changed before acting on them (cache on and the
    * volume not exclusive). */
   readonly revalidate: boolean;
+  readonly fallocateMaxBytes: number;
   private readonly cacheMax: number;
 
   /** fh -> ino of every open handle, and how many handles each inode has. */
@@ -99,6 +103,7 @@ export class FsCore {
     this.log = opts.log;
     this.maxRetries = opts.maxRetries ?? 16;
     this.revalidate = this.cache.enabled && !(opts.exclusive ?? false);
+    this.fallocateMaxBytes = opts.fallocateMaxBytes ?? 2 ** 30;
   }
 
   async findInode(ino: number): Promise<InodeRecord | undefined> {

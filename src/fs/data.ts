@@ -118,12 +118,21 @@ async function zeroRange(core: FsCore, ino: number, start: number, end: number, 
   await Promise.all(work);
 }
 
-/** Creates the chunks of [start, end) that do not exist yet (zero-filled up to the range end). */
+/** Creates the chunks of [start, end) that do not exist yet (zero-filled up to the range end).
+ * Stores hold zeros as real bytes, so a range larger than core.fallocateMaxBytes is not
+ * allocated (it stays a hole; the size still grows): one log line says so. */
 async function allocateRange(core: FsCore, ino: number, start: number, end: number, existing: Set<number>): Promise<void> {
   const cs = core.chunkSize;
   const work: Promise<void>[] = [];
+  const first = Math.floor(start / cs);
   const last = Math.floor((end - 1) / cs);
-  for (let idx = Math.floor(start / cs); idx <= last; idx++) {
+  let have = 0;
+  for (const idx of existing) if (idx >= first && idx <= last) have++;
+  if ((last - first + 1 - have) * cs > core.fallocateMaxBytes) {
+    core.log?.info({ ino, offset: start, len: end - start, limit: core.fallocateMaxBytes }, 'fallocate range left sparse: larger than fallocateMaxBytes');
+    return;
+  }
+  for (let idx = first; idx <= last; idx++) {
     if (existing.has(idx)) continue;
     const hi = Math.min(end, (idx + 1) * cs) - idx * cs;
     work.push(core.chunks.write(ino, idx, hi - 1, Buffer.alloc(1)));

@@ -455,3 +455,17 @@ describe('immutable and append-only flags are enforced (the kernel cannot for FU
     expect(await errOf(fs.removeDentry(root, 1, 'log', false))).toBe(errno.EPERM);
   });
 });
+
+describe('fallocate of huge ranges', () => {
+  test('beyond fallocateMaxBytes the size grows but no chunks are stored', async () => {
+    const { fs, be } = mkfs({ fallocateMaxBytes: 4 * CS });
+    const f = await mkfile(fs, 1, 'f');
+    await fs.fallocate(f.ino, 0, 0, 0, 4 * CS);
+    expect((await be.chunks.list(f.ino)).length).toBe(4);
+    const g = await mkfile(fs, 1, 'g');
+    await fs.fallocate(g.ino, 0, 0, 0, 100 * 2 ** 30);
+    expect((await fs.getattr(g.ino)).size).toBe(100 * 2 ** 30);
+    expect(await be.chunks.list(g.ino)).toEqual([]);
+    expect((await fs.read(g.ino, 0, 50 * 2 ** 30, 10)).equals(Buffer.alloc(10))).toBe(true);
+  });
+});
