@@ -564,6 +564,7 @@ export class TieredChunkStore implements ChunkStore {
     e.dirty = false;
     this.dirty.delete(e);
     this.budget.release();
+    this.notifyProgress();
   }
 
   private evictable = (key: string): boolean => {
