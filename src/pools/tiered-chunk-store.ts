@@ -62,7 +62,7 @@ interface Entry {
   readonly ino: number;
   readonly idx: number;
   readonly key: string;
-  where: 't1' | 't2' | 'gone';
+  where: 't1' | 't2' | 'hole' | 'gone'; // 'hole': the store has no such chunk (no slot)
   slot: number;
   len: number; // stored length of the chunk
   dirty: boolean;
@@ -168,6 +168,8 @@ export class TieredChunkStore implements ChunkStore {
   private readonly journaledInos = new Set<number>();
   private readonly journaledKeys = new Set<string>();
   private readonly jSpans = new Set<Entry>(); // entries with a non-empty journal span
+  private readonly holes = new Map<string, Entry>(); // known-absent chunks, least recently used first
+  private readonly maxHoles: number;
   private readonly progress: (() => void)[] = [];
   private readonly writeback: boolean;
   private readonly flushDelayMs: number;
@@ -213,6 +215,7 @@ export class TieredChunkStore implements ChunkStore {
     this.flushConcurrency = opts.flushConcurrency ?? 8;
     this.log = opts.log;
     this.t1Policy = new TwoQueuePolicy(tiers.t1.slots);
+    this.maxHoles = Math.max(1024, tiers.t1.slots);
     const slotBytes = tiers.t1.slotSize;
     const max = Math.floor((opts.dirtyMaxBytes ?? (tiers.t1.slots * slotBytes) / 2) / slotBytes);
     this.budget = new DirtyBudget(Math.max(1, Math.min(max, tiers.t1.slots - 2)));
@@ -467,7 +470,16 @@ export class TieredChunkStore implements ChunkStore {
       this.t1Policy.touch(key);
       return e;
     }
-    if (e?.where === 't2') {
+    if (e?.where === 'hole') {
+      this.c.t1Hits++;
+      if (mode === 'read') {
+        this.holes.delete(key);
+        this.holes.set(key, e);
+        return null;
+      }
+      this.forget(e);
+      mode = 'overwrite'; // known absent: nothing to fetch
+    } else if (e?.where === 't2') {
       const t2 = this.tiers.t2!;
       const tmp = Buffer.allocUnsafe(e.len);
       let ok = true;
@@ -499,7 +511,10 @@ export class TieredChunkStore implements ChunkStore {
         this.c.misses++;
         this.c.storeReads++;
         data = await this.inner.read(ino, idx, 0, this.chunkSize);
-        if (data.length === 0 && mode === 'read') return null;
+        if (data.length === 0 && mode === 'read') {
+          if (st.pending === 0 && st.gen === gen && clean) this.rememberHole(ino, idx, key);
+          return null;
+        }
       }
       if (!clean || st.gen !== gen) return mode === 'read' ? data : 'retry';
       const slot = await this.allocT1();
@@ -514,12 +529,24 @@ export class TieredChunkStore implements ChunkStore {
     }
   }
 
-  private adopt(ino: number, idx: number, key: string, slot: number, len: number): Entry {
+  private rememberHole(ino: number, idx: number, key: string): void {
+    const e = this.adopt(ino, idx, key, -1, 0, 'hole');
+    this.holes.set(key, e);
+    // Forgetting a hole costs at most one store read later; busy ones are left alone.
+    if (this.holes.size > this.maxHoles) {
+      for (const [k, old] of this.holes) {
+        if (this.holes.size <= this.maxHoles) break;
+        if (!this.locks.isLocked(k)) this.forget(old);
+      }
+    }
+  }
+
+  private adopt(ino: number, idx: number, key: string, slot: number, len: number, where: 't1' | 'hole' = 't1'): Entry {
     const e: Entry = {
       ino,
       idx,
       key,
-      where: 't1',
+      where,
       slot,
       len,
       dirty: false,
@@ -533,12 +560,13 @@ export class TieredChunkStore implements ChunkStore {
     };
     this.entries.set(key, e);
     this.ino(ino).entries.set(idx, e);
-    this.t1Policy.insert(key);
+    if (where === 't1') this.t1Policy.insert(key);
     return e;
   }
 
   /** Forgets an entry whose slot the caller has already dealt with. */
   private forget(e: Entry): void {
+    if (e.where === 'hole') this.holes.delete(e.key);
     e.where = 'gone';
     this.jSpans.delete(e);
     this.entries.delete(e.key);
@@ -637,7 +665,7 @@ export class TieredChunkStore implements ChunkStore {
       this.c.storeWrites++;
       const e = this.entries.get(key);
       if (e?.where === 't1') this.apply(e, off, data);
-      else if (e?.where === 't2') this.drop(e);
+      else if (e) this.drop(e); // a t2 copy is stale now, a hole is no longer one
     } finally {
       release();
     }

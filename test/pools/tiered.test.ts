@@ -84,6 +84,26 @@ describe('tiered chunk store: reads', () => {
     expect((await s.read(3, 5, 0, CS)).length).toBe(0);
     expect((await s.read(3, 0, 10, 10)).length).toBe(0);
   });
+
+  it('remembers holes: a second read and a write into one cost no store read', async () => {
+    const s = await open({ flushDelayMs: 60_000 });
+    expect((await s.read(3, 5, 0, CS)).length).toBe(0);
+    expect((await s.read(3, 5, 0, CS)).length).toBe(0);
+    expect(backend.chunks.counts.reads).toBe(1);
+    await s.write(3, 5, 10, Buffer.from('x'));
+    expect(backend.chunks.counts.reads).toBe(1);
+    expect((await s.read(3, 5, 0, CS)).equals(Buffer.concat([Buffer.alloc(10), Buffer.from('x')]))).toBe(true);
+    expect(await s.list(3)).toEqual([5]);
+    await s.remove(3, 0);
+    expect((await s.read(3, 5, 0, CS)).length).toBe(0);
+  });
+
+  it('write-through forgets a remembered hole once it writes the chunk', async () => {
+    const s = await open({ writeback: false });
+    expect((await s.read(3, 1, 0, 10)).length).toBe(0);
+    await s.write(3, 1, 0, Buffer.from('now'));
+    expect((await s.read(3, 1, 0, 10)).toString()).toBe('now');
+  });
 });
 
 describe('tiered chunk store: write-back', () => {
