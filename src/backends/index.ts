@@ -25,6 +25,12 @@ export interface OpenBackendOptions {
   compactBytes?: number;
   /** local: data files kept open at once. */
   maxOpenFiles?: number;
+  /** s3/webdav: the metadata engine URL (redis://, mongodb:// or local:///); the object store holds data. */
+  metaUrl?: string;
+  /** s3: credentials (else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN). */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
 }
 
 const SECRET_PARAMS = /^(password|pass|pwd|secret|token|access_?key|secret_?key|auth|sig|signature|x-amz-signature|x-amz-credential)$/i;
@@ -118,7 +124,34 @@ export async function openBackend(url: string, opts: OpenBackendOptions = {}): P
       });
     }
 
+    case 's3:':
+    case 'webdav:':
+    case 'webdavs:':
+    case 'webdav+http:':
+    case 'webdav+https:': {
+      if (!opts.metaUrl) bad(url, 'an object store holds file data only: name a metadata engine (meta_url: redis://, mongodb:// or local:///)');
+      const [{ openObjectChunkStore }, { composeBackend }] = await Promise.all([import('./http/open.js'), import('./http/compose.js')]);
+      const connectTimeoutMs = positiveInt(url, 'connectTimeoutMs', opts.connectTimeoutMs);
+      const commandTimeoutMs = positiveInt(url, 'commandTimeoutMs', opts.commandTimeoutMs);
+      const chunks = await openObjectChunkStore(webdavToHttp(url), {
+        ...(chunkSize !== undefined && { chunkSize }),
+        ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),
+        ...(commandTimeoutMs !== undefined && { headersTimeoutMs: commandTimeoutMs, bodyTimeoutMs: commandTimeoutMs }),
+        ...(opts.accessKeyId !== undefined && { accessKeyId: opts.accessKeyId }),
+        ...(opts.secretAccessKey !== undefined && { secretAccessKey: opts.secretAccessKey }),
+        ...(opts.sessionToken !== undefined && { sessionToken: opts.sessionToken }),
+      });
+      const { metaUrl, ...metaOpts } = opts;
+      const meta = await openBackend(metaUrl, metaOpts);
+      return composeBackend(meta, chunks, `${meta.kind}+${u.protocol === 's3:' ? 's3' : 'webdav'}`);
+    }
+
     default:
-      bad(url, `unknown scheme "${u.protocol.replace(/:$/, '')}" (known: memory, local, redis, rediss, mongodb, mongodb+srv)`);
+      bad(url, `unknown scheme "${u.protocol.replace(/:$/, '')}" (known: memory, local, redis, rediss, mongodb, mongodb+srv, s3, webdav, webdavs)`);
   }
+}
+
+/** webdav:// and webdavs:// (the config's schemes) are WebDAV over http and https. */
+function webdavToHttp(url: string): string {
+  return url.replace(/^webdav:\/\//, 'webdav+http://').replace(/^webdavs:\/\//, 'webdav+https://');
 }

@@ -72,6 +72,11 @@ const mountSchema = z.strictObject({
   transport: z.enum(['auto', 'fuse', 'zuf']).default('auto'),
   channels: z.number().int().min(1).max(64).optional(),
   tiers: tiers.optional(),
+  meta_url: url.optional(),
+  endpoint: z.string().url().optional(),
+  region: z.string().optional(),
+  addressing: z.enum(['path', 'virtual']).optional(),
+  access_key_id: z.string().optional(),
 });
 
 const daemonSchema = z.strictObject({
@@ -160,6 +165,15 @@ function finish(data: z.infer<typeof fileSchema>, file: string, doc?: Document, 
     const implied = FS_TYPE_BY_SCHEME[scheme]!;
     if (m.fs && m.fs !== implied) {
       throw new ConfigError(file, where('fs'), `mounts[${i}].fs`, `fs "${m.fs}" does not match the URL scheme ${scheme}// (expected ${implied})`);
+    }
+    if ((implied === 'zufs-s3' || implied === 'zufs-webdav') && m.layout === 'posix' && !m.meta_url) {
+      throw new ConfigError(file, where('url'), `mounts[${i}].meta_url`, 'an object store holds file data only in the posix layout: name a metadata engine (meta_url: redis://..., mongodb://... or local:///...)');
+    }
+    if (m.meta_url && !['zufs-redis', 'zufs-mongo', 'zufs-local'].includes(FS_TYPE_BY_SCHEME[new URL(m.meta_url).protocol] ?? '')) {
+      throw new ConfigError(file, where('meta_url'), `mounts[${i}].meta_url`, 'the metadata engine must be redis://, mongodb:// or local:///');
+    }
+    if ((m.endpoint || m.region || m.addressing || m.access_key_id) && implied !== 'zufs-s3') {
+      throw new ConfigError(file, where(m.endpoint ? 'endpoint' : m.region ? 'region' : m.addressing ? 'addressing' : 'access_key_id'), `mounts[${i}]`, 'endpoint, region, addressing and access_key_id are S3 keys');
     }
     if (m.password_env && m.password_file) {
       throw new ConfigError(file, where('password_env'), `mounts[${i}]`, 'give password_env or password_file, not both');

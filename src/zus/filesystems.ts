@@ -13,14 +13,27 @@ export interface OpenOptions {
 }
 
 export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise<ZusOperations> {
+  if (m.layout === 'native' && m.fs === 'zufs-redis') {
+    const { RedisNativeFs } = await import('../fs/native/redis-native.js');
+    return RedisNativeFs.open(withPassword(m.url, opts.password), {
+      log: opts.log,
+      mount: m.name,
+      commandTimeoutMs: m.timeout,
+      connectTimeoutMs: m.connect_timeout,
+    });
+  }
   if (m.layout === 'native') {
     throw new FsError(errno.ENOTSUP, `mount "${m.name}": layout "native" is not implemented yet for ${m.fs}; use layout: posix`);
   }
   if (m.tiers) {
     throw new FsError(errno.ENOTSUP, `mount "${m.name}": tiers: (t1 cache, t2 spill) is not implemented yet; remove the key`);
   }
-  const backend = await openBackend(withPassword(m.url, opts.password), {
+  const isS3 = m.fs === 'zufs-s3';
+  const backend = await openBackend(isS3 ? s3Url(m) : withPassword(m.url, opts.password), {
     volume: m.volume,
+    ...(m.meta_url !== undefined && { metaUrl: m.meta_url }),
+    ...(isS3 && m.access_key_id !== undefined && { accessKeyId: m.access_key_id }),
+    ...(isS3 && opts.password !== undefined && { secretAccessKey: opts.password }),
     connectTimeoutMs: m.connect_timeout,
     commandTimeoutMs: m.timeout,
     chunkSize: m.chunk_size,
@@ -33,5 +46,14 @@ function withPassword(url: string, password: string | undefined): string {
   if (password === undefined) return url;
   const u = new URL(url);
   u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+/** The s3:// URL with the endpoint/region/addressing keys of the mount as query parameters. */
+function s3Url(m: MountConfig): string {
+  const u = new URL(m.url);
+  if (m.endpoint) u.searchParams.set('endpoint', m.endpoint);
+  if (m.region) u.searchParams.set('region', m.region);
+  if (m.addressing) u.searchParams.set('addressing', m.addressing);
   return u.toString();
 }

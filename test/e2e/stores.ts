@@ -1,24 +1,51 @@
-// The stores the host e2e suites run on, each as a URL for `zufs mount`; a store whose server
-// is not available is reported as skipped with the reason.
+// The stores the host e2e suites run on, each as a source for `zufs mount` (a URL or a YAML file);
+// a store whose server is not available is reported as skipped with the reason.
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll } from 'vitest';
 import { tmpDir } from '../helpers/mount.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { s3Config, startServer, uniqueName, unavailable, type ServerKind, type TestServer } from '../servers/servers.js';
 
 export interface E2EStore {
   name: string;
-  /** A fresh volume URL, or undefined plus a reason when this store cannot run here. */
+  /** A fresh volume (URL or config file), or the reason this store cannot run here. */
   open(): Promise<{ url: string; close(): Promise<void> } | { skip: string }>;
 }
 
 let redis: Promise<RedisServer | { skip: string }> | undefined;
+const servers = new Map<ServerKind, Promise<TestServer | { skip: string }>>();
 
-// One redis-server per test file, stopped when the file is done.
+// One server of each kind per test file, stopped when the file is done.
 afterAll(async () => {
   const r = await redis;
   if (r && !('skip' in r)) await r.stop();
   redis = undefined;
+  for (const s of servers.values()) {
+    const v = await s;
+    if (!('skip' in v)) await v.stop();
+  }
+  servers.clear();
 });
+
+function server(kind: ServerKind): Promise<TestServer | { skip: string }> {
+  let s = servers.get(kind);
+  if (!s) {
+    const why = process.env[`ZUFS_TEST_${kind.toUpperCase()}_URL`] ? undefined : unavailable(kind);
+    s = why ? Promise.resolve({ skip: why }) : startServer(kind).catch((e: Error) => ({ skip: `${kind} server failed to start: ${e.message}` }));
+    servers.set(kind, s);
+  }
+  return s;
+}
+
+/** A one-mount YAML config in a fresh directory. */
+function configFile(lines: string[]): string {
+  const file = path.join(tmpDir('zufs-e2e-cfg-'), 'zufs.yaml');
+  writeFileSync(file, ['mounts:', ...lines.map((l, i) => (i === 0 ? `  - ${l}` : `    ${l}`))].join('\n') + '\n');
+  return file;
+}
+
+const localMeta = (): string => `local://${path.join(tmpDir('zufs-e2e-meta-'), 'meta')}`;
 
 export const E2E_STORES: E2EStore[] = [
   {
@@ -34,8 +61,49 @@ export const E2E_STORES: E2EStore[] = [
       redis ??= startRedis().catch((e: Error) => ({ skip: `redis-server unavailable: ${e.message}` }));
       const r = await redis;
       if ('skip' in r) return r;
-      const volume = `e2e${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`;
-      return { url: `${r.url}?volume=${volume}`, close: async () => undefined };
+      return { url: `${r.url}?volume=${uniqueName('e2e')}`, close: async () => undefined };
+    },
+  },
+  {
+    name: 'mongodb',
+    async open() {
+      const s = await server('mongo');
+      if ('skip' in s) return s;
+      const u = new URL(s.url);
+      u.pathname = `/${uniqueName('e2e').replace(/-/g, '_')}`;
+      return { url: u.toString(), close: async () => undefined };
+    },
+  },
+  {
+    name: 's3',
+    async open() {
+      const s = await server('s3');
+      if ('skip' in s) return s;
+      const c = s3Config(s.url);
+      const secret = path.join(tmpDir('zufs-e2e-secret-'), 's3.secret');
+      writeFileSync(secret, c.secretAccessKey, { mode: 0o600 });
+      const file = configFile([
+        'name: s3',
+        `url: s3://${c.bucket}/${uniqueName('e2e')}/`,
+        `endpoint: ${c.endpoint}`,
+        `region: ${c.region}`,
+        `access_key_id: ${c.accessKeyId}`,
+        `password_file: ${secret}`,
+        `meta_url: ${localMeta()}`,
+      ]);
+      return { url: file, close: async () => undefined };
+    },
+  },
+  {
+    name: 'webdav',
+    async open() {
+      const s = await server('webdav');
+      if ('skip' in s) return s;
+      const http = new URL(s.url);
+      const scheme = http.protocol === 'https:' ? 'webdavs:' : 'webdav:';
+      const dav = `${scheme}//${http.host}${path.posix.join(http.pathname, uniqueName('e2e'))}/`;
+      const file = configFile(['name: dav', `url: ${dav}`, `meta_url: ${localMeta()}`]);
+      return { url: file, close: async () => undefined };
     },
   },
 ];
