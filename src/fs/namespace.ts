@@ -245,15 +245,38 @@ export async function removeEntry(core: FsCore, dir: number, name: string, wantD
   });
 }
 
-/** True if `dir` is `anc` or lies below it. Walks ".." up to the root. */
-async function isInSubtree(core: FsCore, dir: number, anc: number): Promise<boolean> {
+/** The ".." entries from `dir` up to the root: [directory, parent] pairs. */
+async function ancestry(core: FsCore, dir: number): Promise<[number, number][]> {
+  const chain: [number, number][] = [];
   let cur = dir;
   for (let depth = 0; depth < 100_000; depth++) {
-    if (cur === anc) return true;
-    if (cur === ROOT_INO) return false;
-    cur = await core.parentOf(cur);
+    if (cur === ROOT_INO) return chain;
+    const p = await core.parentOf(cur);
+    chain.push([cur, p]);
+    cur = p;
   }
   throw fsError(errno.ELOOP, 'directory ancestry does not reach the root');
+}
+
+/** True if `dir` is `anc` or lies below it. Walks ".." up to the root. */
+async function isInSubtree(core: FsCore, dir: number, anc: number): Promise<boolean> {
+  if (dir === anc) return true;
+  return (await ancestry(core, dir)).some(([, p]) => p === anc);
+}
+
+/** Loop detection for moving directory `moved` into `target`: EINVAL if target lies at or below
+ * it; otherwise the checks that keep target's ancestry unchanged until the commit, so that two
+ * gateways moving directories into each other cannot both succeed and cut a cycle loose. */
+async function moveChecks(core: FsCore, moved: number, target: number): Promise<DentryCheck[]> {
+  if (target === moved) throw fsError(errno.EINVAL);
+  let chain = await ancestry(core, target);
+  if (chain.some(([, p]) => p === moved) && core.revalidate) {
+    // Cached parents may be stale (another gateway moved something): be sure before refusing.
+    for (const [d] of chain) core.invalidate(d);
+    chain = await ancestry(core, target);
+  }
+  if (chain.some(([, p]) => p === moved)) throw fsError(errno.EINVAL);
+  return chain.map(([d, p]) => ({ parent: d, name: DOTDOT, ino: p }));
 }
 
 export async function rename(
@@ -316,10 +339,9 @@ async function renameLocked(
   if (newParent.nlink === 0 || oldParent.nlink === 0) throw fsError(errno.ENOENT, 'directory was removed');
 
   // Moving a directory below itself; for an exchange the other side too.
-  if (srcIsDir && oldDir !== newDir && (await isInSubtree(core, newDir, srcIno))) throw fsError(errno.EINVAL);
-  if (exchange && dstIsDir && oldDir !== newDir && (await isInSubtree(core, oldDir, dstIno!))) {
-    throw fsError(errno.EINVAL);
-  }
+  const ancestryChecks: DentryCheck[] = [];
+  if (srcIsDir && oldDir !== newDir) ancestryChecks.push(...(await moveChecks(core, srcIno, newDir)));
+  if (exchange && dstIsDir && oldDir !== newDir) ancestryChecks.push(...(await moveChecks(core, dstIno!, oldDir)));
   // The target is an ancestor of the source: it cannot be empty.
   if (!exchange && dstIsDir && dstIno !== srcIno && (await isInSubtree(core, oldDir, dstIno!))) {
     throw fsError(errno.ENOTEMPTY);
@@ -354,6 +376,7 @@ async function renameLocked(
   const checks: DentryCheck[] = [
     { parent: oldDir, name: oldName, ino: srcIno },
     { parent: newDir, name: newName, ino: dstIno ?? null },
+    ...ancestryChecks,
   ];
   const op = get(oldParent);
   op.mtimeNs = now;

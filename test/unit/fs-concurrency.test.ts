@@ -191,6 +191,24 @@ describe('two gateways on one volume', () => {
     expect((await be.meta.getInode(d.ino))!.nlink).toBe(2 + 4);
   });
 
+  test('two gateways moving two directories into each other cannot cut a cycle loose', async () => {
+    const be = new MemoryBackend({ chunkSize: CS });
+    const g1 = new PosixFs(be);
+    const g2 = new PosixFs(be);
+    const p = await mkdir(g1, 1, 'p');
+    const q = await mkdir(g1, 1, 'q');
+    await g2.lookup(root, p.ino, '..');
+    await g2.lookup(root, q.ino, '..'); // g2 caches both parents as the root
+    await g1.rename(root, 1, 'p', q.ino, 'p', 0);
+    expect(await errOf(g2.rename(root, 1, 'q', p.ino, 'q', 0))).toBe(errno.EINVAL);
+    await expectConsistent(be);
+    // And a legitimate move on the stale gateway still works.
+    const r = await mkdir(g1, 1, 'r');
+    await g2.rename(root, q.ino, 'p', r.ino, 'p', 0);
+    expect(await be.meta.lookup(p.ino, '..')).toBe(r.ino);
+    await expectConsistent(be);
+  });
+
   test('renames from two gateways onto the same names re-plan instead of corrupting links', async () => {
     const be = new MemoryBackend({ chunkSize: CS });
     const g1 = new PosixFs(jittered(be, 21));
@@ -209,5 +227,87 @@ describe('two gateways on one volume', () => {
     expect(res.every((r) => r === 0)).toBe(true);
     expect(await ls(g1, d.ino)).toEqual(['t0', 't1', 't2', 't3']);
     await expectConsistent(be);
+  });
+});
+
+describe('random concurrent namespace storm', () => {
+  const NAMES = ['a', 'b', 'c', 'd'];
+  const LEGAL = new Set([
+    0,
+    errno.ENOENT,
+    errno.EEXIST,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ENOTEMPTY,
+    errno.EINVAL,
+    errno.EPERM,
+  ]);
+
+  test.each([
+    [1, 1],
+    [2, 1],
+    [3, 2],
+    [4, 2],
+  ])('seed %i, %i gateway(s): 600 operations, 24 at a time, leave a consistent tree', async (seed, gateways) => {
+    let s = seed * 2654435761;
+    const rnd = () => {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      return (s >>> 0) / 2 ** 32;
+    };
+    const pick = <T,>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const be = new MemoryBackend({ chunkSize: 4096 });
+    const g1 = new PosixFs(jittered(be, seed));
+    const g2 = new PosixFs(jittered(be, seed + 100));
+    const dirs = [1];
+    for (const n of NAMES) dirs.push((await mkdir(g1, 1, n)).ino);
+    const errs = new Map<number, number>();
+    for (let round = 0; round < 25; round++) {
+      const ops: Promise<number>[] = [];
+      for (let i = 0; i < 24; i++) {
+        const g = gateways === 2 && rnd() < 0.3 ? g2 : g1;
+        const d1 = pick(dirs);
+        const d2 = pick(dirs);
+        const n1 = pick(NAMES);
+        const n2 = pick(NAMES);
+        const k = Math.floor(rnd() * 7);
+        const run = async (): Promise<void> => {
+          switch (k) {
+            case 0:
+              await mkfile(g, d1, n1);
+              return;
+            case 1: {
+              const a = await mkdir(g, d1, n1);
+              dirs.push(a.ino);
+              return;
+            }
+            case 2:
+              await g.removeDentry(root, d1, n1, false);
+              return;
+            case 3:
+              await g.removeDentry(root, d1, n1, true);
+              return;
+            case 4:
+              await g.rename(root, d1, n1, d2, n2, 0);
+              return;
+            case 5:
+              await g.addDentry(root, d2, n2, (await g.lookup(root, d1, n1)).ino);
+              return;
+            default: {
+              const ino = (await g.lookup(root, d1, n1)).ino;
+              const fh = await g.open(root, ino, 2);
+              await g.write(ino, fh, Math.floor(rnd() * 9000), Buffer.alloc(100, 7));
+              await g.release(ino, fh);
+            }
+          }
+        };
+        ops.push(errOf(run()));
+      }
+      for (const e of await Promise.all(ops)) errs.set(e, (errs.get(e) ?? 0) + 1);
+    }
+    for (const e of errs.keys()) expect(LEGAL.has(e), `unexpected errno ${e}`).toBe(true);
+    expect(errs.get(0) ?? 0).toBeGreaterThan(100);
+    await expectConsistent(be, { linkCounts: gateways === 1 });
   });
 });
