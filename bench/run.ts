@@ -6,7 +6,8 @@
 //
 // Environment: ZUFS_BENCH_QUICK=1 (smoke mode, < 2 min), ZUFS_BENCH_RUNS, ZUFS_BENCH_SECS,
 // ZUFS_BENCH_TARGETS=tmpfs,libfuse-c,zufs-memory,zufs-redis,zufs-local, ZUFS_BENCH_CHANNELS,
-// ZUFS_BENCH_PLACEMENTS=split,same, ZUFS_BENCH_RSS_BYTES (0 skips the memory test),
+// ZUFS_BENCH_PLACEMENTS=split,same,default, ZUFS_BENCH_RSS_BYTES (0 skips the memory test),
+// ZUFS_BENCH_RSS_BACKENDS=local,redis,
 // ZUFS_BENCH_NAME (results file name).
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -31,6 +32,7 @@ const SECS = num('ZUFS_BENCH_SECS', QUICK ? 0.3 : 1);
 const RAND_BYTES = QUICK ? 16 * MiB : 64 * MiB;
 const SEQ_BYTES = QUICK ? 32 * MiB : 256 * MiB;
 const RSS_BYTES = num('ZUFS_BENCH_RSS_BYTES', QUICK ? 512 * MiB : 4 * GiB);
+const RSS_BACKENDS = (env['ZUFS_BENCH_RSS_BACKENDS'] ?? 'local').split(',').map((s) => s.trim()).filter(Boolean);
 const CHANNELS = num('ZUFS_BENCH_CHANNELS', 1);
 const BUDGET = 512 * MiB;
 const CPUS = os.availableParallelism();
@@ -143,17 +145,27 @@ class RssWatch {
   }
 }
 
-async function memoryTest(ctx: BenchContext): Promise<MemoryResult> {
-  const res: MemoryResult = { backend: 'local', fileBytes: RSS_BYTES, budgetBytes: BUDGET };
+/** zusd's RSS while one large file is written then read through a mount on `backend`. */
+async function memoryTest(ctx: BenchContext, backend: string): Promise<MemoryResult> {
+  const res: MemoryResult = { backend, fileBytes: RSS_BYTES, budgetBytes: BUDGET };
   if (RSS_BYTES <= 0) return { ...res, skipped: 'ZUFS_BENCH_RSS_BYTES=0' };
   const store = path.join(ctx.work, 'rss-store');
-  const t = new ZufsTarget({ ...ctx, attrTimeout: 1 }, 'local-rss', () => `local://${store}`);
+  const redis = new RedisServer(ctx);
+  let url: () => string;
+  if (backend === 'local') url = () => `local://${store}`;
+  else if (backend === 'redis') {
+    const why = RedisServer.unavailable();
+    if (why) return { ...res, skipped: why };
+    url = () => redis.url;
+  } else return { ...res, error: `no memory test for backend ${backend}` };
+  const t = new ZufsTarget({ ...ctx, attrTimeout: 1 }, `${backend}-rss`, url, () => (backend === 'redis' ? redis.start() : Promise.resolve()), () => redis.stop());
   try {
     await t.start();
   } catch (e) {
     return { ...res, error: firstLine(e) };
   }
   const pid = t.pid!;
+  res.baselineRssBytes = memoryOf(pid)?.rss;
   const file = `${t.dir}/big.dat`;
   let watch = new RssWatch(() => [pid], 20);
   try {
@@ -350,11 +362,12 @@ async function main(): Promise<void> {
       if (!interrupted) results.push(await benchPlacement(ctx, p));
     }
 
-    let memory: MemoryResult[] = [];
-    if (!interrupted && WANTED.includes('zufs-local')) {
+    const memory: MemoryResult[] = [];
+    for (const backend of RSS_BACKENDS) {
+      if (interrupted) break;
       clientCpu = CPUS >= 2 ? 0 : undefined;
-      say(`memory: writing then reading ${(RSS_BYTES / GiB).toFixed(2)} GiB through zufs-local (client CPU 0, zusd CPU 1), polling zusd's VmRSS every 20 ms`);
-      memory = [await memoryTest({ ...ctx, serverCpu: CPUS >= 2 ? 1 : undefined })];
+      say(`memory: writing then reading ${(RSS_BYTES / GiB).toFixed(2)} GiB through zufs-${backend} (client CPU 0, zusd CPU 1), polling zusd's VmRSS every 20 ms`);
+      memory.push(await memoryTest({ ...ctx, serverCpu: CPUS >= 2 ? 1 : undefined }, backend));
     }
 
     for (const r of results) {
@@ -367,7 +380,7 @@ async function main(): Promise<void> {
     say('');
     for (const m of memory) {
       if (m.skipped || m.error) say(`memory (${m.backend}): ${m.skipped ? `skipped: ${m.skipped}` : `failed: ${m.error}`}`);
-      else say(`memory (${m.backend}, ${(m.fileBytes / GiB).toFixed(2)} GiB file): peak RSS write ${((m.peakRssWriteBytes ?? 0) / MiB).toFixed(0)} MiB, read ${((m.peakRssReadBytes ?? 0) / MiB).toFixed(0)} MiB, VmHWM ${((m.vmHwmBytes ?? 0) / MiB).toFixed(0)} MiB vs budget ${BUDGET / MiB} MiB → ${m.pass ? 'within' : 'OVER'}`);
+      else say(`memory (${m.backend}, ${(m.fileBytes / GiB).toFixed(2)} GiB file): RSS at start ${((m.baselineRssBytes ?? 0) / MiB).toFixed(0)} MiB, peak RSS write ${((m.peakRssWriteBytes ?? 0) / MiB).toFixed(0)} MiB, read ${((m.peakRssReadBytes ?? 0) / MiB).toFixed(0)} MiB, VmHWM ${((m.vmHwmBytes ?? 0) / MiB).toFixed(0)} MiB vs budget ${BUDGET / MiB} MiB → ${m.pass ? 'within' : 'OVER'}`);
     }
     const elapsed = (Date.now() - started) / 1000;
     say(`total ${elapsed.toFixed(0)}s`);

@@ -32,6 +32,7 @@ export interface MemoryResult {
   backend: string;
   fileBytes: number;
   budgetBytes: number;
+  baselineRssBytes?: number;
   peakRssWriteBytes?: number;
   peakRssReadBytes?: number;
   vmHwmBytes?: number;
@@ -250,13 +251,13 @@ export function markdownReport(m: MarkdownInput): string {
 
   if (m.memory.length) {
     lines.push('### Memory', '', 'zusd resident set while writing, then reading, one large file through the mount.', '');
-    lines.push(mdRow(['backend', 'file', 'budget', 'peak RSS write', 'peak RSS read', 'VmHWM', 'write MiB/s', 'read MiB/s', 'result']));
-    lines.push(mdRow(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']));
+    lines.push(mdRow(['backend', 'file', 'budget', 'RSS at start', 'peak RSS write', 'peak RSS read', 'VmHWM', 'write MiB/s', 'read MiB/s', 'result']));
+    lines.push(mdRow(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']));
     for (const r of m.memory) {
       const b = (x: number | undefined): string => (x === undefined ? '—' : fmtBytes(x));
       const n = (x: number | undefined): string => (x === undefined ? '—' : x.toFixed(0));
       const result = r.skipped ? `skipped: ${r.skipped}` : r.error ? `failed: ${r.error}` : r.pass ? 'within budget' : 'OVER budget';
-      lines.push(mdRow([r.backend, b(r.fileBytes), b(r.budgetBytes), b(r.peakRssWriteBytes), b(r.peakRssReadBytes), b(r.vmHwmBytes), n(r.writeMiBs), n(r.readMiBs), result]));
+      lines.push(mdRow([r.backend, b(r.fileBytes), b(r.budgetBytes), b(r.baselineRssBytes), b(r.peakRssWriteBytes), b(r.peakRssReadBytes), b(r.vmHwmBytes), n(r.writeMiBs), n(r.readMiBs), result]));
     }
     lines.push('');
   }
