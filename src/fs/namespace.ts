@@ -299,9 +299,9 @@ export async function rename(
     core.retrying<void>('rename', async () => {
       await core.dirInode(oldDir);
       await core.dirInode(newDir);
-      const srcIno = await core.meta.lookup(oldDir, oldName);
+      // Both names in one round trip's time; the source is judged first, as the kernel does.
+      const [srcIno, dstIno] = await Promise.all([core.meta.lookup(oldDir, oldName), core.meta.lookup(newDir, newName)]);
       if (srcIno === undefined) throw fsError(errno.ENOENT);
-      const dstIno = await core.meta.lookup(newDir, newName);
       if (flags & RENAME_NOREPLACE && dstIno !== undefined) throw fsError(errno.EEXIST);
       if (exchange && dstIno === undefined) throw fsError(errno.ENOENT);
       const lockSet = [oldDir, newDir, srcIno];
