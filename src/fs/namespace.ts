@@ -228,12 +228,16 @@ export async function removeEntry(core: FsCore, dir: number, name: string, wantD
       }
       core.cache.set(c);
       const childIsDir = isDir(c.mode);
-      const p = await core.dirInode(dir, childIsDir);
+      const removable = childIsDir === wantDir;
+      const [p, empty] = await Promise.all([
+        core.dirInode(dir, childIsDir),
+        childIsDir && removable ? isEmptyDir(core, childIno) : Promise.resolve(true),
+      ]);
       checkDirRemove(p); // may_delete: EPERM before the type checks
       checkNotPinned(c);
       if (wantDir && !childIsDir) throw fsError(errno.ENOTDIR);
       if (!wantDir && childIsDir) throw fsError(errno.EISDIR);
-      if (childIsDir && !(await isEmptyDir(core, childIno))) throw fsError(errno.ENOTEMPTY);
+      if (!empty) throw fsError(errno.ENOTEMPTY);
       const now = core.now();
       const child: InodeRecord = { ...c, nlink: childIsDir ? 0 : c.nlink - 1, ctimeNs: now };
       const parent: InodeRecord = { ...p, nlink: p.nlink - (childIsDir ? 1 : 0), mtimeNs: now, ctimeNs: now };
