@@ -44,6 +44,10 @@ async function mountCommand(args: string[], flags: MountFlags): Promise<void> {
   else if (args.length === 1 && looksLikeSource(args[0]!)) source = args[0];
   else mountpoint = args[0];
 
+  if (flags.transport === 'zuf') {
+    process.stderr.write('zufs: with zuf.ko the kernel starts mounts: run `zufs serve`, then `mount -t zufs-<store> -o config=FILE none MOUNTPOINT`\n');
+    process.exit(EXIT_CONFIG);
+  }
   let config: Config;
   try {
     config = resolveConfig(source);
@@ -150,6 +154,20 @@ program
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace')
   .option('--log-file <file>', 'log file for --daemon')
   .action((args: string[], flags: MountFlags) => mountCommand(args, flags));
+
+program
+  .command('serve')
+  .description('zuf transport: register zufs-* types with zuf.ko and serve `mount -t zufs-redis -o config=FILE none DIR`')
+  .option('--root <dir>', 'where the zuf root is (mounted there if needed)', '/sys/fs/zuf')
+  .option('-d, --daemon', 'run in the background once registered')
+  .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
+  .option('--log-file <file>', 'log file for --daemon')
+  .action(async (flags: { root: string; daemon?: boolean; logLevel: string; logFile?: string }) => {
+    if (flags.daemon) return daemonize(flags.logFile);
+    const { serveZuf } = await import('./serve.js');
+    await serveZuf(flags.root, createLogger(flags.logLevel), defaultLocalUrl());
+    setTimeout(() => process.exit(0), 20).unref();
+  });
 
 program
   .command('umount')

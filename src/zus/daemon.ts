@@ -46,12 +46,10 @@ export function runtimeDir(): string {
   return path.join(process.env.XDG_RUNTIME_DIR ?? os.tmpdir(), `zufs-${process.getuid?.() ?? 0}`);
 }
 
+/** The transport for `zufs mount`. FUSE serves mounts zusd starts itself; with zuf.ko the kernel
+ * starts mounts instead (`zufs serve` + mount -t zufs-*), so 'auto' means FUSE here. */
 export async function pickTransport(choice: TransportChoice): Promise<Transport> {
-  if (choice === 'zuf' || (choice === 'auto' && existsSync('/sys/fs/zuf/zuf-root'))) {
-    if (choice === 'zuf') {
-      throw new Error('the zuf transport serves kernel-initiated mounts: run `zufs serve` and mount with `mount -t zufs-<store> -o config=FILE none DIR`');
-    }
-  }
+  if (choice === 'zuf') throw new Error('the zuf transport serves kernel-initiated mounts: run `zufs serve`');
   const { fuseTransport } = await import('./fuse/index.js');
   return fuseTransport;
 }
@@ -177,35 +175,12 @@ export class Zusd {
   }
 
   private async listen(): Promise<void> {
-    const dir = runtimeDir();
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.socketPath = path.join(dir, `zusd.${process.pid}.sock`);
-    rmSync(this.socketPath, { force: true });
-    this.server = net.createServer((sock) => {
-      let buf = '';
-      sock.setEncoding('utf8');
-      sock.on('data', (chunk: string) => {
-        buf += chunk;
-        const nl = buf.indexOf('\n');
-        if (nl < 0) return;
-        const line = buf.slice(0, nl);
-        buf = '';
-        void this.control(line).then(
-          (reply) => sock.end(JSON.stringify(reply) + '\n'),
-          (e: unknown) => sock.end(JSON.stringify({ ok: false, error: (e as Error).message }) + '\n'),
-        );
-      });
-      sock.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(this.socketPath, () => resolve());
-    });
-    this.server.unref();
+    const ctl = await listenControl((req) => this.control(req));
+    this.server = ctl.server;
+    this.socketPath = ctl.path;
   }
 
-  private async control(line: string): Promise<unknown> {
-    const req = JSON.parse(line) as { cmd?: string; mountpoint?: string };
+  private async control(req: ControlRequest): Promise<unknown> {
     switch (req.cmd) {
       case 'status':
         return { ok: true, status: this.status() };
@@ -215,6 +190,43 @@ export class Zusd {
         return { ok: false, error: `unknown command ${String(req.cmd)}` };
     }
   }
+}
+
+export interface ControlRequest {
+  cmd?: string;
+  mountpoint?: string;
+}
+
+/** The control socket of one zusd: one JSON request line in, one JSON reply line out. */
+export async function listenControl(handle: (req: ControlRequest) => Promise<unknown>): Promise<{ server: net.Server; path: string }> {
+  const dir = runtimeDir();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const socketPath = path.join(dir, `zusd.${process.pid}.sock`);
+  rmSync(socketPath, { force: true });
+  const server = net.createServer((sock) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      const line = buf.slice(0, nl);
+      buf = '';
+      void Promise.resolve()
+        .then(() => handle(JSON.parse(line) as ControlRequest))
+        .then(
+          (reply) => sock.end(JSON.stringify(reply) + '\n'),
+          (e: unknown) => sock.end(JSON.stringify({ ok: false, error: (e as Error).message }) + '\n'),
+        );
+    });
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  server.unref();
+  return { server, path: socketPath };
 }
 
 /** Sends one control request to every running zusd; answers from the live ones. */
