@@ -142,7 +142,8 @@ export async function createNode(core: FsCore, caller: Caller, dir: number, name
       const parent: InodeRecord = { ...p, nlink: p.nlink + (directory ? 1 : 0), mtimeNs: now, ctimeNs: now };
       const ops: MetaOp[] = [{ op: 'putDentry', parent: dir, name, ino, cookie }, ...own.ops(ino)];
       if (directory) ops.push({ op: 'putDentry', parent: ino, name: DOTDOT, ino: dir, cookie: DOTDOT_COOKIE });
-      const ok = await core.commit([{ parent: dir, name, ino: null }], ops, [rec, parent]);
+      const checks = [{ parent: dir, name, ino: null }, await liveDirCheck(core, dir)];
+      const ok = await core.commit(checks, ops, [rec, parent]);
       if (!ok) return Retry.it;
       if (directory) {
         core.cache.setParent(ino, dir);
@@ -177,7 +178,7 @@ export async function link(core: FsCore, dir: number, name: string, ino: number)
       const target: InodeRecord = { ...t, nlink: t.nlink + 1, ctimeNs: now };
       const parent: InodeRecord = { ...p, mtimeNs: now, ctimeNs: now };
       const ok = await core.commit(
-        [{ parent: dir, name, ino: null }],
+        [{ parent: dir, name, ino: null }, await liveDirCheck(core, dir)],
         [{ op: 'putDentry', parent: dir, name, ino, cookie }],
         [target, parent],
       );
@@ -185,6 +186,12 @@ export async function link(core: FsCore, dir: number, name: string, ino: number)
       return core.toAttr(target);
     }),
   );
+}
+
+/** A check that `dir` is still linked where this gateway thinks (rmdir and rename change its
+ * ".."), so that no entry is ever added to a directory another gateway removed. */
+async function liveDirCheck(core: FsCore, dir: number): Promise<DentryCheck> {
+  return { parent: dir, name: DOTDOT, ino: await core.parentOf(dir) };
 }
 
 async function isEmptyDir(core: FsCore, dir: number): Promise<boolean> {
@@ -382,6 +389,7 @@ async function renameLocked(
     { parent: newDir, name: newName, ino: dstIno ?? null },
     ...ancestryChecks,
   ];
+  if (oldDir !== newDir && ancestryChecks.length === 0) checks.push(await liveDirCheck(core, newDir));
   const op = get(oldParent);
   op.mtimeNs = now;
   op.ctimeNs = now;

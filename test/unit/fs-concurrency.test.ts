@@ -209,6 +209,22 @@ describe('two gateways on one volume', () => {
     await expectConsistent(be);
   });
 
+  test('a gateway that missed an rmdir cannot add entries to the removed directory', async () => {
+    const be = new MemoryBackend({ chunkSize: CS });
+    const g1 = new PosixFs(be);
+    const g2 = new PosixFs(be);
+    const d = await mkdir(g1, 1, 'd');
+    const f = await mkfile(g1, 1, 'f');
+    await mkfile(g2, d.ino, 'warm'); // g2 caches d as alive
+    await g2.removeDentry(root, d.ino, 'warm', false);
+    await g1.removeDentry(root, 1, 'd', true);
+    expect(await errOf(mkfile(g2, d.ino, 'x'))).toBe(errno.ENOENT);
+    expect(await errOf(g2.addDentry(root, d.ino, 'y', f.ino))).toBe(errno.ENOENT);
+    expect(await errOf(g2.rename(root, 1, 'f', d.ino, 'f', 0))).toBe(errno.ENOENT);
+    expect(await be.meta.readdir(d.ino, 0, 10)).toEqual([]);
+    await expectConsistent(be);
+  });
+
   test('renames from two gateways onto the same names re-plan instead of corrupting links', async () => {
     const be = new MemoryBackend({ chunkSize: CS });
     const g1 = new PosixFs(jittered(be, 21));
