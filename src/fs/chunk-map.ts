@@ -15,7 +15,7 @@ export class ChunkMap {
   }
 
   set(ino: number, idxs: Iterable<number>): void {
-    if (!this.files.delete(ino) && this.files.size >= this.maxFiles) {
+    if (!this.files.has(ino) && this.files.size >= this.maxFiles) {
       const oldest = this.files.keys().next();
       if (!oldest.done) this.files.delete(oldest.value);
     }

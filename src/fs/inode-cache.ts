@@ -6,7 +6,7 @@ import type { InodeRecord } from '../backends/types.js';
 
 export interface InodeCacheOptions {
   enabled?: boolean;
-  /** Most records kept; the least recently written are dropped first. Default 100 000. */
+  /** Most records kept; the oldest-inserted are dropped first. Default 100 000. */
   maxEntries?: number;
 }
 
@@ -26,10 +26,12 @@ export class InodeCache {
     return this.inodes.get(ino);
   }
 
-  /** Installs a record as the newest entry; when full, the least recently set one goes. */
+  /** Installs a record; when full, the oldest-inserted one goes. (Re-inserting on every update
+   * to get true LRU order is ruinous: a V8 Map rehashes its whole table after a few delete+set of
+   * one key, and the root directory is updated on every create.) */
   set(rec: InodeRecord): void {
     if (!this.enabled) return;
-    if (!this.inodes.delete(rec.ino) && this.inodes.size >= this.max) {
+    if (!this.inodes.has(rec.ino) && this.inodes.size >= this.max) {
       const oldest = this.inodes.keys().next();
       if (!oldest.done) this.inodes.delete(oldest.value);
     }

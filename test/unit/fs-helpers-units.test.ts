@@ -83,13 +83,14 @@ describe('InodeCache', () => {
     ino,
   });
 
-  test('keeps at most maxEntries, dropping the least recently set', () => {
+  test('keeps at most maxEntries, dropping the oldest-inserted; an update replaces in place', () => {
     const c = new InodeCache({ maxEntries: 3 });
     for (const i of [1, 2, 3]) c.set(rec(i));
-    c.set(rec(1));
+    c.set({ ...rec(2), size: 5 });
+    expect(c.get(2)?.size).toBe(5);
     c.set(rec(4));
-    expect(c.get(2)).toBeUndefined();
-    expect([1, 3, 4].every((i) => c.get(i) !== undefined)).toBe(true);
+    expect(c.get(1)).toBeUndefined();
+    expect([2, 3, 4].every((i) => c.get(i) !== undefined)).toBe(true);
     c.invalidate(3);
     expect(c.get(3)).toBeUndefined();
   });
