@@ -69,7 +69,13 @@ async function initialOwnership(
     perms = 0o777;
   } else {
     const pdef = await core.defaultAcl(parent.ino);
-    const parsed = pdef ? decodeAcl(pdef) : null;
+    let parsed: ReturnType<typeof decodeAcl> = null;
+    try {
+      parsed = pdef ? decodeAcl(pdef) : null;
+    } catch (err) {
+      // A damaged stored ACL must not make the directory unusable: create as if it had none.
+      core.log?.warn({ dir: parent.ino, err }, 'ignoring an invalid default ACL');
+    }
     if (parsed) {
       const r = aclCreate(parsed, perms, directory);
       perms = r.mode;

@@ -266,3 +266,14 @@ describe('default ACL inheritance', () => {
     expect(await fs.listxattr(root, l.ino)).toEqual([]);
   });
 });
+
+describe('damaged stored ACLs', () => {
+  test('a default ACL that no longer parses is ignored on create (the umask applies)', async () => {
+    const { fs, be } = mkfs();
+    const d = await mkdir(fs, 1, 'd', 0o777);
+    await be.meta.commit({ checks: [], ops: [{ op: 'setXattr', ino: d.ino, name: DEFAULT, value: Buffer.from([2, 0, 0, 0, 1]) }] });
+    fs.invalidate(d.ino);
+    const f = await fs.newInode({ ...user, umask: 0o022 }, d.ino, 'f', { mode: S_IFREG | 0o666 });
+    expect(f.mode & 0o777).toBe(0o644);
+  });
+});
