@@ -163,10 +163,11 @@ export class TieredChunkStore implements ChunkStore {
   private readonly t2Policy = new LruPolicy<string>();
   private readonly dirty = new Set<Entry>();
   private readonly budget: DirtyBudget;
-  // Chunks and inodes with records in the current journal epoch. Kept by key, not on the entry:
-  // a chunk evicted and read again still has its old records.
+  // Inodes with records in the current journal epoch. Any newer bytes of such an inode must be
+  // journaled too, not just left to the store's sync: a replay re-applies the older records (a
+  // write, a truncate, a remove of the chunk) over whatever the store holds. Per inode, not per
+  // chunk, because a remove record covers a range of chunks.
   private readonly journaledInos = new Set<number>();
-  private readonly journaledKeys = new Set<string>();
   private readonly jSpans = new Set<Entry>(); // entries with a non-empty journal span
   private readonly holes = new Map<string, Entry>(); // known-absent chunks, least recently used first
   private readonly maxHoles: number;
@@ -278,7 +279,9 @@ export class TieredChunkStore implements ChunkStore {
     for (;;) {
       let reserved = false;
       if (!this.entries.get(key)?.dirty) {
-        if (await this.budget.acquire()) this.c.writebackWaits++;
+        const got = this.budget.acquire();
+        if (this.budget.waiting > 0) this.pump(); // a writer waits: every dirty chunk is due now
+        if (await got) this.c.writebackWaits++;
         reserved = true;
       }
       await this.settled(ino);
@@ -363,7 +366,7 @@ export class TieredChunkStore implements ChunkStore {
       const j = this.tiers.journal;
       for (const e of [...this.jSpans]) {
         if (e.where !== 't1' || e.jLo >= e.jHi) continue;
-        if (!e.dirty && !e.uploading && !this.journaledKeys.has(e.key)) continue; // uploaded and never journaled: the store sync below covers it
+        if (!e.dirty && !e.uploading && !this.journaledInos.has(e.ino)) continue; // uploaded, no records to replay over it: the store sync below covers it
         if (!this.journalEntry(e)) return true;
       }
       await j.durable();
@@ -479,41 +482,43 @@ export class TieredChunkStore implements ChunkStore {
       }
       this.forget(e);
       mode = 'overwrite'; // known absent: nothing to fetch
-    } else if (e?.where === 't2') {
-      const t2 = this.tiers.t2!;
-      const tmp = Buffer.allocUnsafe(e.len);
-      let ok = true;
-      try {
-        await t2.read(e.slot, tmp, e.len);
-      } catch (err) {
-        ok = false;
-        this.log?.warn({ err, ino, idx }, 't2 read failed; reading the store instead');
-      }
-      this.t2Policy.remove(key);
-      t2.allocator.release(e.slot);
-      this.forget(e);
-      if (ok) {
-        this.c.t2Hits++;
-        const slot = await this.allocT1();
-        tmp.copy(this.tiers.t1.view(slot), 0, 0, e.len);
-        return this.adopt(ino, idx, key, slot, e.len);
-      }
     }
     const st = this.ino(ino);
     st.fills++;
     try {
-      let data: Buffer;
+      // A truncate/remove of the inode that overlaps this fill makes its bytes unsafe to cache.
       const gen = st.gen;
       const clean = st.pending === 0;
-      if (mode === 'overwrite') {
-        data = Buffer.alloc(0);
-      } else {
-        this.c.misses++;
-        this.c.storeReads++;
-        data = await this.inner.read(ino, idx, 0, this.chunkSize);
-        if (data.length === 0 && mode === 'read') {
-          if (st.pending === 0 && st.gen === gen && clean) this.rememberHole(ino, idx, key);
-          return null;
+      let data: Buffer | null = null;
+      if (e?.where === 't2') {
+        const t2 = this.tiers.t2!;
+        const tmp = Buffer.allocUnsafe(e.len);
+        let ok = true;
+        try {
+          await t2.read(e.slot, tmp, e.len);
+        } catch (err) {
+          ok = false;
+          this.log?.warn({ err, ino, idx }, 't2 read failed; reading the store instead');
+        }
+        this.t2Policy.remove(key);
+        t2.allocator.release(e.slot);
+        this.forget(e);
+        if (ok) {
+          this.c.t2Hits++;
+          data = tmp;
+        }
+      }
+      if (data === null) {
+        if (mode === 'overwrite') {
+          data = Buffer.alloc(0);
+        } else {
+          this.c.misses++;
+          this.c.storeReads++;
+          data = await this.inner.read(ino, idx, 0, this.chunkSize);
+          if (data.length === 0 && mode === 'read') {
+            if (st.pending === 0 && st.gen === gen && clean) this.rememberHole(ino, idx, key);
+            return null;
+          }
         }
       }
       if (!clean || st.gen !== gen) return mode === 'read' ? data : 'retry';
@@ -597,7 +602,7 @@ export class TieredChunkStore implements ChunkStore {
 
   private evictable = (key: string): boolean => {
     const e = this.entries.get(key);
-    return e !== undefined && e.where === 't1' && !e.dirty && !e.uploading && !(e.jLo < e.jHi && this.journaledKeys.has(key)) && !this.locks.isLocked(key);
+    return e !== undefined && e.where === 't1' && !e.dirty && !e.uploading && !(e.jLo < e.jHi && this.journaledInos.has(e.ino)) && !this.locks.isLocked(key);
   };
 
   /** A free t1 slot, evicting (and spilling to t2) as needed. */
@@ -717,7 +722,6 @@ export class TieredChunkStore implements ChunkStore {
       if (!this.tiers.journal.append({ type: 'write', ino: e.ino, idx: e.idx, off: e.jLo, data })) return false;
       this.c.appended++;
       this.journaledInos.add(e.ino);
-      this.journaledKeys.add(e.key);
     }
     this.clearJournalSpan(e);
     return true;
@@ -745,7 +749,7 @@ export class TieredChunkStore implements ChunkStore {
       if (j.isEmpty && !all) return;
       await this.waitUntil(() =>
         // Uploading chunks stay in `dirty` until their upload ends.
-        all ? this.dirty.size === 0 && this.active === 0 : ![...this.dirty].some((e) => this.journaledKeys.has(e.key)),
+        all ? this.dirty.size === 0 && this.active === 0 : ![...this.dirty].some((e) => this.journaledInos.has(e.ino)),
       );
       const settled = new Map<Entry, number>();
       for (const e of this.jSpans) if (!e.dirty && !e.uploading) settled.set(e, e.gen);
@@ -755,7 +759,6 @@ export class TieredChunkStore implements ChunkStore {
         this.c.checkpoints++;
       }
       this.journaledInos.clear();
-      this.journaledKeys.clear();
       for (const [e, gen] of settled) if (e.gen === gen) this.clearJournalSpan(e);
     });
   }
@@ -813,11 +816,11 @@ export class TieredChunkStore implements ChunkStore {
       void this.upload(e);
     }
     if (next !== Number.POSITIVE_INFINITY && this.flushTimer === null) {
+      // Not unref'd: dirty data keeps the process alive until it is uploaded.
       this.flushTimer = setTimeout(() => {
         this.flushTimer = null;
         this.pump();
       }, next - now);
-      this.flushTimer.unref();
     }
   }
 
@@ -869,7 +872,7 @@ export class TieredChunkStore implements ChunkStore {
           this.markClean(e);
           // Its newest bytes are in the store but older ones are journaled: record the newest too,
           // or a replay would put the older ones back over them.
-          if (e.jLo < e.jHi && this.journaledKeys.has(e.key)) this.journalEntry(e);
+          if (e.jLo < e.jHi && this.journaledInos.has(e.ino)) this.journalEntry(e);
         } else if (!ok) {
           e.dirtyAt = Date.now() + Math.min(MAX_UPLOAD_BACKOFF_MS, 100 * 2 ** Math.min(10, this.uploadFailures));
         }

@@ -200,6 +200,22 @@ describe('tiered chunk store: fsync and crashes', () => {
     expect((await mem.chunks.read(12, 0, 0, 4)).toString()).toBe('BBBB');
   });
 
+  it('a replay does not apply an older truncate record over newer bytes that only the store holds', async () => {
+    const s = await open({ flushDelayMs: 3_600_000 });
+    await s.write(17, 0, 0, Buffer.from('old'));
+    await s.flush(); // chunk 0 is in the store, never journaled
+    await s.write(17, 1, 0, Buffer.from('keep'));
+    await s.sync(); // journal: chunk 1 (the inode now has records)
+    await s.truncate(17, 0, 0); // journal: truncate chunk 0
+    await s.write(17, 0, 0, Buffer.from('new'));
+    await s.flush(); // uploaded: clean again
+    await s.sync(); // must journal 'new' too, or the replay of the truncate wipes it
+    await crash(s);
+    await open();
+    expect((await mem.chunks.read(17, 0, 0, 10)).toString()).toBe('new');
+    expect((await mem.chunks.read(17, 1, 0, 10)).toString()).toBe('keep');
+  });
+
   it('a replay does not bring back truncated or removed data, even dirty data', async () => {
     const s = await open({ flushDelayMs: 3_600_000 });
     for (let i = 0; i < 4; i++) await s.write(13, i, 0, Buffer.alloc(CS, 0xaa));
