@@ -38,6 +38,8 @@ export interface TieredOptions {
   flushDelayMs?: number;
   /** Uploads in flight at once. Default 8. */
   flushConcurrency?: number;
+  /** First retry delay after a failed upload, doubling up to 5 s. Default 100 ms. */
+  retryBaseMs?: number;
   log?: Log;
 }
 
@@ -68,6 +70,7 @@ interface Entry {
   dirty: boolean;
   uploading: boolean;
   dirtyAt: number;
+  retryAt: number; // after a failed upload: not before this time, even when urgent
   upLo: number; // [upLo, upHi): bytes not uploaded yet
   upHi: number;
   jLo: number; // [jLo, jHi): bytes changed since the last journal record or checkpoint
@@ -175,6 +178,9 @@ export class TieredChunkStore implements ChunkStore {
   private readonly writeback: boolean;
   private readonly flushDelayMs: number;
   private readonly flushConcurrency: number;
+  private readonly retryBaseMs: number;
+  private failStreak = 0; // failed uploads since the last one that succeeded
+  private flushTimerAt = 0;
   private readonly log: Log | undefined;
   private active = 0;
   private gen = 0;
@@ -214,6 +220,7 @@ export class TieredChunkStore implements ChunkStore {
     this.writeback = opts.writeback;
     this.flushDelayMs = opts.flushDelayMs ?? 50;
     this.flushConcurrency = opts.flushConcurrency ?? 8;
+    this.retryBaseMs = opts.retryBaseMs ?? 100;
     this.log = opts.log;
     this.t1Policy = new TwoQueuePolicy(tiers.t1.slots);
     this.maxHoles = Math.max(1024, tiers.t1.slots);
@@ -557,6 +564,7 @@ export class TieredChunkStore implements ChunkStore {
       dirty: false,
       uploading: false,
       dirtyAt: 0,
+      retryAt: 0,
       upLo: EMPTY_LO,
       upHi: 0,
       jLo: EMPTY_LO,
@@ -808,14 +816,16 @@ export class TieredChunkStore implements ChunkStore {
     for (const e of this.dirty) {
       if (this.active >= this.flushConcurrency) break;
       if (e.uploading) continue;
-      const due = e.dirtyAt + this.flushDelayMs;
-      if (!urgent && due > now) {
+      const due = Math.max(e.retryAt, urgent ? 0 : e.dirtyAt + this.flushDelayMs);
+      if (due > now) {
         next = Math.min(next, due);
         continue;
       }
       void this.upload(e);
     }
-    if (next !== Number.POSITIVE_INFINITY && this.flushTimer === null) {
+    if (next !== Number.POSITIVE_INFINITY && (this.flushTimer === null || next < this.flushTimerAt)) {
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      this.flushTimerAt = next;
       // Not unref'd: dirty data keeps the process alive until it is uploaded.
       this.flushTimer = setTimeout(() => {
         this.flushTimer = null;
@@ -852,6 +862,8 @@ export class TieredChunkStore implements ChunkStore {
           this.c.storeWrites++;
         }
         ok = true;
+        this.failStreak = 0;
+        e.retryAt = 0;
       } finally {
         st.inflight.delete(p);
         done();
@@ -859,6 +871,7 @@ export class TieredChunkStore implements ChunkStore {
     } catch (err) {
       this.c.uploadErrors++;
       this.uploadFailures++;
+      this.failStreak++;
       this.lastUploadError = err;
       this.log?.warn({ err, ino: e.ino, idx: e.idx }, 'write-back upload failed; will retry');
     } finally {
@@ -874,7 +887,7 @@ export class TieredChunkStore implements ChunkStore {
           // or a replay would put the older ones back over them.
           if (e.jLo < e.jHi && this.journaledInos.has(e.ino)) this.journalEntry(e);
         } else if (!ok) {
-          e.dirtyAt = Date.now() + Math.min(MAX_UPLOAD_BACKOFF_MS, 100 * 2 ** Math.min(10, this.uploadFailures));
+          e.retryAt = Date.now() + Math.min(MAX_UPLOAD_BACKOFF_MS, this.retryBaseMs * 2 ** Math.min(10, this.failStreak - 1));
         }
       }
       this.active--;

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend, ChunkStore } from '../../src/backends/types.js';
+import { errno, fsError } from '../../src/fs/errors.js';
 
 export const MiB = 1024 * 1024;
 
@@ -38,6 +39,8 @@ export class CountingChunkStore implements ChunkStore {
   readonly counts: Counts = { reads: 0, writes: 0, truncates: 0, removes: 0, lists: 0 };
   /** Makes every request wait this long (a slow store). */
   delayMs = 0;
+  /** The next this many writes fail with EIO (a store that is down). */
+  failWrites = 0;
   constructor(readonly inner: ChunkStore) {}
   get chunkSize(): number {
     return this.inner.chunkSize;
@@ -53,6 +56,10 @@ export class CountingChunkStore implements ChunkStore {
   async write(ino: number, idx: number, off: number, data: Buffer): Promise<void> {
     this.counts.writes++;
     await this.slow();
+    if (this.failWrites > 0) {
+      this.failWrites--;
+      throw fsError(errno.EIO, 'store unavailable (test)');
+    }
     return this.inner.write(ino, idx, off, data);
   }
   async truncate(ino: number, idx: number, len: number): Promise<void> {

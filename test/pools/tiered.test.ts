@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory.js';
+import { errno } from '../../src/fs/errors.js';
 import { openTiers, type Tiers } from '../../src/pools/format.js';
 import { type TieredOptions, TieredChunkStore } from '../../src/pools/tiered-chunk-store.js';
 import { counted, MiB, type TierDirs, tierDirs } from './helpers.js';
@@ -151,6 +152,31 @@ describe('tiered chunk store: write-back', () => {
     }
     const again = await open();
     expect(again.stats().journal.replayed).toBe(0);
+  });
+
+  it('retries failed uploads with backoff, and fsync stays durable meanwhile (journal)', async () => {
+    const s = await open({ flushDelayMs: 0, retryBaseMs: 5 });
+    backend.chunks.failWrites = 3;
+    await s.write(6, 0, 0, Buffer.from('persist'));
+    await s.sync();
+    const t0 = Date.now();
+    await s.flush();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(5 + 10 + 20 - 5);
+    expect(s.stats().uploadErrors).toBe(3);
+    expect((await mem.chunks.read(6, 0, 0, 7)).toString()).toBe('persist');
+  });
+
+  it('close() fails with EIO when the store keeps refusing uploads; the synced bytes stay in the journal', async () => {
+    const s = await open({ flushDelayMs: 0, retryBaseMs: 1 });
+    backend.chunks.failWrites = Number.POSITIVE_INFINITY;
+    await s.write(6, 1, 0, Buffer.from('journaled'));
+    await s.sync();
+    await expect(s.close()).rejects.toMatchObject({ errno: errno.EIO });
+    await crash(s);
+    backend.chunks.failWrites = 0;
+    const r = await open();
+    expect(r.stats().journal.replayed).toBe(1);
+    expect((await mem.chunks.read(6, 1, 0, 9)).toString()).toBe('journaled');
   });
 
   it('write-through mode writes the store first and keeps the cached copy current', async () => {
