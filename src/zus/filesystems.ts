@@ -38,7 +38,16 @@ export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise
     commandTimeoutMs: m.timeout,
     chunkSize: m.chunk_size,
   });
-  return new PosixFs(backend, { log: opts.log });
+  // The local store is locked to this process, so nothing else can hold its unlinked-but-open
+  // inodes: free what a crash left behind. Shared stores keep them (another gateway may have
+  // them open) until an explicit reclaim.
+  const exclusive = backend.kind === 'local' || backend.kind === 'memory';
+  const fs = new PosixFs(backend, { log: opts.log, exclusive });
+  if (exclusive) {
+    const freed = await fs.reclaimOrphans();
+    if (freed > 0) opts.log.info({ freed }, 'freed inodes unlinked while open before the last shutdown');
+  }
+  return fs;
 }
 
 /** The store URL with the secret from password_env/password_file put in its userinfo. */
