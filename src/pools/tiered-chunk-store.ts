@@ -7,14 +7,16 @@
 // write-back, writes go to the store first and then update the cached copy.
 //
 // Consistency rules (each is what a test checks):
-// - Only clean chunks are evicted or spilled; dirty ones, and ones whose newest bytes are only in
-//   memory while older bytes of theirs sit in the journal, are pinned in t1.
+// - Only clean chunks are evicted or spilled. Dirty ones are pinned in t1, and so are chunks of an
+//   inode with journal records whose newest bytes are not journaled yet: fsync journals them (the
+//   store's own sync is not enough, since a replay re-applies the older records over the store).
 // - truncate/remove reach the store at once, after the uploads of that inode in flight and before any
 //   later one (a per-inode barrier), cut or drop the cached and dirty copies, and are journaled when
 //   the inode has journal records, so a replay cannot bring back cut bytes. A fill from the store that
 //   overlapped a truncate/remove of its inode is not cached.
 // - list() adds the chunks that exist only as dirty t1 chunks.
-// - The journal is reset only when every journaled chunk is uploaded and the store has synced.
+// - The journal is reset only when every dirty chunk of a journaled inode is uploaded and the
+//   store has synced; it is also reset after each replay and when write-back goes idle.
 // - t1/t2 contents do not outlive the process: a mount starts cold (after the replay).
 //
 // Locking: a chunk mutex per (ino, idx) serializes everything touching that chunk in t1/t2; its
@@ -23,7 +25,7 @@
 import type { Logger } from 'pino';
 import type { Backend, ChunkStore, MetaStore } from '../backends/types.js';
 import { errno, fsError } from '../fs/errors.js';
-import { TwoQueuePolicy, LruPolicy } from './cache-policy.js';
+import { LruPolicy, TwoQueuePolicy } from './cache-policy.js';
 import { openTiers, type Tiers, type TiersConfig } from './format.js';
 import type { JournalRecord } from './journal.js';
 
@@ -343,6 +345,22 @@ export class TieredChunkStore implements ChunkStore {
       (e) => this.drop(e),
       () => this.inner.remove(ino, fromIdx, toIdx),
       toIdx === undefined ? { type: 'remove', ino, fromIdx } : { type: 'remove', ino, fromIdx, toIdx },
+    );
+  }
+
+  /** Forgets the clean cached chunks of an inode (t1, t2 and holes), so the next reads go to the
+   * store: for a file another gateway changed. Dirty chunks are this gateway's newer writes and stay. */
+  async invalidate(ino: number): Promise<void> {
+    this.checkOpen();
+    if (!this.inos.has(ino)) return;
+    await this.destructive(
+      ino,
+      () => true,
+      (e) => {
+        if (!e.dirty && !e.uploading) this.drop(e);
+      },
+      null,
+      null,
     );
   }
 
@@ -684,7 +702,13 @@ export class TieredChunkStore implements ChunkStore {
     }
   }
 
-  private async destructive(ino: number, match: (idx: number) => boolean, cut: (e: Entry) => void, storeOp: () => Promise<void>, rec: JournalRecord): Promise<void> {
+  private async destructive(
+    ino: number,
+    match: (idx: number) => boolean,
+    cut: (e: Entry) => void,
+    storeOp: (() => Promise<void>) | null,
+    rec: JournalRecord | null,
+  ): Promise<void> {
     const st = this.ino(ino);
     st.pending++;
     st.gen++;
@@ -705,9 +729,11 @@ export class TieredChunkStore implements ChunkStore {
           release();
         }
       }
-      await storeOp();
-      this.c.storeTruncates++;
-      if (this.writeback && this.journaledInos.has(ino)) {
+      if (storeOp) {
+        await storeOp();
+        this.c.storeTruncates++;
+      }
+      if (rec && this.writeback && this.journaledInos.has(ino)) {
         if (this.tiers.journal.append(rec)) this.c.appended++;
         else journalFull = true;
       }
@@ -873,7 +899,10 @@ export class TieredChunkStore implements ChunkStore {
       this.uploadFailures++;
       this.failStreak++;
       this.lastUploadError = err;
-      this.log?.warn({ err, ino: e.ino, idx: e.idx }, 'write-back upload failed; will retry');
+      // Log the 1st, 2nd, 4th, 8th... failure in a row: a store that is down must not flood the log.
+      if ((this.failStreak & (this.failStreak - 1)) === 0) {
+        this.log?.warn({ err, ino: e.ino, idx: e.idx, failuresInARow: this.failStreak }, 'write-back upload failed; will retry');
+      }
     } finally {
       e.uploading = false;
       if (this.entries.get(e.key) === e && e.dirty) {

@@ -69,6 +69,19 @@ describe('tiered chunk store: reads', () => {
     expect(st.t1.used).toBe(64);
   });
 
+  it('invalidate() makes the next reads see what another writer put in the store, keeping dirty chunks', async () => {
+    await mem.chunks.write(8, 0, 0, Buffer.from('v1'));
+    const s = await open({ flushDelayMs: 60_000 });
+    expect((await s.read(8, 0, 0, 2)).toString()).toBe('v1');
+    await s.write(8, 1, 0, Buffer.from('mine'));
+    await mem.chunks.write(8, 0, 0, Buffer.from('v2')); // a peer gateway
+    expect((await s.read(8, 0, 0, 2)).toString()).toBe('v1');
+    await s.invalidate(8);
+    expect((await s.read(8, 0, 0, 2)).toString()).toBe('v2');
+    expect((await s.read(8, 1, 0, 4)).toString()).toBe('mine');
+    expect(s.stats().dirtyChunks).toBe(1);
+  });
+
   it('without t2, the same second pass has to go back to the store (the counter is real)', async () => {
     const n = 140;
     for (let i = 0; i < n; i++) await mem.chunks.write(7, i, 0, chunkData(7, i));
