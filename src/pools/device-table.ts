@@ -260,7 +260,9 @@ export function checkSameVolume(main: DeviceTable, t: DeviceTable, where: string
   const m = main.members.findIndex((x) => x.uuid === t.devUuid);
   if (m < 0) throw dtError('FOREIGN_VOLUME', `${where}: device ${t.devUuid} is not a member of tier volume ${main.volumeUuid}`);
   if (main.members[m]!.role !== role) throw dtError('FOREIGN_VOLUME', `${where}: device ${t.devUuid} is a ${main.members[m]!.role} member, configured as ${role}`);
-  if (encodeMembers(t) !== encodeMembers(main) || t.journalBlocks !== main.journalBlocks || !t.storeId.equals(main.storeId)) {
+  // An unbound member 0 with a bound member is a binding that a crash interrupted: openTiers finishes it.
+  const unbound = main.storeId.every((x) => x === 0);
+  if (encodeMembers(t) !== encodeMembers(main) || t.journalBlocks !== main.journalBlocks || (!unbound && !t.storeId.equals(main.storeId))) {
     throw dtError('CORRUPT', `${where}: device table disagrees with t1 member 0's (an interrupted format or rebind?): run "zufs format"`);
   }
 }
