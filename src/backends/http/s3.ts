@@ -347,6 +347,36 @@ export class S3Client {
     }
   }
 
+  /** Starts a multipart upload whose parts the caller sends one by one (e.g. read from a file). */
+  async createMultipartUpload(key: string, contentType = 'application/octet-stream'): Promise<string> {
+    const init = await this.send('POST', key, { query: { uploads: '' }, headers: { 'content-type': contentType } });
+    const uploadId = childText(parseXml(init.body.toString('utf8')), 'UploadId');
+    if (!uploadId) throw new HttpStoreError('EIO', 's3: CreateMultipartUpload returned no UploadId', init.status);
+    return uploadId;
+  }
+
+  /** Sends part `partNumber` (from 1); returns its ETag for completeMultipartUpload. */
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<string> {
+    const r = await this.send('PUT', key, { query: { partNumber: String(partNumber), uploadId }, body });
+    return String(r.headers['etag'] ?? '');
+  }
+
+  /** Completes an upload from the parts' ETags in part order; returns the object's ETag. */
+  async completeMultipartUpload(key: string, uploadId: string, etags: string[]): Promise<string> {
+    const xml =
+      '<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUpload>' +
+      etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${escapeXml(e)}</ETag></Part>`).join('') +
+      '</CompleteMultipartUpload>';
+    const done = await this.send('POST', key, { query: { uploadId }, body: Buffer.from(xml), headers: { 'content-type': 'application/xml' } });
+    throwIfErrorBody('CompleteMultipartUpload', done);
+    return childText(parseXml(done.body.toString('utf8')), 'ETag') ?? '';
+  }
+
+  /** Drops an unfinished upload and its parts; failures are ignored (the bucket's lifecycle rules clean up). */
+  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    await this.send('DELETE', key, { query: { uploadId } }).catch(() => undefined);
+  }
+
   /** Creates the bucket; an existing bucket owned by us is fine. */
   async createBucket(): Promise<void> {
     try {

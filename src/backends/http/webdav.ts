@@ -2,6 +2,7 @@
 // with Depth 0 or 1. Paths are relative to the base URL and use '/' separators; a path ending in '/'
 // names a collection. Servers differ (nginx answers 409 to a PUT whose parent is missing unless
 // create_full_put_path is on, Apache 409 as well): put() creates missing parents and retries once.
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { exchange, HttpStoreError, sharedAgent, statusErrno, type HttpClientOptions, type HttpReply } from './agent.js';
 import { children, childText, find, parseXml } from './xml.js';
@@ -92,6 +93,23 @@ export class WebDavClient {
     if (r.status !== 409) return;
     await this.mkcolAll(parentOf(path));
     await this.send('PUT', path, { body, headers, ok: [200, 201, 204] });
+  }
+
+  /** Stores the resource from a stream of `size` bytes (a large file is never held in memory).
+   * `body` is called once per attempt; the parent collection must exist. Returns the new ETag if sent. */
+  async putStream(path: string, body: () => Readable, size: number): Promise<string | undefined> {
+    const p = `${this.base.pathname}${encodePath(path.replace(/^\/+/, ''))}`;
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(size) };
+    if (this.auth) headers['authorization'] = this.auth;
+    for (let attempt = 0; ; attempt++) {
+      const res = await exchange(this.dispatcher, { origin: this.base.origin, path: p, method: 'PUT', headers, body: body() }, 0);
+      if ([200, 201, 204].includes(res.status)) {
+        const etag = res.headers['etag'];
+        return Array.isArray(etag) ? etag[0] : etag;
+      }
+      if (attempt < 2 && [500, 502, 503, 504].includes(res.status)) continue;
+      throw new HttpStoreError(statusErrno(res.status), `webdav: PUT ${p}: ${res.status}`, res.status);
+    }
   }
 
   /** Deletes a resource or a whole collection; a missing one is fine. */

@@ -1,0 +1,759 @@
+// ObjectNativeFs: the native layout of S3 buckets and WebDAV servers — the store's own objects as
+// files, readable and writable by every other tool — behind the ZusOperations vector.
+//
+// What is what (paths are relative to the URL's bucket prefix or base collection):
+// - S3: the object "a/b/c" is the file c in the directory a/b; a directory exists while some key
+//   lies under "a/b/" or a marker object "a/b/" exists. mkdir creates the marker (as rclone, s3fs
+//   and the console do), rmdir deletes it (ENOTEMPTY while anything else is under it). When a key
+//   and a prefix share a name ("a" and "a/x") the directory wins, as in mountpoint-s3. A directory
+//   emptied through this mount stays visible in the mount's memory until rmdir or unmount.
+// - WebDAV: resources are files, collections are directories (MKCOL, DELETE, PROPFIND).
+// - Names that cannot be path components ("a//b", ".", "..", over 255 bytes) are not shown.
+// - Reads are ranged GETs with a per-handle read-ahead window (1 MiB, doubling up to 8 MiB while
+//   reads are sequential). Writes, appends and truncates are staged in a local file
+//   (object-staging.ts): the first one copies the object there (or starts empty after O_TRUNC or
+//   create), and the file is uploaded whole at close (flush), fsync and last release — S3 with a
+//   multipart upload above multipartThresholdBytes, WebDAV as one streamed PUT. A failed upload
+//   fails that close/fsync with the errno and keeps the bytes staged for the next one.
+// - Rename of a file: S3 CopyObject + DeleteObject (not atomic: for a moment both names exist, and
+//   a crash between leaves both); WebDAV MOVE (atomic on the server). Rename of a directory:
+//   WebDAV MOVE (atomic); S3 EXDEV — a prefix has no rename, so mv(1) copies file by file instead.
+//   RENAME_EXCHANGE: EINVAL (no store can swap two names).
+// - Attributes: size and mtime from the listing or HEAD/PROPFIND; files 0644, directories 0755,
+//   owner = the mount's uid/gid. A listing is trusted for cacheMs (the mount's attr timeout), so
+//   `ls -l` of 10,000 objects is 10 ListObjectsV2 pages and no HEADs.
+// - xattrs: user.s3.etag / user.dav.etag (read-only); others absent on read, ENOTSUP on set.
+// What the store cannot honour fails at once with one warn line naming the mount and the reason:
+// chmod/chown (EPERM unless unchanged), hard links, symlinks, device nodes (EPERM), utimes with
+// explicit times (EPERM; "now" is kept in the mount's memory), fallocate (ENOTSUP).
+// Every request is bounded by connectTimeoutMs and commandTimeoutMs: a dead server gives EIO
+// (refused, reset) or ETIMEDOUT (silent), never a hang.
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../mode.js';
+import type { Logger } from 'pino';
+import { errno, FsError, fsError, toErrno } from '../errors.js';
+import type { Attr, Caller, DirentOut, NewInode, SetAttr, StatFs, ZusOperations } from '../operations.js';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA, SEEK_HOLE } from '../operations.js';
+import { childPath, NativeInodes, type NativeNode, parentPath, ROOT_INO } from './native-inodes.js';
+import { openNativeObjectStore, type NativeObjectStore, type StoreEntry } from './object-native-store.js';
+import { StagingDir, type StageFile } from './object-staging.js';
+
+export const XATTR_S3_ETAG = 'user.s3.etag';
+export const XATTR_DAV_ETAG = 'user.dav.etag';
+
+const NAME_MAX = 255;
+const BLKSIZE = 4096;
+const O_ACCMODE = 3;
+const O_TRUNC = 0o1000;
+const COOKIE_SPLIT = 2 ** 32;
+const MAX_LISTINGS = 64;
+const READAHEAD_MIN = 1024 * 1024;
+const READAHEAD_MAX = 8 * 1024 * 1024;
+
+export interface ObjectNativeOptions {
+  log: Logger;
+  /** Names the mount in log lines and errors. */
+  mount: string;
+  accessKeyId?: string | undefined;
+  secretAccessKey?: string | undefined;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  /** How long a listing or stat is trusted. Default 1000 ms. */
+  cacheMs?: number | undefined;
+  /** S3 uploads above this many bytes are multipart. Default 8 MiB. */
+  multipartThresholdBytes?: number | undefined;
+  /** S3 part size (at least 5 MiB). Default 8 MiB. */
+  partSizeBytes?: number | undefined;
+  /** Where zufs-staging-<pid>/ is made. Default os.tmpdir(). */
+  stagingBase?: string | undefined;
+  uid?: number | undefined;
+  gid?: number | undefined;
+}
+
+interface Cached {
+  entry: StoreEntry | undefined;
+  until: number;
+}
+
+interface Listing {
+  id: number;
+  dir: number;
+  entries: StoreEntry[];
+}
+
+interface Handle {
+  ino: number;
+  writable: boolean;
+  raStart: number;
+  ra: Buffer | undefined;
+  raEof: boolean;
+  raSize: number;
+  lastEnd: number;
+}
+
+/** An inode's staging file; it goes with the inode's last release. */
+interface Stage {
+  file: StageFile;
+}
+
+export class ObjectNativeFs implements ZusOperations {
+  readonly rootIno = ROOT_INO;
+  private readonly log: Logger;
+  private readonly mount: string;
+  private readonly cacheMs: number;
+  private readonly uid: number;
+  private readonly gid: number;
+  private readonly mountTimeMs = Date.now();
+  private readonly inodes = new NativeInodes();
+  private readonly stats = new Map<string, Cached>();
+  private readonly dirCache = new Map<string, { entries: Map<string, StoreEntry>; until: number }>();
+  private readonly listings = new Map<number, Listing>();
+  private readonly handles = new Map<number, Handle>();
+  private readonly opens = new Map<number, number>();
+  private readonly stages = new Map<number, Stage>();
+  private readonly mtimes = new Map<number, number>();
+  /** S3 directories kept alive by this mount (emptied through it), with their ancestors. */
+  private readonly pinned = new Set<string>();
+  private readonly staging: StagingDir;
+  private nextListing = 1;
+  private nextFh = 1;
+  private destroyed = false;
+
+  constructor(
+    private readonly store: NativeObjectStore,
+    opts: ObjectNativeOptions,
+  ) {
+    this.mount = opts.mount;
+    this.log = opts.log.child({ layout: 'native', mount: this.mount });
+    this.cacheMs = opts.cacheMs ?? 1000;
+    this.uid = opts.uid ?? process.getuid?.() ?? 0;
+    this.gid = opts.gid ?? process.getgid?.() ?? 0;
+    this.staging = new StagingDir(opts.stagingBase);
+  }
+
+  /** Opens s3://bucket/prefix?endpoint=...&region=...&addressing=path or webdav+http(s)://host/path/
+   * and checks, within the timeouts, that the bucket or base collection answers. */
+  static async open(url: string, opts: ObjectNativeOptions): Promise<ObjectNativeFs> {
+    const partSize = Math.max(5 * 1024 * 1024, opts.partSizeBytes ?? 8 * 1024 * 1024);
+    let store: NativeObjectStore;
+    try {
+      store = openNativeObjectStore(url, {
+        connectTimeoutMs: opts.connectTimeoutMs,
+        commandTimeoutMs: opts.commandTimeoutMs,
+        accessKeyId: opts.accessKeyId,
+        secretAccessKey: opts.secretAccessKey,
+        partSize,
+        multipartThreshold: opts.multipartThresholdBytes ?? 8 * 1024 * 1024,
+      });
+      await store.probe();
+    } catch (err) {
+      throw fsError(toErrno(err), `mount ${opts.mount}: ${err instanceof Error ? err.message : String(err)}`, err);
+    }
+    return new ObjectNativeFs(store, opts);
+  }
+
+  // ---- errors and logging ----
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.destroyed) throw fsError(errno.EIO, `${this.mount}: unmounted`);
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof FsError) throw err;
+      const no = toErrno(err);
+      const msg = err instanceof Error ? err.message : String(err);
+      if (no === errno.EIO || no === errno.ETIMEDOUT) this.log.warn({ err: msg }, `mount ${this.mount}: store request failed: ${msg}`);
+      throw fsError(no, `mount ${this.mount}: ${msg}`, err);
+    }
+  }
+
+  private refuse(no: number, op: string, path: string, reason: string): never {
+    const err = fsError(no);
+    const msg = `mount ${this.mount}: ${op} /${path}: ${reason} (${err.code})`;
+    this.log.warn({ op, path: `/${path}`, errno: err.code }, msg);
+    throw fsError(no, msg);
+  }
+
+  private checkName(name: string): void {
+    if (Buffer.byteLength(name) > NAME_MAX) throw fsError(errno.ENAMETOOLONG);
+    if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) throw fsError(errno.EINVAL);
+  }
+
+  private static showable(name: string): boolean {
+    return name !== '' && name !== '.' && name !== '..' && !name.includes('\0') && Buffer.byteLength(name) <= NAME_MAX;
+  }
+
+  // ---- the metadata cache ----
+
+  private invalidate(path: string): void {
+    this.stats.delete(path);
+    this.dirCache.delete(parentPath(path));
+  }
+
+  private remember(path: string, entry: StoreEntry | undefined): void {
+    this.stats.set(path, { entry, until: Date.now() + this.cacheMs });
+    const dir = this.dirCache.get(parentPath(path));
+    if (dir) {
+      const name = path.slice(path.lastIndexOf('/') + 1);
+      if (entry) dir.entries.set(name, entry);
+      else dir.entries.delete(name);
+    }
+  }
+
+  private pin(path: string): void {
+    if (this.store.kind !== 's3') return;
+    for (let p = path; p !== ''; p = parentPath(p)) this.pinned.add(p);
+  }
+
+  /** What is at `path` now (cached for cacheMs), or undefined. */
+  private async lookupPath(path: string): Promise<StoreEntry | undefined> {
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    if (path === '') return { name: '', isDir: true, size: 0, mtimeMs: this.mountTimeMs };
+    const now = Date.now();
+    const hit = this.stats.get(path);
+    if (hit && hit.until > now) return hit.entry ?? (this.pinned.has(path) ? this.pinnedEntry(name) : undefined);
+    const dir = this.dirCache.get(parentPath(path));
+    if (dir && dir.until > now) return dir.entries.get(name) ?? (this.pinned.has(path) ? this.pinnedEntry(name) : undefined);
+    const e = await this.store.stat(path);
+    this.stats.set(path, { entry: e, until: Date.now() + this.cacheMs });
+    if (!e && this.pinned.has(path)) return this.pinnedEntry(name);
+    if (e?.isDir === false && this.pinned.has(path)) this.pinned.delete(path);
+    return e;
+  }
+
+  private pinnedEntry(name: string): StoreEntry {
+    return { name, isDir: true, size: 0, mtimeMs: this.mountTimeMs };
+  }
+
+  private async entryOf(node: NativeNode): Promise<StoreEntry> {
+    const e = await this.lookupPath(node.path!);
+    if (!e) {
+      if (this.stages.has(node.ino)) return { name: '', isDir: false, size: 0, mtimeMs: this.mountTimeMs };
+      throw fsError(errno.ENOENT);
+    }
+    return e;
+  }
+
+  private attr(node: NativeNode, e: StoreEntry): Attr {
+    const stage = this.stages.get(node.ino);
+    const size = e.isDir ? 0 : stage ? stage.file.size : e.size;
+    const ms = this.mtimes.get(node.ino) ?? (e.mtimeMs || this.mountTimeMs);
+    const t = BigInt(ms) * 1_000_000n;
+    return {
+      ino: node.ino,
+      mode: e.isDir ? S_IFDIR | 0o755 : S_IFREG | 0o644,
+      nlink: 1,
+      uid: this.uid,
+      gid: this.gid,
+      rdev: 0,
+      size,
+      blocks: Math.ceil(size / 512),
+      blksize: BLKSIZE,
+      atimeNs: t,
+      mtimeNs: t,
+      ctimeNs: t,
+      btimeNs: t,
+      generation: node.generation,
+    };
+  }
+
+  private async dirNode(dir: number): Promise<NativeNode> {
+    const node = this.inodes.get(dir);
+    const e = await this.entryOf(node);
+    if (!e.isDir) throw fsError(errno.ENOTDIR);
+    return node;
+  }
+
+  // ---- namespace ----
+
+  lookup(_caller: Caller, dir: number, name: string): Promise<Attr> {
+    return this.guard(async () => {
+      this.checkName(name);
+      const d = await this.dirNode(dir);
+      const path = childPath(d.path!, name);
+      const e = await this.lookupPath(path);
+      if (!e) throw fsError(errno.ENOENT);
+      return this.attr(this.inodes.at(path), e);
+    });
+  }
+
+  getattr(ino: number): Promise<Attr> {
+    return this.guard(async () => {
+      const node = this.inodes.get(ino);
+      return this.attr(node, await this.entryOf(node));
+    });
+  }
+
+  newInode(_caller: Caller, dir: number, name: string, req: NewInode): Promise<Attr> {
+    return this.guard(async () => {
+      this.checkName(name);
+      const d = await this.dirNode(dir);
+      const path = childPath(d.path!, name);
+      const type = req.mode & S_IFMT;
+      const what = this.store.kind === 's3' ? 'S3 objects' : 'WebDAV resources';
+      if (type === S_IFLNK) this.refuse(errno.EPERM, 'symlink', path, `${what} cannot be symbolic links`);
+      if (type !== S_IFREG && type !== S_IFDIR) this.refuse(errno.EPERM, 'mknod', path, `${what} cannot be device nodes, FIFOs or sockets`);
+      if (await this.lookupPath(path)) throw fsError(errno.EEXIST);
+      const now = Date.now();
+      let e: StoreEntry;
+      if (type === S_IFDIR) {
+        await this.store.mkdir(path);
+        e = { name, isDir: true, size: 0, mtimeMs: now };
+      } else {
+        // Created at once (empty), so other tools and other gateways see the name as `touch` made it.
+        const etag = await this.store.put(path, Buffer.alloc(0));
+        e = { name, isDir: false, size: 0, mtimeMs: now, etag };
+      }
+      this.remember(path, e);
+      const node = this.inodes.at(path);
+      this.mtimes.delete(node.ino);
+      return this.attr(node, e);
+    });
+  }
+
+  addDentry(_caller: Caller, dir: number, name: string, _ino: number): Promise<Attr> {
+    return this.guard(async () => {
+      const d = this.inodes.get(dir);
+      this.refuse(errno.EPERM, 'link', childPath(d.path!, name), `${this.store.kind === 's3' ? 'S3' : 'WebDAV'} has no hard links (an object has exactly one name)`);
+    });
+  }
+
+  removeDentry(_caller: Caller, dir: number, name: string, isDir: boolean): Promise<void> {
+    return this.guard(async () => {
+      const d = await this.dirNode(dir);
+      const path = childPath(d.path!, name);
+      const e = await this.lookupPath(path);
+      if (!e) throw fsError(errno.ENOENT);
+      if (isDir) {
+        if (!e.isDir) throw fsError(errno.ENOTDIR);
+        this.dirCache.delete(path);
+        if (await this.store.hasMembers(path)) throw fsError(errno.ENOTEMPTY);
+        for (const p of this.pinned) if (p.startsWith(`${path}/`)) throw fsError(errno.ENOTEMPTY);
+        await this.store.rmdir(path);
+        this.pinned.delete(path);
+      } else {
+        if (e.isDir) throw fsError(errno.EISDIR);
+        await this.store.deleteFile(path);
+      }
+      // On S3 the parent may have existed only through this object: it stays, as on a local disk.
+      if (d.path !== '') this.pin(d.path!);
+      this.remember(path, undefined);
+      this.inodes.remove(path);
+      this.mtimes.set(d.ino, Date.now());
+    });
+  }
+
+  rename(_caller: Caller, oldDir: number, oldName: string, newDir: number, newName: string, flags: number): Promise<void> {
+    return this.guard(async () => {
+      this.checkName(newName);
+      const from = await this.dirNode(oldDir);
+      const to = await this.dirNode(newDir);
+      const src = childPath(from.path!, oldName);
+      const dst = childPath(to.path!, newName);
+      if (flags & RENAME_EXCHANGE) this.refuse(errno.EINVAL, 'rename(RENAME_EXCHANGE)', src, 'an object store cannot swap two names atomically');
+      const s = await this.lookupPath(src);
+      if (!s) throw fsError(errno.ENOENT);
+      if (src === dst) return;
+      if (dst.startsWith(`${src}/`)) throw fsError(errno.EINVAL);
+      if (s.isDir && !this.store.atomicDirRename) {
+        this.refuse(errno.EXDEV, 'rename', src, 'an S3 directory is a key prefix and has no rename; mv copies it object by object instead');
+      }
+      const t = await this.lookupPath(dst);
+      if (t) {
+        if (flags & RENAME_NOREPLACE) throw fsError(errno.EEXIST);
+        if (s.isDir && !t.isDir) throw fsError(errno.ENOTDIR);
+        if (!s.isDir && t.isDir) throw fsError(errno.EISDIR);
+        if (t.isDir && (await this.store.hasMembers(dst))) throw fsError(errno.ENOTEMPTY);
+      }
+      const srcNode = this.inodes.at(src);
+      // Staged bytes not yet uploaded go first, so the copy carries what the writer wrote.
+      const stage = this.stages.get(srcNode.ino);
+      if (stage) await this.upload(srcNode.ino, stage);
+      if (this.store.move) {
+        if (t?.isDir) await this.store.rmdir(dst);
+        await this.store.move(src, dst, s.isDir, true);
+      } else {
+        await this.store.copyFile(src, dst);
+        await this.store.deleteFile(src);
+      }
+      if (from.path !== '') this.pin(from.path!);
+      this.invalidate(src);
+      this.invalidate(dst);
+      this.dirCache.delete(src);
+      this.remember(dst, { ...s, name: newName });
+      this.inodes.rename(src, dst);
+      const now = Date.now();
+      this.mtimes.set(from.ino, now);
+      this.mtimes.set(to.ino, now);
+    });
+  }
+
+  // ---- listing ----
+
+  private async list(node: NativeNode, id: number): Promise<Listing> {
+    const path = node.path!;
+    const now = Date.now();
+    let cached = this.dirCache.get(path);
+    if (!cached || cached.until <= now) {
+      const got = await this.store.list(path);
+      const entries = new Map<string, StoreEntry>();
+      for (const e of got) if (ObjectNativeFs.showable(e.name)) entries.set(e.name, e);
+      cached = { entries, until: Date.now() + this.cacheMs };
+      this.dirCache.set(path, cached);
+      for (const e of entries.values()) this.stats.set(childPath(path, e.name), { entry: e, until: cached.until });
+    }
+    const entries = new Map(cached.entries);
+    const under = path === '' ? '' : `${path}/`;
+    for (const p of this.pinned) {
+      if (!p.startsWith(under) || p.length <= under.length) continue;
+      const name = p.slice(under.length).split('/')[0]!;
+      if (!entries.has(name)) entries.set(name, this.pinnedEntry(name));
+    }
+    const sorted = [...entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const listing: Listing = { id, dir: node.ino, entries: sorted };
+    this.listings.set(id, listing);
+    while (this.listings.size > MAX_LISTINGS) this.listings.delete(this.listings.keys().next().value!);
+    return listing;
+  }
+
+  readdir(_caller: Caller, dir: number, cookie: number, maxEntries: number, plus: boolean): Promise<DirentOut[]> {
+    return this.guard(async () => {
+      const d = await this.dirNode(dir);
+      let id = Math.floor(cookie / COOKIE_SPLIT);
+      let done = cookie % COOKIE_SPLIT; // 0 nothing yet, 1 ".", 2 "..", 2 + i the first i entries
+      let listing = cookie === 0 ? undefined : this.listings.get(id);
+      if (!listing || listing.dir !== dir) {
+        if (cookie === 0) {
+          id = this.nextListing;
+          this.nextListing = (this.nextListing % (2 ** 20 - 1)) + 1;
+          done = 0;
+        }
+        listing = await this.list(d, id);
+      }
+      const out: DirentOut[] = [];
+      const next = (n: number): number => id * COOKIE_SPLIT + n;
+      if (done === 0 && out.length < maxEntries) {
+        const a = plus ? this.attr(d, await this.entryOf(d)) : undefined;
+        out.push({ name: '.', ino: dir, type: S_IFDIR, next: next(1), ...(a && { attr: a }) });
+        done = 1;
+      }
+      if (done === 1 && out.length < maxEntries) {
+        const up = d.ino === ROOT_INO ? ROOT_INO : this.inodes.at(parentPath(d.path!)).ino;
+        out.push({ name: '..', ino: up, type: S_IFDIR, next: next(2) });
+        done = 2;
+      }
+      while (out.length < maxEntries && done - 2 < listing.entries.length) {
+        const e = listing.entries[done - 2]!;
+        done++;
+        const node = this.inodes.at(childPath(d.path!, e.name));
+        const a = this.attr(node, e);
+        out.push({ name: e.name, ino: node.ino, type: a.mode & S_IFMT, next: next(done), ...(plus && { attr: a }) });
+      }
+      return out;
+    });
+  }
+
+  readlink(ino: number): Promise<string> {
+    return this.guard(async () => {
+      this.inodes.get(ino);
+      throw fsError(errno.EINVAL);
+    });
+  }
+
+  // ---- attributes ----
+
+  setattr(_caller: Caller, ino: number, req: SetAttr): Promise<Attr> {
+    return this.guard(async () => {
+      const node = this.inodes.get(ino);
+      const path = node.path!;
+      const e = await this.entryOf(node);
+      const cur = this.attr(node, e);
+      const what = this.store.kind === 's3' ? 'S3 objects' : 'WebDAV resources';
+      if (req.mode !== undefined && (req.mode & 0o7777) !== (cur.mode & 0o7777)) {
+        this.refuse(errno.EPERM, 'chmod', path, `${what} have no permission bits (the mode is always ${(cur.mode & 0o777).toString(8)})`);
+      }
+      if ((req.uid !== undefined && req.uid !== this.uid) || (req.gid !== undefined && req.gid !== this.gid)) {
+        this.refuse(errno.EPERM, 'chown', path, `${what} have no owner (every file shows ${this.uid}:${this.gid})`);
+      }
+      if (typeof req.atimeNs === 'bigint' || typeof req.mtimeNs === 'bigint') {
+        this.refuse(errno.EPERM, 'utimes', path, `the store sets an object's modification time itself; only "now" (touch) is accepted`);
+      }
+      if (req.size !== undefined) {
+        if (e.isDir) throw fsError(errno.EISDIR);
+        if (!Number.isSafeInteger(req.size) || req.size < 0) throw fsError(errno.EINVAL);
+        await this.truncate(node, e, req.size);
+      }
+      if (req.size !== undefined || req.mtimeNs === 'now' || req.atimeNs === 'now') this.mtimes.set(ino, Date.now());
+      return this.attr(node, req.size !== undefined ? { ...e, size: req.size } : e);
+    });
+  }
+
+  private async truncate(node: NativeNode, e: StoreEntry, size: number): Promise<void> {
+    const open = this.stages.get(node.ino) ?? ((this.opens.get(node.ino) ?? 0) > 0 ? await this.stageFor(node, size === 0) : undefined);
+    if (open) {
+      await open.file.lock.run(() => open.file.truncate(size));
+      return;
+    }
+    // Not open here (truncate(1)): stage, cut or extend, upload, drop.
+    if (size === e.size) return;
+    const path = node.path!;
+    if (size === 0) {
+      this.remember(path, { ...e, size: 0, mtimeMs: Date.now(), etag: await this.store.put(path, Buffer.alloc(0)) });
+      return;
+    }
+    const file = await this.staging.create(this.mount);
+    try {
+      await file.load((s, end) => this.store.get(path, s, end));
+      await file.truncate(size);
+      const etag = await this.store.putFile(path, file.fh, file.name, size);
+      this.remember(path, { ...e, size, mtimeMs: Date.now(), etag });
+    } finally {
+      await file.close();
+    }
+  }
+
+  // ---- data ----
+
+  open(_caller: Caller, ino: number, flags: number): Promise<number> {
+    return this.guard(async () => {
+      const node = this.inodes.get(ino);
+      const e = await this.entryOf(node);
+      const writable = (flags & O_ACCMODE) !== 0;
+      const fh = this.nextFh++;
+      this.handles.set(fh, { ino, writable, raStart: 0, ra: undefined, raEof: false, raSize: READAHEAD_MIN, lastEnd: -1 });
+      this.opens.set(ino, (this.opens.get(ino) ?? 0) + 1);
+      if (!e.isDir && writable && flags & O_TRUNC) {
+        const st = await this.stageFor(node, true);
+        await st.file.lock.run(() => st.file.truncate(0));
+      }
+      return fh;
+    });
+  }
+
+  private handle(ino: number, fh: number): Handle {
+    const h = this.handles.get(fh);
+    if (!h || h.ino !== ino) throw fsError(errno.EBADF);
+    return h;
+  }
+
+  /** The inode's staging file, made on first need: a copy of the object, or empty. */
+  private async stageFor(node: NativeNode, empty: boolean): Promise<Stage> {
+    let st = this.stages.get(node.ino);
+    if (st) return st;
+    const file = await this.staging.create(this.mount);
+    try {
+      if (!empty) await file.load((s, end) => this.store.get(node.path!, s, end));
+    } catch (err) {
+      await file.close();
+      throw err;
+    }
+    st = this.stages.get(node.ino); // another writer staged it meanwhile
+    if (st) {
+      await file.close();
+      return st;
+    }
+    st = { file };
+    this.stages.set(node.ino, st);
+    return st;
+  }
+
+  read(ino: number, fh: number, offset: number, len: number): Promise<Buffer> {
+    return this.guard(async () => {
+      const h = this.handle(ino, fh);
+      if (len <= 0) return Buffer.alloc(0);
+      const st = this.stages.get(ino);
+      if (st) return st.file.read(offset, len);
+      const node = this.inodes.get(ino);
+      const end = offset + len;
+      if (h.ra && offset >= h.raStart && (end <= h.raStart + h.ra.length || h.raEof)) {
+        h.lastEnd = end;
+        return h.ra.subarray(offset - h.raStart, end - h.raStart);
+      }
+      const sequential = offset === h.lastEnd;
+      h.raSize = sequential ? Math.min(READAHEAD_MAX, h.raSize * 2) : READAHEAD_MIN;
+      const want = Math.max(len, h.raSize);
+      const b = await this.store.get(node.path!, offset, offset + want - 1);
+      h.ra = b;
+      h.raStart = offset;
+      h.raEof = b.length < want;
+      h.lastEnd = end;
+      return b.subarray(0, len);
+    });
+  }
+
+  write(ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
+    return this.guard(async () => {
+      const h = this.handle(ino, fh);
+      if (!h.writable) throw fsError(errno.EBADF);
+      const st = await this.stageFor(this.inodes.get(ino), false);
+      await st.file.lock.run(() => st.file.write(offset, data));
+      this.mtimes.set(ino, Date.now());
+      return data.length;
+    });
+  }
+
+  /** Uploads a stage if it holds bytes the store lacks. An unlinked file's bytes are dropped. */
+  private async upload(ino: number, st: Stage): Promise<void> {
+    await st.file.lock.run(async () => {
+      if (!st.file.dirty) return;
+      const path = this.pathOf(ino);
+      if (path === undefined) {
+        st.file.dirty = false;
+        return;
+      }
+      const etag = await this.store.putFile(path, st.file.fh, st.file.name, st.file.size);
+      st.file.dirty = false;
+      this.remember(path, { name: path.slice(path.lastIndexOf('/') + 1), isDir: false, size: st.file.size, mtimeMs: Date.now(), etag });
+      this.mtimes.delete(ino);
+    });
+  }
+
+  /** The path of an inode now; undefined once it was removed. */
+  private pathOf(ino: number): string | undefined {
+    try {
+      return this.inodes.get(ino).path;
+    } catch {
+      return undefined;
+    }
+  }
+
+  flush(ino: number, fh: number): Promise<void> {
+    return this.guard(async () => {
+      this.handle(ino, fh);
+      const st = this.stages.get(ino);
+      if (st) await this.upload(ino, st);
+    });
+  }
+
+  release(ino: number, fh: number): Promise<void> {
+    return this.guard(async () => {
+      this.handle(ino, fh);
+      this.handles.delete(fh);
+      const left = (this.opens.get(ino) ?? 1) - 1;
+      if (left > 0) {
+        this.opens.set(ino, left);
+        return;
+      }
+      this.opens.delete(ino);
+      const st = this.stages.get(ino);
+      if (!st) return;
+      this.stages.delete(ino);
+      let kept = false;
+      try {
+        await this.upload(ino, st);
+      } catch (err) {
+        if (st.file.dirty) {
+          kept = true;
+          this.log.error({ err: (err as Error).message, staged: st.file.name }, `mount ${this.mount}: upload at last close failed; the written bytes are kept in ${st.file.name}`);
+        }
+        throw err;
+      } finally {
+        await st.file.close(kept);
+      }
+    });
+  }
+
+  /** Staged bytes are uploaded: once this returns, the store holds them. */
+  sync(ino: number, fh: number, _datasync: boolean): Promise<void> {
+    return this.guard(async () => {
+      this.handle(ino, fh);
+      const st = this.stages.get(ino);
+      if (st) await this.upload(ino, st);
+    });
+  }
+
+  fallocate(ino: number, _fh: number, _mode: number, _offset: number, _len: number): Promise<void> {
+    return this.guard(async () => {
+      this.refuse(errno.ENOTSUP, 'fallocate', this.inodes.get(ino).path!, 'objects have no preallocation');
+    });
+  }
+
+  llseek(ino: number, _fh: number, offset: number, whence: number): Promise<number> {
+    return this.guard(async () => {
+      if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw fsError(errno.EINVAL);
+      const size = (await this.getattr(ino)).size;
+      if (offset >= size) throw fsError(errno.ENXIO);
+      return whence === SEEK_DATA ? offset : size;
+    });
+  }
+
+  ioctl(_ino: number, _fh: number, _cmd: number, _arg: Buffer): Promise<Buffer> {
+    return Promise.reject(fsError(errno.ENOTTY));
+  }
+
+  // ---- xattrs ----
+
+  private get etagName(): string {
+    return this.store.kind === 's3' ? XATTR_S3_ETAG : XATTR_DAV_ETAG;
+  }
+
+  getxattr(_caller: Caller, ino: number, name: string): Promise<Buffer> {
+    return this.guard(async () => {
+      const node = this.inodes.get(ino);
+      // security.capability and ACL names arrive on every write and lookup: no round trip.
+      if (name !== this.etagName) throw fsError(errno.ENODATA);
+      const e = await this.entryOf(node);
+      if (e.isDir || !e.etag) throw fsError(errno.ENODATA);
+      return Buffer.from(e.etag);
+    });
+  }
+
+  listxattr(_caller: Caller, ino: number): Promise<string[]> {
+    return this.guard(async () => {
+      const e = await this.entryOf(this.inodes.get(ino));
+      return !e.isDir && e.etag ? [this.etagName] : [];
+    });
+  }
+
+  setxattr(_caller: Caller, ino: number, name: string, _value: Buffer, _flags: number): Promise<void> {
+    return this.guard(async () => {
+      const path = this.inodes.get(ino).path!;
+      if (name === this.etagName) this.refuse(errno.EPERM, `setxattr ${name}`, path, 'the ETag is the store\'s and read-only');
+      this.refuse(errno.ENOTSUP, `setxattr ${name}`, path, `the native layout keeps no extended attributes (only ${this.etagName}, read-only)`);
+    });
+  }
+
+  removexattr(_caller: Caller, ino: number, name: string): Promise<void> {
+    return this.guard(async () => {
+      const path = this.inodes.get(ino).path!;
+      if (name === this.etagName) this.refuse(errno.EPERM, `removexattr ${name}`, path, 'the ETag is the store\'s and read-only');
+      throw fsError(errno.ENODATA);
+    });
+  }
+
+  // ---- volume ----
+
+  /** Object stores have no fixed capacity: a large constant, as rclone and mountpoint-s3 report. */
+  statfs(): Promise<StatFs> {
+    const blocks = 2 ** 40 / BLKSIZE;
+    return Promise.resolve({ blocks, bfree: blocks, bavail: blocks, files: 2 ** 32, ffree: 2 ** 32, bsize: BLKSIZE, frsize: BLKSIZE, namelen: NAME_MAX });
+  }
+
+  evict(ino: number): Promise<void> {
+    this.inodes.evict(ino);
+    return Promise.resolve();
+  }
+
+  syncfs(): Promise<void> {
+    return this.guard(async () => {
+      for (const [ino, st] of [...this.stages]) await this.upload(ino, st);
+    });
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    for (const [ino, st] of [...this.stages]) {
+      let kept = false;
+      try {
+        await this.upload(ino, st);
+      } catch (err) {
+        kept = st.file.dirty;
+        this.log.error({ err: (err as Error).message, staged: st.file.name }, `mount ${this.mount}: upload at unmount failed; the written bytes are kept in ${st.file.name}`);
+      }
+      await st.file.close(kept);
+    }
+    this.destroyed = true;
+    this.stages.clear();
+    this.handles.clear();
+    this.staging.cleanup();
+  }
+}
