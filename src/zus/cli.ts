@@ -130,6 +130,7 @@ function formatStatus(all: DaemonStatus[]): string {
       lines.push(`    channels: ${m.stats.channels.map((c) => `cpu${c.cpu}=${c.served}`).join(' ')}`);
       const ops = Object.entries(m.stats.ops).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`);
       if (ops.length) lines.push(`    ops: ${ops.join(' ')}`);
+      if (m.tiers) lines.push(`    tiers: ${Object.entries(m.tiers).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ')}`);
     }
   }
   return lines.join('\n') + '\n';
@@ -167,6 +168,30 @@ program
     const { serveZuf } = await import('./serve.js');
     await serveZuf(flags.root, createLogger(flags.logLevel), defaultLocalUrl());
     setTimeout(() => process.exit(0), 20).unref();
+  });
+
+program
+  .command('format')
+  .description('write a device table to t1 (pmem, DAX or shared-memory file) and t2 (block device or file) members')
+  .requiredOption('--t1 <paths>', 'comma-separated t1 members')
+  .option('--t2 <paths>', 'comma-separated t2 members')
+  .option('--t1-size <size>', 'size of t1 members that are regular files (e.g. 512MiB)')
+  .option('--t2-size <size>', 'size of t2 members that are regular files (e.g. 4GiB)')
+  .option('--label <name>', 'a name shown in status and refusals')
+  .option('--force', "overwrite members that hold another volume's table")
+  .action(async (flags: { t1: string; t2?: string; t1Size?: string; t2Size?: string; label?: string; force?: boolean }) => {
+    const { formatDevices } = await import('../pools/format.js');
+    const { parseSize } = await import('./units.js');
+    const r = formatDevices({
+      t1: flags.t1.split(','),
+      ...(flags.t2 && { t2: flags.t2.split(',') }),
+      ...(flags.t1Size && { t1Size: parseSize(flags.t1Size) }),
+      ...(flags.t2Size && { t2Size: parseSize(flags.t2Size) }),
+      ...(flags.label && { label: flags.label }),
+      ...(flags.force && { force: true }),
+    });
+    process.stdout.write(`volume ${r.volumeUuid}, journal ${(r.journalBytes / 2 ** 20).toFixed(0)} MiB\n`);
+    for (const m of r.members) process.stdout.write(`  ${m.role} ${m.path}  ${m.uuid}  ${((m.blocks * 4096) / 2 ** 20).toFixed(0)} MiB  numa ${m.numa}\n`);
   });
 
 program

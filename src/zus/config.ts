@@ -46,12 +46,15 @@ const url = z.string().superRefine((v, ctx) => {
   }
 });
 
+const devices = z.union([z.string(), z.array(z.string()).min(1).max(64)]);
 const tiers = z.strictObject({
-  t1: z.string().optional(),
-  t2: z.string().optional(),
+  t1: devices,
+  t2: devices.optional(),
   t1_size: size.optional(),
   t2_size: size.optional(),
   writeback: z.boolean().default(false),
+  dirty_max: size.optional(),
+  flush_delay: duration.optional(),
 });
 
 const mountSchema = z.strictObject({

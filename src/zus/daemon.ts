@@ -12,6 +12,8 @@ import { redactUrl } from '../backends/index.js';
 import type { MountHandle, Transport, TransportStats } from './transport.js';
 import type { ZusOperations } from '../fs/operations.js';
 import { openFilesystem } from './filesystems.js';
+import { PosixFs } from '../fs/posix-fs.js';
+import { tierStats, type TierStats } from '../pools/tiered-chunk-store.js';
 
 export type TransportChoice = 'auto' | 'fuse' | 'zuf';
 
@@ -32,6 +34,7 @@ export interface MountStatus {
   layout: string;
   since: string;
   stats: TransportStats;
+  tiers?: TierStats;
 }
 
 export interface DaemonStatus {
@@ -151,6 +154,7 @@ export class Zusd {
         layout: m.config.layout,
         since: m.since.toISOString(),
         stats: m.handle.stats(),
+        ...(m.fs instanceof PosixFs && { tiers: tierStats(m.fs.backend) }),
       })),
     };
   }

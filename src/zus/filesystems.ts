@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { MountConfig } from './config.js';
 import type { ZusOperations } from '../fs/operations.js';
 import { FsError, errno } from '../fs/errors.js';
-import { openBackend } from '../backends/index.js';
+import { openBackend, redactUrl } from '../backends/index.js';
+import { tieredBackend } from '../pools/tiered-chunk-store.js';
 import { PosixFs } from '../fs/posix-fs.js';
 
 export interface OpenOptions {
@@ -25,11 +26,8 @@ export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise
   if (m.layout === 'native') {
     throw new FsError(errno.ENOTSUP, `mount "${m.name}": layout "native" is not implemented yet for ${m.fs}; use layout: posix`);
   }
-  if (m.tiers) {
-    throw new FsError(errno.ENOTSUP, `mount "${m.name}": tiers: (t1 cache, t2 spill) is not implemented yet; remove the key`);
-  }
   const isS3 = m.fs === 'zufs-s3';
-  const backend = await openBackend(isS3 ? s3Url(m) : withPassword(m.url, opts.password), {
+  let backend = await openBackend(isS3 ? s3Url(m) : withPassword(m.url, opts.password), {
     volume: m.volume,
     ...(m.meta_url !== undefined && { metaUrl: m.meta_url }),
     ...(isS3 && m.access_key_id !== undefined && { accessKeyId: m.access_key_id }),
@@ -38,6 +36,17 @@ export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise
     commandTimeoutMs: m.timeout,
     chunkSize: m.chunk_size,
   });
+  if (m.tiers) {
+    const t = m.tiers;
+    backend = await tieredBackend(backend, t, {
+      // names the store volume; tiers bound to another store are refused at mount
+      storeKey: `${m.fs}|${redactUrl(isS3 ? s3Url(m) : m.url)}|${m.volume}`,
+      label: m.name,
+      log: opts.log.child({ tiers: t.t1 }),
+      ...(t.dirty_max !== undefined && { dirtyMaxBytes: t.dirty_max }),
+      ...(t.flush_delay !== undefined && { flushDelayMs: t.flush_delay }),
+    });
+  }
   // The local store is locked to this process, so nothing else can hold its unlinked-but-open
   // inodes: free what a crash left behind. Shared stores keep them (another gateway may have
   // them open) until an explicit reclaim.

@@ -65,6 +65,22 @@ export const E2E_STORES: E2EStore[] = [
     },
   },
   {
+    // the t1 cache tier (a shared-memory file), t2 spill (a file) and write-back over Redis
+    name: 'redis+tiers',
+    async open() {
+      redis ??= startRedis().catch((e: Error) => ({ skip: `redis-server unavailable: ${e.message}` }));
+      const r = await redis;
+      if ('skip' in r) return r;
+      const dir = tmpDir('zufs-e2e-tiers-');
+      const file = configFile([
+        'name: tiered',
+        `url: ${r.url}?volume=${uniqueName('e2e')}`,
+        `tiers: { t1: /dev/shm/${path.basename(dir)}.t1, t2: ${dir}/t2, t1_size: 16MiB, t2_size: 64MiB, writeback: true }`,
+      ]);
+      return { url: file, close: async () => undefined };
+    },
+  },
+  {
     name: 'mongodb',
     async open() {
       const s = await server('mongo');
