@@ -1,14 +1,10 @@
 // `npm run bench`: zufs over FUSE (memory, redis, local backends) against tmpfs and a C libfuse
-// low-level server with the same semantics, side by side in one run. The client (bench/cfuse/load.c)
-// is pinned to CPU 0 and the servers to CPU 1, then (full mode) all to CPU 0; rounds interleave every
-// target, so each ratio is paired within a round. Then zusd's peak RSS while a large file streams
-// through a local mount.
-//
-// Environment: ZUFS_BENCH_QUICK=1 (smoke mode, < 2 min), ZUFS_BENCH_RUNS, ZUFS_BENCH_SECS,
-// ZUFS_BENCH_TARGETS=tmpfs,libfuse-c,zufs-memory,zufs-redis,zufs-local, ZUFS_BENCH_CHANNELS,
-// ZUFS_BENCH_PLACEMENTS=split,same,default, ZUFS_BENCH_RSS_BYTES (0 skips the memory test),
-// ZUFS_BENCH_RSS_BACKENDS=local,redis,
-// ZUFS_BENCH_NAME (results file name).
+// low-level server with the same semantics, side by side in one run. One pinned C client
+// (bench/cfuse/load.c) drives every target; rounds interleave the targets so each ratio is paired
+// within a round; this is repeated per CPU placement (split, same, default). Then zusd's peak RSS
+// while a large file streams through a mount. Knobs (bench/README.md): ZUFS_BENCH_QUICK=1,
+// ZUFS_BENCH_RUNS, ZUFS_BENCH_SECS, ZUFS_BENCH_TARGETS, ZUFS_BENCH_PLACEMENTS, ZUFS_BENCH_CHANNELS,
+// ZUFS_BENCH_RSS_BYTES, ZUFS_BENCH_RSS_BACKENDS, ZUFS_BENCH_NAME.
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,8 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { buildC, memoryOf, mountOptions, pkgConfig, run, threadPlacement, which } from './lib/proc.js';
 import {
   C_TARGET, metadataChecks, renderRecord, requestMix, summarizeAll, textReport,
-  type BenchRecord,
-  type Cell, type MemoryResult, type MetadataCheck, type Sample, type TargetInfo, type Workload,
+  type BenchRecord, type Cell, type MemoryResult, type MetadataCheck, type Sample, type TargetInfo, type Workload,
 } from './lib/report.js';
 import { MemfsTarget, RedisServer, removeTree, TmpfsTarget, ZufsTarget, type BenchContext, type Target } from './lib/targets.js';
 
