@@ -98,6 +98,7 @@ for (const store of E2E_STORES.filter((s) => s.name === 'local' || s.name === 'r
         }
       }
       expect(totalAcked, 'the writer never got a write acknowledged').toBeGreaterThan(TRIALS);
+      await s.close();
     }, 600_000);
   });
 }

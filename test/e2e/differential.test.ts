@@ -124,6 +124,7 @@ for (const store of E2E_STORES) {
     let mount: RunningMount | undefined;
     let skip: string | undefined;
     let mnt = '';
+    let close: (() => Promise<void>) | undefined;
 
     beforeAll(async () => {
       const s = await store.open();
@@ -131,11 +132,13 @@ for (const store of E2E_STORES) {
         skip = s.skip;
         return;
       }
+      close = s.close;
       mnt = tmpDir(`zufs-diff-${store.name}-`);
       mount = await startMount(s.url, mnt);
     }, 60_000);
     afterAll(async () => {
       if (mount) expect(await mount.stop()).toBe(0);
+      await close?.();
     }, 60_000);
 
     it(`${OPS} seeded operations give the same results, errnos and final tree`, async (ctx) => {

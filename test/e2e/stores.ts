@@ -1,6 +1,6 @@
 // The stores the host e2e suites run on, each as a source for `zufs mount` (a URL or a YAML file);
 // a store whose server is not available is reported as skipped with the reason.
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll } from 'vitest';
 import { tmpDir } from '../helpers/mount.js';
@@ -77,7 +77,7 @@ export const E2E_STORES: E2EStore[] = [
         `url: ${r.url}?volume=${uniqueName('e2e')}`,
         `tiers: { t1: /dev/shm/${path.basename(dir)}.t1, t2: ${dir}/t2, t1_size: 16MiB, t2_size: 64MiB, writeback: true }`,
       ]);
-      return { url: file, close: async () => undefined };
+      return { url: file, close: async () => rmSync(`/dev/shm/${path.basename(dir)}.t1`, { force: true }) };
     },
   },
   {
