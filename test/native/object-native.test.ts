@@ -150,6 +150,14 @@ for (const kind of ['s3', 'webdav'] as const) {
       await fs.sync(ino, fh, false);
       expect((await kit.get('edit.txt'))!).toEqual(Buffer.from('ab\0\0\0!'));
       await fs.release(ino, fh);
+      // truncate(2) by path while another descriptor is open: in the store at once, and the
+      // reader's read-ahead of the old object is dropped.
+      const rd = await fs.open(caller, ino, 0);
+      expect((await fs.read(ino, rd, 0, 100)).length).toBe(6);
+      await fs.setattr(caller, ino, { size: 1 });
+      expect((await kit.get('edit.txt'))!.toString()).toBe('a');
+      expect((await fs.read(ino, rd, 0, 100)).toString()).toBe('a');
+      await fs.release(ino, rd);
     });
 
     it('rename of a file moves the object; NOREPLACE and EXCHANGE', async () => {

@@ -480,17 +480,19 @@ export class ObjectNativeFs implements ZusOperations {
       if (req.size !== undefined) {
         if (e.isDir) throw fsError(errno.EISDIR);
         if (!Number.isSafeInteger(req.size) || req.size < 0) throw fsError(errno.EINVAL);
-        await this.truncate(node, e, req.size);
+        await this.truncate(node, e, req.size, req.fh);
       }
       if (req.size !== undefined || req.mtimeNs === 'now' || req.atimeNs === 'now') this.mtimes.set(ino, Date.now());
       return this.attr(node, req.size !== undefined ? { ...e, size: req.size } : e);
     });
   }
 
-  private async truncate(node: NativeNode, e: StoreEntry, size: number): Promise<void> {
+  private async truncate(node: NativeNode, e: StoreEntry, size: number, fh: number | undefined): Promise<void> {
     const open = this.stages.get(node.ino) ?? ((this.opens.get(node.ino) ?? 0) > 0 ? await this.stageFor(node, size === 0) : undefined);
     if (open) {
       await open.file.lock.run(() => open.file.truncate(size));
+      // truncate(2) by path belongs to no open file whose close would upload it: upload now.
+      if (fh === undefined) await this.upload(node.ino, open);
       return;
     }
     // Not open here (truncate(1)): stage, cut or extend, upload, drop.
@@ -602,6 +604,7 @@ export class ObjectNativeFs implements ZusOperations {
       }
       const etag = await this.store.putFile(path, st.file.fh, st.file.name, st.file.size);
       st.file.dirty = false;
+      for (const h of this.handles.values()) if (h.ino === ino) h.ra = undefined; // read-ahead of the old object
       this.remember(path, { name: path.slice(path.lastIndexOf('/') + 1), isDir: false, size: st.file.size, mtimeMs: Date.now(), etag });
       this.mtimes.delete(ino);
     });
