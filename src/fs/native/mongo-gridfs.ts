@@ -107,7 +107,7 @@ export class GridReader {
 
   private restart(offset: number): void {
     this.close();
-    this.stream = this.bucket.openDownloadStream(this.file.id, { start: offset });
+    this.stream = this.bucket.openDownloadStream(this.file.id, { start: offset, end: this.file.length }); // the driver's default end is 0
     this.it = this.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     this.pos = offset;
     this.pending = Buffer.alloc(0);

@@ -565,11 +565,14 @@ export class MongoNativeFs implements ZusOperations {
       if (s.kind === 'doc' && t.kind === 'doc') await this.renameDoc(s, t, src, dst, noReplace);
       else if (s.kind === 'gfile' && t.kind === 'gfile') await this.renameGridFile(s, t, src, dst, noReplace);
       else if (s.kind === 'coll' && t.kind === 'coll') {
+        // An empty target is dropped first, not by dropTarget, which FerretDB v1 does not implement.
         if (await this.collExists(t.db, t.coll, dst)) {
           if (noReplace) throw fsError(errno.EEXIST);
-          if (await this.db(t.db).collection(t.coll).findOne({}, { projection: { _id: 1 } })) throw fsError(errno.ENOTEMPTY);
+          const target = this.db(t.db).collection(t.coll);
+          if (await target.findOne({}, { projection: { _id: 1 } })) throw fsError(errno.ENOTEMPTY);
+          await target.drop();
         }
-        await this.db(s.db).renameCollection(s.coll, t.coll, { dropTarget: true });
+        await this.db(s.db).renameCollection(s.coll, t.coll);
         this.forget(src);
         this.forget(dst);
       }
