@@ -152,6 +152,6 @@ export async function openBackend(url: string, opts: OpenBackendOptions = {}): P
 }
 
 /** webdav:// and webdavs:// (the config's schemes) are WebDAV over http and https. */
-function webdavToHttp(url: string): string {
+export function webdavToHttp(url: string): string {
   return url.replace(/^webdav:\/\//, 'webdav+http://').replace(/^webdavs:\/\//, 'webdav+https://');
 }

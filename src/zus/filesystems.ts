@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { MountConfig } from './config.js';
 import type { ZusOperations } from '../fs/operations.js';
 import { FsError, errno } from '../fs/errors.js';
-import { openBackend, redactUrl } from '../backends/index.js';
+import { openBackend, redactUrl, webdavToHttp } from '../backends/index.js';
 import { tieredBackend } from '../pools/tiered-chunk-store.js';
 import { PosixFs } from '../fs/posix-fs.js';
 
@@ -21,6 +21,19 @@ export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise
       mount: m.name,
       commandTimeoutMs: m.timeout,
       connectTimeoutMs: m.connect_timeout,
+    });
+  }
+  if (m.layout === 'native' && (m.fs === 'zufs-s3' || m.fs === 'zufs-webdav')) {
+    const { ObjectNativeFs } = await import('../fs/native/object-native.js');
+    const isS3 = m.fs === 'zufs-s3';
+    return ObjectNativeFs.open(isS3 ? s3Url(m) : webdavToHttp(withPassword(m.url, opts.password)), {
+      log: opts.log,
+      mount: m.name,
+      ...(isS3 && m.access_key_id !== undefined && { accessKeyId: m.access_key_id }),
+      ...(isS3 && opts.password !== undefined && { secretAccessKey: opts.password }),
+      connectTimeoutMs: m.connect_timeout,
+      commandTimeoutMs: m.timeout,
+      cacheMs: m.attr_timeout,
     });
   }
   if (m.layout === 'native') {
