@@ -5,11 +5,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 make -s -C "$ROOT/kernel" modules
 out=$ROOT/test/vm/.build
-mkdir -p "$out"
-"$ROOT/node_modules/.bin/esbuild" --bundle --platform=node --format=esm --target=node20 --log-level=warning \
-  --external:koffi --outdir="$out" --out-extension:.js=.js \
-  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
-  "$ROOT/src/zus/zuf/zusd-zuf.ts" "$ROOT/src/zus/zuf/zuf-worker.ts"
+rm -rf "$out" && mkdir -p "$out"
+for entry in test/vm/zusd-vm.ts src/zus/zuf/zuf-worker.ts; do   # side by side: the worker is found as ./zuf-worker.js
+  "$ROOT/node_modules/.bin/esbuild" --bundle --platform=node --format=esm --target=node20 --log-level=warning \
+    --external:koffi --outfile="$out/$(basename "$entry" .ts).js" \
+    --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
+    "$ROOT/$entry"
+done
 gcc -O2 -Wall -Werror -o "$out/zuf-probe" "$ROOT/test/vm/zuf-probe.c"
 gcc -O2 -Wall -Werror -pthread -I "$ROOT/kernel" -o "$out/evil-zusd" "$ROOT/test/vm/evil-zusd.c"
-echo "built $ROOT/kernel/zuf.ko and $out/{zusd-zuf,zuf-worker}.js"
+echo "built $ROOT/kernel/zuf.ko and $out/{zusd-vm,zuf-worker}.js"

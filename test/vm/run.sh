@@ -1,7 +1,7 @@
 #!/bin/bash
 # The zuf VM suite, CI entry point: `bash test/vm/run.sh` from anywhere.
 # Builds zuf.ko (Debian 6.1 headers, W=1 -Werror) and the bundled zusd, then boots Debian's 6.1
-# kernel under qemu TCG once per suite (e2e, crash, evil) with the host root over 9p, loads zuf.ko,
+# kernel under qemu TCG once per suite (e2e, crash, evil, async) with the host root over 9p, loads zuf.ko,
 # runs the suite, rmmods zuf (a failed unload fails the run) and fails on any BUG/WARNING/Oops
 # in dmesg. Exit status: 0 only if every suite passed. SUITES="e2e" limits the run.
 set -uo pipefail
@@ -12,7 +12,7 @@ KVER=$(ls -d /lib/modules/6.1.*-amd64 2>/dev/null | sort -V | tail -1 | xargs -r
 [ -n "$KVER" ] || { echo "run.sh: no Debian 6.1 kernel in /lib/modules (apt-get install linux-image-amd64)" >&2; exit 2; }
 ART=${ARTIFACTS:-$(mktemp -d /tmp/zuf-vm.XXXXXX)}
 rc=0; summary=""
-for suite in ${SUITES:-e2e crash evil}; do
+for suite in ${SUITES:-e2e crash evil async}; do
   echo "==== zuf VM suite: $suite (kernel $KVER, artifacts $ART/$suite) ===="
   start=$(date +%s)
   bash test/vm/vmrun.sh -k "$KVER" -m kernel/zuf.ko -u -c 2 -r 2G -t 600 -o "$ART/$suite" -- bash test/vm/guest-$suite.sh

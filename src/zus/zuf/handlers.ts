@@ -22,6 +22,9 @@ export interface SbState {
   readonly idx: number;
   readonly fs: ZusOperations;
   readonly pool: ZiPool;
+  readonly fsType: string;
+  readonly sbId: bigint;
+  readonly sbKey: bigint;
 }
 
 /** zus_ii cookies carry the super block: (sb index << 40) | ino. */

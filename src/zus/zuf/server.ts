@@ -8,9 +8,11 @@ import type { ZusOperations } from '../../fs/operations.js';
 import { errno, toErrno } from '../../fs/errors.js';
 import { allowedCpus } from '../sys/affinity.js';
 import {
-  ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FSC_XATTR, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT, ZUFS_OP_BUF_DEF,
-  ZUFS_OP_MAX_OPT, ZU_IOC_BREAK_ALL, zufs_ioc_break_all, zufs_ioc_hdr, zufs_ioc_mount, zufs_mount_info,
+  EZUFS_ASYNC, ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FSC_XATTR, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT,
+  ZUFS_OP_BUF_DEF, ZUFS_OP_MAX_OPT, ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_STATFS, ZU_IOC_ASYNC_DONE, ZU_IOC_BREAK_ALL,
+  zufs_ioc_async_done, zufs_ioc_break_all, zufs_ioc_hdr, zufs_ioc_mount, zufs_mount_info,
 } from '../abi/zus-api.js';
+import { COOKIE_SHIFT } from './handlers.js';
 import { makeCookie, opTable, publish, type Ctx, type SbState } from './handlers.js';
 import { ZiPool } from './pool.js';
 import { closeQuiet, openSpecial, zufIoctl } from './sys-extra.js';
@@ -33,6 +35,9 @@ export interface ZufServeOptions {
   cpus?: number[]; // default: the CPUs this process may run on
   opBufSize?: number;
   poolSize?: number; // bytes of zus_inode pool per super block (128 bytes per cached inode)
+  /** fs type → ms: an op of that type still running after this long is answered -EZUFS_ASYNC,
+   * its channel freed, and completed later with ZU_IOC_ASYNC_DONE (network backends). */
+  asyncAfterMs?: Record<string, number>;
   log?: (msg: string) => void;
 }
 
@@ -41,6 +46,7 @@ export interface ZufStats {
   channels: { cpu: number; channel: number; served: number }[];
   ops: Record<string, number>;
   mounts: number;
+  asyncReplies: number;
 }
 
 interface Chan {
@@ -84,6 +90,8 @@ export class ZufServer {
   private mountCtl: Int32Array | undefined;
   private mountDv: DataView | undefined;
   private nextSb = 1;
+  private asyncReplies = 0;
+  private ctlFd = -1;
   private running = 0;
   private resolveExit!: () => void;
   private stopping = false;
@@ -122,7 +130,7 @@ export class ZufServer {
     const buf = new SharedArrayBuffer(zufs_ioc_mount.size);
     this.mountCtl = new Int32Array(ctl);
     this.mountDv = new DataView(buf);
-    const types = Object.keys(this.opts.types).map((fsname) => ({ fsname, magic: 0x5a554653 }));
+    const types = Object.keys(this.opts.types).map((fsname) => ({ fsname, magic: 0x5a554653, async: this.opts.asyncAfterMs?.[fsname] !== undefined }));
     const w = workerFor({ role: 'mount', root: this.root, types, ctl, buf });
     this.mountWorker = w;
     this.track(w);
@@ -161,9 +169,18 @@ export class ZufServer {
     });
   }
 
+  /** The super block an op belongs to (its first field is a cookie, or the sb index for STATFS). */
+  private sbOf(dv: DataView, op: number): SbState | undefined {
+    const v = dv.getBigUint64(zufs_ioc_hdr.size, true);
+    return this.sbs.get(Number(op === ZUFS_OP_STATFS ? v : v >> COOKIE_SHIFT));
+  }
+
   private async onOp(chan: Chan): Promise<void> {
     const ctx = chan.ctx!;
     const op = ctx.dv.getUint16(H.operation, true);
+    const sb = this.sbOf(ctx.dv, op);
+    const asyncMs = sb && this.opts.asyncAfterMs?.[sb.fsType];
+    if (asyncMs !== undefined && sb) return this.onOpAsync(chan, op, sb, asyncMs);
     chan.served++;
     let err = 0;
     try {
@@ -180,6 +197,62 @@ export class ZufServer {
     if (err) ctx.dv.setUint32(H.len, 0, true);
     Atomics.store(chan.ctl, 0, 1);
     Atomics.notify(chan.ctl, 0);
+  }
+
+  /**
+   * Runs the op on a private copy of the request; if it is not done within `ms`, answers
+   * -EZUFS_ASYNC (the channel serves others) and completes it later with ZU_IOC_ASYNC_DONE.
+   */
+  private async onOpAsync(chan: Chan, op: number, sb: SbState, ms: number): Promise<void> {
+    const shared = chan.ctx!;
+    const inLen = shared.dv.getUint16(H.in_len, true);
+    const payloadLen = shared.dv.getUint32(H.len, true);
+    const ab = new ArrayBuffer(ZUFS_OP_PAYLOAD_OFF + payloadLen);
+    const priv: Ctx = { dv: new DataView(ab), u8: new Uint8Array(ab), sbs: this.sbs };
+    priv.u8.set(shared.u8.subarray(0, ZUFS_OP_PAYLOAD_OFF + payloadLen));
+    chan.served++;
+    this.opCounts[op]!++;
+    const h = op < opTable.length ? opTable[op] : undefined;
+    const run = h ? h(priv).then(() => 0, replyErr) : Promise.resolve(-errno.ENOSYS);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'async'>((r) => (timer = setTimeout(() => r('async'), ms)));
+    const first = await Promise.race([run, late]);
+    clearTimeout(timer);
+    const finish = (err: number): number => {
+      priv.dv.setInt32(H.err, err, true);
+      if (err) priv.dv.setUint32(H.len, 0, true);
+      return err ? 0 : priv.dv.getUint32(H.len, true);
+    };
+    if (first !== 'async') {
+      const n = finish(first);
+      shared.u8.set(priv.u8.subarray(0, inLen));
+      shared.u8.set(priv.u8.subarray(ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_PAYLOAD_OFF + n), ZUFS_OP_PAYLOAD_OFF);
+    } else {
+      this.asyncReplies++;
+      shared.dv.setInt32(H.err, -EZUFS_ASYNC, true);
+      shared.dv.setUint32(H.len, 0, true);
+    }
+    Atomics.store(chan.ctl, 0, 1);
+    Atomics.notify(chan.ctl, 0);
+    if (first !== 'async') return;
+
+    const n = finish(await run);
+    const A = zufs_ioc_async_done.fields;
+    const buf = Buffer.alloc(zufs_ioc_async_done.size + inLen + n);
+    buf.writeBigUInt64LE(sb.sbId, A.sb_id);
+    buf.writeBigUInt64LE(sb.sbKey, A.sb_key);
+    buf.writeBigUInt64LE(priv.dv.getBigUint64(H.op_id, true), A.op_id);
+    buf.writeUInt32LE(inLen, A.reply_size);
+    buf.writeUInt32LE(n, A.payload_len);
+    buf.set(priv.u8.subarray(0, inLen), zufs_ioc_async_done.size);
+    buf.set(priv.u8.subarray(ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_PAYLOAD_OFF + n), zufs_ioc_async_done.size + inLen);
+    try {
+      if (this.ctlFd < 0) this.ctlFd = openSpecial(this.root);
+      zufIoctl(this.ctlFd, ZU_IOC_ASYNC_DONE, buf, 'ZU_IOC_ASYNC_DONE');
+    } catch (e) {
+      // the application was killed, or the op was failed at shutdown: nothing left to answer
+      this.log(`zuf: async completion of op ${op}: ${(e as Error).message}`);
+    }
   }
 
   private async onMount(): Promise<void> {
@@ -214,7 +287,7 @@ export class ZufServer {
     const fs = await this.opts.types[fsType]!(req);
     const pool = ZiPool.open(this.root, req.sbId, sbKey, ZUFS_DPP_POOL_FIRST, this.opts.poolSize ?? 8 << 20);
     const idx = this.nextSb++;
-    const sb: SbState = { idx, fs, pool };
+    const sb: SbState = { idx, fs, pool, fsType, sbId: req.sbId, sbKey };
     try {
       const rootAttr = await fs.getattr(fs.rootIno);
       this.sbs.set(idx, sb);
@@ -247,7 +320,13 @@ export class ZufServer {
     this.opCounts.forEach((n, i) => {
       if (n) ops[String(i)] = n;
     });
-    return { transport: 'zuf', channels: this.chans.map((c) => ({ cpu: c.cpu, channel: c.channel, served: c.served })), ops, mounts: this.sbs.size };
+    return {
+      transport: 'zuf',
+      channels: this.chans.map((c) => ({ cpu: c.cpu, channel: c.channel, served: c.served })),
+      ops,
+      mounts: this.sbs.size,
+      asyncReplies: this.asyncReplies,
+    };
   }
 
   /** BREAK_ALL: every ZT and the mount thread return to user space and exit. */
@@ -265,6 +344,7 @@ export class ZufServer {
     for (const c of this.chans) Atomics.notify(c.ctl, 0);
     if (this.mountCtl) Atomics.notify(this.mountCtl, 0);
     await this.exited;
+    closeQuiet(this.ctlFd);
     for (const sb of this.sbs.values()) await sb.fs.destroy().catch(() => undefined);
   }
 }

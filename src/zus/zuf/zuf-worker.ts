@@ -8,7 +8,7 @@ import { errno as E } from '../../fs/errors.js';
 import { pinCurrentThread } from '../sys/affinity.js';
 import { close, errno, ioctl, mmapChecked, MAP_SHARED, PROT_READ, PROT_WRITE } from '../sys/libc.js';
 import {
-  ZUFS_FEATURE_OPBUF_IO, ZUFS_FEATURE_POOLS, ZUFS_M_BREAK, ZUFS_MAJOR_VERSION, ZUFS_MINOR_VERSION, ZUFS_OP_BREAK,
+  ZUFS_FEATURE_ASYNC, ZUFS_FEATURE_OPBUF_IO, ZUFS_FEATURE_POOLS, ZUFS_M_BREAK, ZUFS_MAJOR_VERSION, ZUFS_MINOR_VERSION, ZUFS_OP_BREAK,
   ZU_IOC_INIT_THREAD, ZU_IOC_MOUNT, ZU_IOC_NUMA_MAP, ZU_IOC_REGISTER_FS, ZU_IOC_WAIT_OPT, register_fs_info,
   zufs_ioc_hdr, zufs_ioc_init, zufs_ioc_mount, zufs_ioc_numa_map, zufs_ioc_register_fs,
 } from '../abi/zus-api.js';
@@ -27,7 +27,7 @@ export interface ZtWorkerData {
 export interface MountWorkerData {
   role: 'mount';
   root: string;
-  types: { fsname: string; magic: number }[];
+  types: { fsname: string; magic: number; async: boolean }[];
   ctl: SharedArrayBuffer;
   /** zufs_ioc_mount bytes, shared with the main thread. */
   buf: SharedArrayBuffer;
@@ -115,7 +115,7 @@ function runMount(d: MountWorkerData): void {
       rf.writeUInt32LE(t.magic >>> 0, rfi + register_fs_info.fields.FS_magic);
       rf.writeUInt16LE(ZUFS_MAJOR_VERSION, rfi + register_fs_info.fields.api_major);
       rf.writeUInt16LE(ZUFS_MINOR_VERSION, rfi + register_fs_info.fields.api_minor);
-      rf.writeBigUInt64LE(ZUFS_FEATURE_POOLS | ZUFS_FEATURE_OPBUF_IO, rfi + register_fs_info.fields.features);
+      rf.writeBigUInt64LE(ZUFS_FEATURE_POOLS | ZUFS_FEATURE_OPBUF_IO | (t.async ? ZUFS_FEATURE_ASYNC : 0n), rfi + register_fs_info.fields.features);
       rf.writeUInt32LE(1, rfi + register_fs_info.fields.s_time_gran);
       if (ioctl(fd, ZU_IOC_REGISTER_FS, rf) < 0) {
         throw Object.assign(new Error(`ZU_IOC_REGISTER_FS ${t.fsname} (kernel ABI ${rf.readUInt16LE(zufs_ioc_register_fs.fields.kern_major)}.${rf.readUInt16LE(zufs_ioc_register_fs.fields.kern_minor)})`), { errno: errno() });
