@@ -19,7 +19,7 @@ const H = zufs_ioc_hdr.fields;
 async function setup(): Promise<{ ctx: Ctx; sb: SbState }> {
   const ab = new ArrayBuffer(256 * 1024);
   const fs = new PosixFs(new MemoryBackend());
-  const sb: SbState = { idx: 3, fs, pool: ZiPool.anonymous(1, 64 * 1024) };
+  const sb: SbState = { idx: 3, fs, pool: ZiPool.anonymous(1, 64 * 1024), fsType: 'zufs-mem', sbId: 1n, sbKey: 2n };
   await publish(sb, await fs.getattr(fs.rootIno));
   return { ctx: { dv: new DataView(ab), u8: new Uint8Array(ab), sbs: new Map([[3, sb]]) }, sb };
 }
