@@ -1,13 +1,18 @@
 // MongoDB native-layout truth, without a kernel: MongoNativeFs called through its ZusOperations
 // methods against a real FerretDB (test/servers), with the mongodb driver playing "every other tool"
 // that reads and writes the same databases, collections, documents and GridFS files.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BSON, Double, GridFSBucket, Int32, Long, MongoClient, ObjectId, type Db, type Document } from 'mongodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MongoNativeFs } from '../../src/fs/native/mongo-native.js';
 import { idToName, nameToId } from '../../src/fs/native/mongo-native-format.js';
 import { RENAME_EXCHANGE } from '../../src/fs/operations.js';
-import { startServer, unavailable, uniqueName, type TestServer } from '../servers/servers.js';
+import { freePort, startServer, unavailable, uniqueName, type TestServer } from '../servers/servers.js';
 import { caller, captureLog, errnoOf, listDir, readFile, walk, writeFile, type LogLine } from './helpers.js';
 
 const skip = unavailable('mongo');
@@ -316,11 +321,35 @@ describe.skipIf(skip !== undefined)(`mongodb native layout${skip ? ` (skipped: $
       await own.stop();
       const t = Date.now();
       const got = await errnoOf(dead.lookup(caller, dead.rootIno, 'c2'));
-      expect(Date.now() - t).toBeLessThan(4000);
-      expect(['EIO', 'ETIMEDOUT']).toContain(got);
+      expect(Date.now() - t).toBeLessThan(2500);
+      expect(got).toBe('EIO');
     } finally {
       await dead.destroy();
       await own.stop();
+    }
+    // A frozen server (SIGSTOP: connections accepted, nothing answered) times out instead.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'zufs-mongo-frozen-'));
+    const env = { ...process.env, ZUFS_FERRETDB_PORT: String(await freePort()), ZUFS_SERVERS_DIR: dir };
+    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), '../servers/ferretdb.sh');
+    const url = execFileSync('bash', [script, 'start'], { env, encoding: 'utf8' }).trim().split('\n').pop()!;
+    const pid = Number(readFileSync(path.join(dir, `ferretdb-${env.ZUFS_FERRETDB_PORT}`, 'ferretdb.pid'), 'utf8'));
+    const frozen = await MongoNativeFs.open(`${url}frozendb`, { log: c.log, mount: 'frozen', connectTimeoutMs: 1000, commandTimeoutMs: 1000 });
+    try {
+      await frozen.newInode(caller, frozen.rootIno, 'c', { mode: 0o040755 });
+      process.kill(pid, 'SIGSTOP');
+      // kill(2) returns before every thread has stopped: wait until the kernel says it has.
+      while (!/^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) await new Promise((r) => setTimeout(r, 5));
+      for (const op of [() => frozen.lookup(caller, frozen.rootIno, 'c2'), () => frozen.readdir(caller, frozen.rootIno, 0, 10, false)]) {
+        const t = Date.now();
+        const got = await errnoOf(op());
+        expect(got, String(op)).toBe('ETIMEDOUT');
+        expect(Date.now() - t).toBeLessThan(2500);
+      }
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      await frozen.destroy();
+      execFileSync('bash', [script, 'stop'], { env });
+      rmSync(dir, { recursive: true, force: true });
     }
     const t = Date.now();
     expect(await errnoOf(MongoNativeFs.open('mongodb://127.0.0.1:1/x', { log: c.log, mount: 'none', connectTimeoutMs: 500 }))).toMatch(/^(EIO|ETIMEDOUT)$/);

@@ -44,6 +44,9 @@ export function nativeClientOptions(o: MongoConnectOptions): MongoClientOptions 
     connectTimeoutMS: connect,
     socketTimeoutMS: o.commandTimeoutMs ?? 30000,
     maxPoolSize: 8,
+    // A read that times out is not retried by the driver: a file operation then fails within
+    // commandTimeoutMs (not twice that plus a server selection); the caller may retry.
+    retryReads: false,
     promoteLongs: false,
     ...(o.appName !== undefined && { appName: o.appName }),
   };

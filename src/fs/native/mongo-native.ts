@@ -50,9 +50,11 @@
 // collection (EINVAL); moving a document or file between collections, buckets or databases, renaming
 // a database or a bucket (EXDEV: mv copies instead); RENAME_EXCHANGE, fallocate and xattrs (ENOTSUP).
 //
-// Failure behaviour is the posix-layout backend's: a server that cannot be reached fails an
-// operation with EIO after connectTimeoutMs (server selection), a socket silent for commandTimeoutMs
-// with ETIMEDOUT; the driver reconnects by itself when the server comes back.
+// Failure behaviour follows the posix-layout backend's driver options: a server that cannot be
+// reached (killed, refused) fails an operation with EIO after connectTimeoutMs (server selection), a
+// server that accepts but does not answer (frozen) with ETIMEDOUT after commandTimeoutMs; reads are
+// not retried by the driver so that bound holds (writes keep the driver's one retry on replica
+// sets). The driver reconnects by itself when the server comes back.
 import type { Db, Document, MongoClient } from 'mongodb';
 import { ObjectId } from 'mongodb';
 import type { Logger } from 'pino';
