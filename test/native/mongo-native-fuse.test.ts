@@ -67,7 +67,7 @@ describe.skipIf(skip !== undefined)(`mongodb native layout through FUSE${skip ? 
     handle = await fuseTransport.mount(fs, {
       mountpoint: mp,
       fsName: url,
-      fsType: 'zufs-mongodb',
+      fsType: 'zufs-mongo',
       readOnly: false,
       allowOther: true,
       channels: 2,

@@ -136,6 +136,14 @@ describe.skipIf(skip !== undefined)(`mongodb native layout${skip ? ` (skipped: $
     expect(adaAttr.mtimeNs / 1_000_000_000n).toBe(BigInt(Math.floor(oid.getTimestamp().getTime() / 1000)));
     expect(JSON.parse(await text('people/n:42.json'))).toEqual({ _id: 42, v: 'answer' });
     expect(await errnoOf(walk(fs!, 'people/nobody.json'))).toBe('ENOENT');
+    // Escaped names and other _id types, read and removed by their names.
+    await db.collection('odd').insertMany([{ _id: 'a/b' as never, v: 1 }, { _id: '.env' as never, v: 2 }, { _id: new Date(0) as never, v: 3 }, { _id: Long.fromString('9007199254740993') as never, v: 4 }]);
+    const odd = await listDir(fs!, 'odd');
+    expect(odd.sort()).toEqual(['%2Eenv.json', 'a%2Fb.json', 'e:{"$date":{"$numberLong":"0"}}.json', 'n:9007199254740993.json']);
+    for (const name of odd) expect(JSON.parse(await text(`odd/${name}`)).v).toBeGreaterThan(0);
+    await fs!.removeDentry(caller, await walk(fs!, 'odd'), 'a%2Fb.json', false);
+    await fs!.removeDentry(caller, await walk(fs!, 'odd'), 'n:9007199254740993.json', false);
+    expect((await db.collection('odd').find({}).toArray()).map((d) => d['v'])).toEqual([new Int32(2), new Int32(3)]);
     expect(await errnoOf(walk(fs!, 'people/n:042.json'))).toBe('ENOENT');
   });
 
