@@ -39,10 +39,14 @@
 // - Attributes: files 0644, directories 0755, owner = the mount's uid/gid, nlink 1. mtime: an
 //   ObjectId's timestamp, a GridFS file's uploadDate, else the mount time; a write through this
 //   mount sets it to now.
-// - rename: a document within its collection is insertOne(new _id) + deleteOne(old) — two
-//   operations, not atomic (no transactions on every server): a crash between leaves both names.
+// - rename: a document within its collection is replaceOne(upsert) under the new _id, then
+//   deleteOne of the old — two operations, not atomic (FerretDB and standalone servers have no
+//   transactions): a crash between leaves both names. Copying a document's file to another name in
+//   the same collection (cp a.json b.json) copies its text, _id included, so it fails with EINVAL
+//   (the _id disagrees with the name); copies between collections keep the _id and work.
 //   A GridFS file within its bucket is GridFSBucket.rename of every revision (the target's
-//   revisions deleted first). A collection within its database is renameCollection.
+//   revisions deleted first). A collection within its database is renameCollection (an empty
+//   target is dropped first; a non-empty one is ENOTEMPTY).
 //
 // What MongoDB cannot honour fails at once with one warn log line naming the mount and the reason:
 // chmod/chown, hard links, symlinks, device nodes, explicit utimes, files outside collections and
