@@ -78,6 +78,15 @@ export class GridReader {
   }
 
   private async readNow(offset: number, len: number): Promise<Buffer> {
+    try {
+      return await this.readStream(offset, len);
+    } catch (err) {
+      this.close(); // a failed stream is not continued: the next read starts a new one
+      throw err;
+    }
+  }
+
+  private async readStream(offset: number, len: number): Promise<Buffer> {
     const end = Math.min(this.file.length, offset + len);
     if (offset >= end) return Buffer.alloc(0);
     if (!this.it || offset < this.pos || offset > this.pos + this.pending.length + SKIP_AHEAD) this.restart(offset);
@@ -135,9 +144,14 @@ export class GridStage {
     stageDir ??= mkdtemp(join(tmpdir(), 'zufs-mongo-native-'));
     const dir = await stageDir;
     const path = join(dir, `${process.pid}-${Math.random().toString(36).slice(2)}`);
-    if (from && from.length > 0) await pipeline(bucket.openDownloadStream(from.id), createWriteStream(path));
-    const fd = await open(path, from && from.length > 0 ? 'r+' : 'w+');
-    return new GridStage(path, fd, from?.length ?? 0);
+    try {
+      if (from && from.length > 0) await pipeline(bucket.openDownloadStream(from.id), createWriteStream(path));
+      const fd = await open(path, from && from.length > 0 ? 'r+' : 'w+');
+      return new GridStage(path, fd, from?.length ?? 0);
+    } catch (err) {
+      await rm(path, { force: true });
+      throw err;
+    }
   }
 
   async read(offset: number, len: number): Promise<Buffer> {
@@ -164,7 +178,12 @@ export class GridStage {
     const old = await revisions(db, bucketName, filename);
     const up = bucket.openUploadStream(filename);
     const src = this.size === 0 ? Readable.from([]) : createReadStream(this.path, { start: 0, end: this.size - 1, highWaterMark: 256 * 1024 });
-    await pipeline(src, up);
+    try {
+      await pipeline(src, up);
+    } catch (err) {
+      await up.abort().catch(() => undefined); // remove the chunks written so far
+      throw err;
+    }
     for (const f of old) await bucket.delete(f.id);
     return { id: up.id, filename, length: this.size, uploadDate: new Date() };
   }
