@@ -213,6 +213,19 @@ describe.skipIf(skip !== undefined)(`mongodb native layout${skip ? ` (skipped: $
     expect(warns().at(-1)!.msg).toMatch(/^mount docs: create \/c\/notes\.txt: a document's file is named <_id>\.json/);
   });
 
+  it('a listing of more documents than one cursor batch pages through cookies, each name once, in _id order', async () => {
+    const n = 1234;
+    await db.collection('many').insertMany(Array.from({ length: n }, (_, i) => ({ _id: `d${String(i).padStart(5, '0')}` as never, i })));
+    await mountFs();
+    const names = await listDir(fs!, 'many', false, 100);
+    expect(names.length).toBe(n);
+    expect(new Set(names).size).toBe(n);
+    expect(names[0]).toBe('d00000.json');
+    expect(names[n - 1]).toBe(`d${String(n - 1).padStart(5, '0')}.json`);
+    const plus = await fs!.readdir(caller, await walk(fs!, 'many'), 0, 5, true);
+    expect(plus.slice(2).map((e) => e.attr!.size)).toEqual(await Promise.all(['d00000', 'd00001', 'd00002'].map(async (id) => (await readFile(fs!, `many/${id}.json`)).length)));
+  });
+
   it('mkdir creates a collection, rmdir drops an empty one and refuses a non-empty one', async () => {
     await db.collection('keep').insertOne({ x: 1 });
     await mountFs();
