@@ -99,7 +99,8 @@ describe.skipIf(skip !== undefined)(`mongodb native layout through FUSE${skip ? 
     expect(await shOk('ls users', mp)).toBe('ada.json\ngrace.json\n');
     expect(await shOk('stat -c "%s %F %a" users/grace.json users', mp)).toMatch(/^\d+ regular file 644\n0 directory 755\n$/);
     // cat | edit | save round trips: the text shown is the text stored back.
-    await shOk(`sed 's/"Ada"/"Ada L."/' users/ada.json > /tmp/zufs-mongo-ada.json && cat /tmp/zufs-mongo-ada.json > users/ada.json`, mp);
+    const edited = path.join(os.tmpdir(), `zufs-mongo-ada-${process.pid}.json`);
+    await shOk(`sed 's/"Ada"/"Ada L."/' users/ada.json > ${edited} && cat ${edited} > users/ada.json && rm ${edited}`, mp);
     const ada = await db.collection('users').findOne({ _id: 'ada' as never });
     expect(ada!['name']).toBe('Ada L.');
     expect(ada!['logins']).toEqual(new Int32(3));

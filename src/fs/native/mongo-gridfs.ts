@@ -141,7 +141,7 @@ export class GridStage {
 
   /** An empty stage, or one holding the current content of `from` (downloaded, streamed). */
   static async create(bucket: GridFSBucket, from: GridFile | undefined): Promise<GridStage> {
-    stageDir ??= mkdtemp(join(tmpdir(), 'zufs-mongo-native-'));
+    stageDir ??= mkdtemp(join(tmpdir(), 'zufs-mongo-stage-'));
     const dir = await stageDir;
     const path = join(dir, `${process.pid}-${Math.random().toString(36).slice(2)}`);
     try {
