@@ -36,6 +36,15 @@ export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise
       cacheMs: m.attr_timeout,
     });
   }
+  if (m.layout === 'native' && m.fs === 'zufs-mongo') {
+    const { MongoNativeFs } = await import('../fs/native/mongo-native.js');
+    return MongoNativeFs.open(withPassword(m.url, opts.password), {
+      log: opts.log,
+      mount: m.name,
+      commandTimeoutMs: m.timeout,
+      connectTimeoutMs: m.connect_timeout,
+    });
+  }
   if (m.layout === 'native') {
     throw new FsError(errno.ENOTSUP, `mount "${m.name}": layout "native" is not implemented yet for ${m.fs}; use layout: posix`);
   }
