@@ -55,7 +55,15 @@ export interface MetaStats {
   bytes: number; // bytes held by chunks, as the store counts them
 }
 
+/** One change another gateway committed: an inode record (or its xattrs), or one name in a
+ * directory. Delivered by MetaStore.watch. */
+export type MetaChange = { kind: 'inode'; ino: number } | { kind: 'dir'; ino: number; name: string };
+
 export interface MetaStore {
+  /** Optional change feed for several gateways on one volume: calls `onChange` for every change
+   * committed by another gateway (at most once; late or lost deliveries only delay coherence, they
+   * never break the store). Returns the unsubscribe function. */
+  watch?(onChange: (change: MetaChange) => void): () => void;
   getInode(ino: number): Promise<InodeRecord | undefined>;
   lookup(parent: number, name: string): Promise<number | undefined>;
   /** Entries of `parent` with cookie > afterCookie, ascending by cookie, at most `limit`. */
@@ -87,10 +95,44 @@ export interface ChunkStore {
   list(ino: number): Promise<number[]>;
 }
 
+/** One fcntl or flock lock as stored. `owner` is unique across gateways; `gw` names the gateway
+ * whose lease keeps it alive. `end` is inclusive (Number.MAX_SAFE_INTEGER: to end of file). */
+export interface LockRecord {
+  gw: string;
+  owner: string;
+  pid: number;
+  type: 'r' | 'w';
+  start: number;
+  end: number;
+  flock: boolean;
+}
+
+/** The locks of one inode, and an opaque version for a compare-and-set. */
+export interface LockTable {
+  version: string;
+  locks: LockRecord[];
+}
+
+/** Locks shared by every gateway of a volume. The lock rules live in src/fs; a store only keeps one
+ * table per inode, replaces it atomically, and forgets records of gateways whose lease ran out
+ * (a gateway that crashed or lost the store), so nobody waits forever on a dead holder. */
+export interface LockStore {
+  /** This gateway's lease id (renewed by the store while open). */
+  readonly gateway: string;
+  /** The table of `ino`, without records of gateways whose lease expired. */
+  get(ino: number): Promise<LockTable>;
+  /** Replaces the table if it still has `version`; false (nothing changed) if not. */
+  put(ino: number, version: string, locks: LockRecord[]): Promise<boolean>;
+  /** Optional wake-up: calls `fn(ino)` when another gateway changed a table. Returns the unsubscribe. */
+  watch?(fn: (ino: number) => void): () => void;
+}
+
 export interface Backend {
   readonly kind: string; // 'memory' | 'local' | 'redis' | ...
   readonly meta: MetaStore;
   readonly chunks: ChunkStore;
+  /** Cross-gateway locks; absent: the filesystem keeps locks in this process (one gateway). */
+  readonly locks?: LockStore;
   /** Makes everything acknowledged so far durable (fsync of the store). */
   sync(): Promise<void>;
   close(): Promise<void>;

@@ -78,9 +78,41 @@ export const FALLOC_FL_KEEP_SIZE = 0x01;
 export const FALLOC_FL_PUNCH_HOLE = 0x02;
 export const FALLOC_FL_ZERO_RANGE = 0x10;
 
+/** A byte-range (fcntl) or whole-file (flock) lock as the transport passes it. `end` is inclusive;
+ * Number.MAX_SAFE_INTEGER stands for "to the end of any file" (the kernel's OFFSET_MAX). */
+export interface FileLock {
+  type: number; // F_RDLCK | F_WRLCK | F_UNLCK
+  start: number;
+  end: number;
+  pid: number; // holder, in the caller's view; 0 when the holder is on another gateway
+}
+
+export const F_RDLCK = 0;
+export const F_WRLCK = 1;
+export const F_UNLCK = 2;
+export const LOCK_END_MAX = Number.MAX_SAFE_INTEGER;
+
+export interface SetLockOptions {
+  /** flock(2) semantics (whole file, owner = the open file description) instead of fcntl. */
+  flock: boolean;
+  /** F_SETLKW / LOCK_EX without LOCK_NB: wait until granted (or `signal` aborts: EINTR). */
+  wait: boolean;
+  signal?: AbortSignal | undefined;
+}
+
+/** What another gateway changed that the kernel may have cached: an inode's attributes, or one
+ * name in a directory (created, removed or renamed). */
+export type Invalidation = { ino: number; parent?: undefined; name?: undefined } | { ino?: undefined; parent: number; name: string };
+
 export interface ZusOperations {
   /** Root inode number (1). */
   readonly rootIno: number;
+
+  /** Set by the transport while mounted: the filesystem calls it when a change made elsewhere
+   * (another gateway on the same volume) invalidates what the kernel may cache. It never throws;
+   * the notification is queued, and the promise settles once the kernel has taken it (a caller
+   * that must not answer before that, like open for close-to-open, waits for it, bounded). */
+  onInvalidate?: ((inv: Invalidation) => Promise<void>) | undefined;
 
   /** ZUFS_OP_LOOKUP: the attributes of `name` in `dir`; ENOENT if absent. */
   lookup(caller: Caller, dir: number, name: string): Promise<Attr>;
@@ -103,9 +135,17 @@ export interface ZusOperations {
 
   /** Open a file or directory; returns a handle number passed back to read/write/release. */
   open(caller: Caller, ino: number, flags: number): Promise<number>;
-  release(ino: number, fh: number): Promise<void>;
-  /** close(2) of one descriptor (FUSE FLUSH); native layouts upload staged data here. */
-  flush(ino: number, fh: number): Promise<void>;
+  /** Last close of an open file. `flockOwner`: the flock owner whose locks on the inode go with it. */
+  release(ino: number, fh: number, flockOwner?: string): Promise<void>;
+  /** close(2) of one descriptor (FUSE FLUSH); native layouts upload staged data here. `lockOwner`:
+   * the closing process's fcntl lock owner, whose locks on the inode POSIX drops at any close. */
+  flush(ino: number, fh: number, lockOwner?: string): Promise<void>;
+
+  /** F_GETLK: the first lock that would conflict with `lock` held by `owner`, or type F_UNLCK.
+   * Optional: without getlk/setlk the transport leaves locking to the kernel (one gateway only). */
+  getlk?(caller: Caller, ino: number, fh: number, owner: string, lock: FileLock): Promise<FileLock>;
+  /** F_SETLK/F_SETLKW and flock(2): sets or clears (F_UNLCK) a lock; EAGAIN on conflict without wait. */
+  setlk?(caller: Caller, ino: number, fh: number, owner: string, lock: FileLock, opts: SetLockOptions): Promise<void>;
 
   /** ZUFS_OP_READ: up to `len` bytes; shorter only at end of file. */
   read(ino: number, fh: number, offset: number, len: number): Promise<Buffer>;

@@ -19,7 +19,7 @@
 //
 // atime is not updated by reads (as with noatime); setattr sets it. st_blocks counts stored
 // chunks (chunk-map.ts). The full list of guarantees is in SEMANTICS.md.
-import type { Backend, InodeRecord } from '../backends/types.js';
+import type { Backend, InodeRecord, MetaChange } from '../backends/types.js';
 import { ioctl, setattr } from './attr.js';
 import {
   DOTDOT,
@@ -39,8 +39,9 @@ import { fallocateData, readData, seekData, writeData } from './data.js';
 import { errno, fsError } from './errors.js';
 import { checkOpen, isAppendOnly, isImmutable } from './inode-flags.js';
 import { isDir, isReg, S_IFDIR } from './mode.js';
+import { FileLocks, LocalLockStore } from './locks.js';
 import * as ns from './namespace.js';
-import type { Attr, Caller, DirentOut, NewInode, SetAttr, StatFs, ZusOperations } from './operations.js';
+import type { Attr, Caller, DirentOut, FileLock, Invalidation, NewInode, SetAttr, SetLockOptions, StatFs, ZusOperations } from './operations.js';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from './operations.js';
 import { getXattr, listXattrs, removeXattr, setXattr } from './xattr.js';
 
@@ -49,6 +50,14 @@ export type { PosixFsOptions } from './core.js';
 /** statfs totals: stores grow on demand, so report a large fixed capacity (1 PiB, 2^32 inodes). */
 const STATFS_BYTES = 2 ** 50;
 const STATFS_FILES = 2 ** 32;
+/** An open waits at most this long for the kernel to take an invalidation (it queues behind
+ * others, which may wait for directory locks held by requests in flight). */
+const INVALIDATE_WAIT_MS = 200;
+
+function settleWithin(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+}
 
 export class PosixFs implements ZusOperations {
   readonly rootIno = ROOT_INO;
@@ -56,17 +65,35 @@ export class PosixFs implements ZusOperations {
   private ready: Promise<void> | undefined;
   private rootReady = false;
   private nextFh = 1;
+  private readonly fileLocks: FileLocks;
+  private readonly unwatch: (() => void) | undefined;
+  onInvalidate: ((inv: Invalidation) => Promise<void>) | undefined;
 
   constructor(
     readonly backend: Backend,
     opts: PosixFsOptions = {},
   ) {
     this.core = new FsCore(backend, opts);
+    this.fileLocks = new FileLocks(backend.locks ?? new LocalLockStore());
+    // Several gateways: what another one commits drops our cached records at once and is passed
+    // on to the kernel, which caches attributes and names for attr_timeout.
+    this.unwatch = backend.meta.watch?.((c) => this.changed(c));
   }
 
   /** Drops cached state of `ino` (another gateway changed it). */
   invalidate(ino: number): void {
     this.core.invalidate(ino);
+  }
+
+  private changed(c: MetaChange): void {
+    if (c.kind === 'inode') {
+      this.core.invalidate(c.ino);
+      void this.onInvalidate?.({ ino: c.ino });
+    } else if (c.name === DOTDOT) {
+      this.core.cache.invalidate(c.ino); // the directory moved: its cached parent is stale
+    } else {
+      void this.onInvalidate?.({ parent: c.ino, name: c.name });
+    }
   }
 
   /** Creates the root directory if the volume has none. Two gateways racing here is fine: the
@@ -159,7 +186,13 @@ export class PosixFs implements ZusOperations {
     // seen in full (size, times) even before its invalidation arrives. An unlinked inode can
     // still be opened while the kernel holds it (/proc/<pid>/fd/<n>).
     // A regular file's chunk list is read alongside, for st_blocks.
+    const before = core.cache.get(ino);
     const rec = core.revalidate ? await this.freshWithChunks(ino) : await core.inode(ino);
+    // The kernel reads up to the size it caches: when another gateway changed the file and its
+    // invalidation has not reached the kernel yet, push one before answering the open.
+    if (core.revalidate && this.onInvalidate && (!before || before.size !== rec.size || before.mtimeNs !== rec.mtimeNs || before.ctimeNs !== rec.ctimeNs)) {
+      await settleWithin(this.onInvalidate({ ino }), INVALIDATE_WAIT_MS);
+    }
     checkOpen(rec, flags);
     if (isReg(rec.mode) && !core.chunkMap.known(ino)) core.chunkMap.set(ino, await core.chunks.list(ino));
     const fh = this.nextFh++;
@@ -177,8 +210,9 @@ export class PosixFs implements ZusOperations {
     return rec;
   }
 
-  async release(ino: number, fh: number): Promise<void> {
+  async release(ino: number, fh: number, flockOwner?: string): Promise<void> {
     const core = await this.core0();
+    if (flockOwner !== undefined) await this.fileLocks.releaseOwner(ino, flockOwner, true);
     // A handle we never gave out (or already released) has nothing to release: the kernel's
     // RELEASE is final and has no caller to report an error to.
     if (core.handles.get(fh) !== ino) {
@@ -195,8 +229,21 @@ export class PosixFs implements ZusOperations {
     if (core.evictPending.has(ino)) await this.freeIfUnlinked(ino);
   }
 
-  /** Nothing is staged in the posix layout: every write is in the store when it returns. */
-  async flush(_ino: number, _fh: number): Promise<void> {}
+  /** Nothing is staged in the posix layout: every write is in the store when it returns. A close
+   * drops the closing process's fcntl locks on the file (POSIX), wherever they were taken. */
+  async flush(ino: number, _fh: number, lockOwner?: string): Promise<void> {
+    if (lockOwner !== undefined) await this.fileLocks.releaseOwner(ino, lockOwner, false);
+  }
+
+  async getlk(_caller: Caller, ino: number, _fh: number, owner: string, lock: FileLock): Promise<FileLock> {
+    await this.core0();
+    return this.fileLocks.getlk(ino, owner, lock);
+  }
+
+  async setlk(_caller: Caller, ino: number, _fh: number, owner: string, lock: FileLock, opts: SetLockOptions): Promise<void> {
+    await this.core0();
+    return this.fileLocks.setlk(ino, owner, lock, opts.flock, opts.wait, opts.signal);
+  }
 
   async read(ino: number, _fh: number, offset: number, len: number): Promise<Buffer> {
     const core = await this.core0();
@@ -346,6 +393,8 @@ export class PosixFs implements ZusOperations {
   }
 
   async destroy(): Promise<void> {
+    this.unwatch?.();
+    this.fileLocks.close();
     await this.backend.sync();
     await this.backend.close();
   }

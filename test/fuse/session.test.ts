@@ -4,7 +4,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FsError, errno as E } from '../../src/fs/errors.js';
 import type { Attr, DirentOut, SetAttr, ZusOperations } from '../../src/fs/operations.js';
 import * as A from '../../src/zus/fuse/abi.js';
-import { fuseHandlers, WANTED_INIT_FLAGS } from '../../src/zus/fuse/handlers.js';
+import { F_RDLCK, F_UNLCK, F_WRLCK, LOCK_END_MAX } from '../../src/fs/operations.js';
+import { encodeInvalidation } from '../../src/zus/fuse/codec.js';
+import { fuseHandlers, LOCK_INIT_FLAGS, WANTED_INIT_FLAGS } from '../../src/zus/fuse/handlers.js';
 import { Session } from '../../src/zus/fuse/session.js';
 import { captureLog, cstr, ReplySink, request, u32s, u64s, type LogLine, type Reply } from './wire.js';
 
@@ -19,6 +21,9 @@ const notImplemented = (): never => {
   throw new FsError(E.ENOSYS);
 };
 
+/** Optional members: absent unless a test sets them (the transport checks for them). */
+const OPTIONAL = new Set<string | symbol>(['getlk', 'setlk', 'onInvalidate']);
+
 /** Only what a test sets exists; everything else is ENOSYS. */
 function stubFs(over: Partial<ZusOperations>): ZusOperations & { evicted: number[] } {
   const evicted: number[] = [];
@@ -28,7 +33,7 @@ function stubFs(over: Partial<ZusOperations>): ZusOperations & { evicted: number
     evict: async (ino: number) => void evicted.push(ino),
   };
   return new Proxy({ ...base, ...over } as ZusOperations & { evicted: number[] }, {
-    get: (t, k) => (k in t ? (t as unknown as Record<string | symbol, unknown>)[k] : notImplemented),
+    get: (t, k) => (k in t ? (t as unknown as Record<string | symbol, unknown>)[k] : OPTIONAL.has(k) ? undefined : notImplemented),
   });
 }
 
@@ -61,7 +66,7 @@ beforeEach(() => {
 afterEach(() => sink.close());
 
 describe('FUSE session', () => {
-  it('answers INIT with the flags it wants that the kernel offers, never lock flags, and 1 MiB writes', async () => {
+  it('answers INIT with the flags it wants that the kernel offers, no lock flags without getlk/setlk, and 1 MiB writes', async () => {
     const s = session(stubFs({}));
     const offered = 0x7fffffff; // everything up to FUSE_INIT_EXT
     const u = await send(s, A.FUSE_INIT, Buffer.concat([u32s(7, 45, 131072, offered, 0), Buffer.alloc(44)]));
@@ -319,5 +324,72 @@ describe('FUSE session', () => {
     sink.chan.open = false;
     await send(s, A.FUSE_GETATTR, Buffer.alloc(16));
     expect(sink.replies()).toHaveLength(0);
+  });
+
+  it('INIT asks for POSIX and flock locks from a filesystem with getlk/setlk', async () => {
+    const s = session(stubFs({ getlk: async () => ({ type: F_UNLCK, start: 0, end: 0, pid: 0 }), setlk: async () => undefined }));
+    const u = await send(s, A.FUSE_INIT, Buffer.concat([u32s(7, 38, 0, 0x7fffffff, 0), Buffer.alloc(44)]));
+    expect(only(u).body.readUInt32LE(A.INIT_OUT_FLAGS) & LOCK_INIT_FLAGS).toBe(A.FUSE_POSIX_LOCKS | A.FUSE_FLOCK_LOCKS);
+  });
+
+  it('SETLK/GETLK decode fuse_lk_in (owner, OFFSET_MAX, flock flag) and encode fuse_lk_out; FLUSH/RELEASE pass lock owners', async () => {
+    const calls: unknown[] = [];
+    const s = session(stubFs({
+      setlk: async (_c, ino, fh, owner, lock, opts) => void calls.push({ ino, fh, owner, lock, flock: opts.flock, wait: opts.wait }),
+      getlk: async () => ({ type: F_WRLCK, start: 10, end: LOCK_END_MAX, pid: 0 }),
+      flush: async (_ino, _fh, owner) => void calls.push({ flush: owner }),
+      release: async (_ino, _fh, owner) => void calls.push({ release: owner }),
+    }));
+    await send(s, A.FUSE_INIT, Buffer.concat([u32s(7, 38, 0, 0x7fffffff, 0), Buffer.alloc(44)]));
+    const lkIn = (type: number, flags: number): Buffer =>
+      Buffer.concat([u64s(3), u32s(0xdeadbeef, 0x12345678), u64s(100), u32s(0xffffffff, 0x7fffffff), u32s(type, 4321, flags, 0)]);
+    const u1 = await send(s, A.FUSE_SETLK, lkIn(F_WRLCK, 0), { nodeid: 9 });
+    expect(only(u1).error).toBe(0);
+    const u2 = await send(s, A.FUSE_SETLK, lkIn(F_UNLCK, A.FUSE_LK_FLOCK), { nodeid: 9 });
+    expect(only(u2).error).toBe(0);
+    expect(calls).toEqual([
+      { ino: 9, fh: 3, owner: '12345678:deadbeef', lock: { type: F_WRLCK, start: 100, end: LOCK_END_MAX, pid: 4321 }, flock: false, wait: false },
+      { ino: 9, fh: 3, owner: '12345678:deadbeef', lock: { type: F_UNLCK, start: 100, end: LOCK_END_MAX, pid: 4321 }, flock: true, wait: false },
+    ]);
+    const g = only(await send(s, A.FUSE_GETLK, lkIn(F_RDLCK, 0), { nodeid: 9 }));
+    expect(g.body.length).toBe(A.LK_OUT_SIZE);
+    expect(g.body.readBigUInt64LE(0)).toBe(10n);
+    expect(g.body.readBigUInt64LE(8)).toBe(0x7fffffffffffffffn);
+    expect(g.body.readUInt32LE(16)).toBe(F_WRLCK);
+    calls.length = 0;
+    await send(s, A.FUSE_FLUSH, Buffer.concat([u64s(3), u32s(0, 0), u32s(1, 2)]), { nodeid: 9 });
+    await send(s, A.FUSE_RELEASE, Buffer.concat([u64s(3), u32s(0, A.FUSE_RELEASE_FLOCK_UNLOCK), u32s(5, 6)]), { nodeid: 9 });
+    await send(s, A.FUSE_RELEASE, Buffer.concat([u64s(3), u32s(0, 0), u32s(5, 6)]), { nodeid: 9 });
+    expect(calls).toEqual([{ flush: '2:1' }, { release: '6:5' }, { release: undefined }]);
+  });
+
+  it('INTERRUPT of a waiting SETLKW aborts the wait: the request is answered EINTR', async () => {
+    const s = session(stubFs({
+      setlk: (_c, _ino, _fh, _owner, _lock, opts) =>
+        new Promise<void>((_resolve, reject) => opts.signal!.addEventListener('abort', () => reject(new FsError(E.EINTR)))),
+    }));
+    await send(s, A.FUSE_INIT, Buffer.concat([u32s(7, 38, 0, 0x7fffffff, 0), Buffer.alloc(44)]));
+    const body = Buffer.concat([u64s(3, 1), u64s(0, 0), u32s(F_WRLCK, 1, 0, 0)]);
+    const u = await send(s, A.FUSE_SETLKW, body, { nodeid: 9 });
+    expect(sink.replies().filter((r) => r.unique === u)).toHaveLength(0);
+    await send(s, A.FUSE_INTERRUPT, u64s(u));
+    await new Promise((r) => setImmediate(r));
+    expect(only(u).error).toBe(-E.EINTR);
+  });
+
+  it('invalidation notifications: unique 0, the code in the error field, attributes-only inode, NUL-terminated name', () => {
+    const i = encodeInvalidation({ ino: 42 });
+    expect(i.length).toBe(16 + A.NOTIFY_INVAL_INODE_OUT_SIZE);
+    expect(i.readUInt32LE(0)).toBe(i.length);
+    expect(i.readInt32LE(4)).toBe(A.FUSE_NOTIFY_INVAL_INODE);
+    expect(i.readBigUInt64LE(8)).toBe(0n);
+    expect(i.readBigUInt64LE(16)).toBe(42n);
+    expect(i.readBigInt64LE(24)).toBe(-1n);
+    const e = encodeInvalidation({ parent: 7, name: 'héllo' });
+    expect(e.readUInt32LE(0)).toBe(e.length);
+    expect(e.readInt32LE(4)).toBe(A.FUSE_NOTIFY_INVAL_ENTRY);
+    expect(e.readBigUInt64LE(16)).toBe(7n);
+    expect(e.readUInt32LE(24)).toBe(6);
+    expect(e.subarray(32).toString('latin1')).toBe(Buffer.from('héllo\0').toString('latin1'));
   });
 });

@@ -1,6 +1,16 @@
 // The posix layout on MongoDB (or a wire-compatible server such as FerretDB): one collection per
 // record kind, named `<volume>.inodes`, `.dentries`, `.xattrs`, `.chunks`, `.blobs`, `.ids`,
-// `.counters` and `.locks`.
+// `.counters` and `.locks`, plus `.changes`, `.flocks` and `.gateways` for several gateways.
+//
+// Several gateways: every commit also inserts one small document into `.changes` ({gateway, time,
+// what changed}; batched per tick). On a replica set, watch() follows its inserts with a change
+// stream (and polls every 5 s for what a reconnecting stream missed); FerretDB v1 and standalone
+// servers have no change streams, so watch() polls it every 300 ms for documents of other gateways,
+// looking back a few seconds to absorb clock skew between gateways and inserts that land late. Old
+// ones are pruned. fcntl/flock
+// locks: one `.flocks` document per inode, replaced under a `.locks` guard (the same all-or-nothing
+// insert the commits use), its records naming a gateway whose `.gateways` lease document must not
+// have expired for them to count.
 //
 // Every hot-path access is by a string _id ("ino", "parent/name", "ino/idx", one xattr document per
 // inode), because FerretDB v1 with SQLite pushes down nothing but equality on a string or ObjectId
@@ -49,18 +59,24 @@ import {
   Long,
   MongoClient,
   MongoServerError,
+  type ChangeStream,
   type ClientSession,
   type Collection,
   type Db,
   type Document,
   type MongoClientOptions,
 } from 'mongodb';
+import { changesOf, forEachChange, type ChangeList } from '../changes.js';
 import type {
   Backend,
   ChunkStore,
   DentryCheck,
   DirEntry,
   InodeRecord,
+  LockRecord,
+  LockStore,
+  LockTable,
+  MetaChange,
   MetaOp,
   MetaStats,
   MetaStore,
@@ -91,8 +107,30 @@ export interface MongoBackendOptions {
   lockLeaseMs?: number;
   /** How long a commit waits for locks held by others before failing with EAGAIN. Default 10000 ms. */
   lockWaitMs?: number;
+  /** A gateway's fcntl/flock locks outlive it (a crash) by at most this long. Default 5000 ms. */
+  flockLeaseMs?: number;
+  /** How often watch() polls the change log. Default 300 ms. */
+  changePollMs?: number;
   /** Passed through to the driver, after the options above. */
   client?: MongoClientOptions;
+}
+
+interface ChangeDoc {
+  _id: string; // "<gateway>:<seq>"
+  g: string;
+  t: number; // Date.now() of the writer
+  c: string; // JSON of a ChangeList (FerretDB v1 refuses nested arrays)
+}
+
+interface FlockDoc {
+  _id: string; // String(ino)
+  v: number;
+  locks: LockRecord[];
+}
+
+interface GatewayDoc {
+  _id: string;
+  exp: number;
 }
 
 interface InodeDoc {
@@ -264,8 +302,14 @@ class Collections {
   readonly counters: Collection<CounterDoc>;
   readonly ids: Collection<IdClaimDoc>;
   readonly locks: Collection<LockDoc>;
+  readonly changes: Collection<ChangeDoc>;
+  readonly flocks: Collection<FlockDoc>;
+  readonly gateways: Collection<GatewayDoc>;
 
   constructor(db: Db, volume: string) {
+    this.changes = db.collection<ChangeDoc>(`${volume}.changes`);
+    this.flocks = db.collection<FlockDoc>(`${volume}.flocks`);
+    this.gateways = db.collection<GatewayDoc>(`${volume}.gateways`);
     this.ids = db.collection<IdClaimDoc>(`${volume}.ids`);
     this.inodes = db.collection<InodeDoc>(`${volume}.inodes`);
     this.dentries = db.collection<DentryDoc>(`${volume}.dentries`);
@@ -285,7 +329,7 @@ class Collections {
   }
 
   async drop(): Promise<void> {
-    for (const c of [this.inodes, this.dentries, this.xattrs, this.chunks, this.blobs, this.counters, this.ids, this.locks]) {
+    for (const c of [this.inodes, this.dentries, this.xattrs, this.chunks, this.blobs, this.counters, this.ids, this.locks, this.changes, this.flocks, this.gateways]) {
       await c.drop().catch((err: unknown) => {
         if (!(err instanceof MongoServerError && (err.code === 26 || /not found/i.test(err.message)))) throw err;
       });
@@ -321,6 +365,18 @@ class MongoMetaStore implements MetaStore {
   private readonly snapshots = new Map<number, { after: number; ents: DirEntry[]; off: number; at: number; gen: number }>();
   /** Bumped whenever a commit here touches the directory: a snapshot taken before is void. */
   private readonly dirGen = new Map<number, number>();
+  /** Change log: this gateway's unsent changes, its sequence, and the poller's state. */
+  private pending: ChangeList = [];
+  private flushing: Promise<void> | undefined;
+  private seq = 0;
+  private readonly listeners = new Set<(c: MetaChange) => void>();
+  private poller: NodeJS.Timeout | undefined;
+  private stream: ChangeStream<ChangeDoc> | undefined;
+  private polling = false;
+  private seen = new Map<string, number>();
+  private since = Date.now();
+  private lastPrune = 0;
+  private closed = false;
 
   constructor(
     private readonly client: MongoClient,
@@ -329,7 +385,132 @@ class MongoMetaStore implements MetaStore {
     private readonly leaseMs: number,
     private readonly waitMs: number,
     private readonly snapshotReaddir: boolean,
+    readonly gateway: string,
+    private readonly pollMs: number,
   ) {}
+
+  watch(fn: (c: MetaChange) => void): () => void {
+    this.listeners.add(fn);
+    if (!this.poller && !this.closed) {
+      this.since = Date.now();
+      // A replica set pushes inserts through a change stream; the poll then only catches what a
+      // broken stream missed, and prunes. A stream that fails falls back to polling.
+      if (this.useTxn) this.openStream();
+      this.setPoll(this.stream ? STREAM_SAFETY_POLL_MS : this.pollMs);
+    }
+    return () => {
+      this.listeners.delete(fn);
+      if (this.listeners.size === 0) this.stopWatching();
+    };
+  }
+
+  private setPoll(ms: number): void {
+    clearInterval(this.poller);
+    this.poller = setInterval(() => void this.poll(), ms);
+    this.poller.unref();
+  }
+
+  private openStream(): void {
+    try {
+      const stream = this.c.changes.watch([{ $match: { operationType: 'insert' } }]);
+      stream.on('change', (ev) => {
+        if (ev.operationType === 'insert') this.deliver(ev.fullDocument);
+      });
+      stream.on('error', () => {
+        void stream.close().catch(() => undefined);
+        if (this.stream !== stream) return;
+        this.stream = undefined;
+        if (this.poller) this.setPoll(this.pollMs);
+      });
+      this.stream = stream;
+    } catch {
+      this.stream = undefined;
+    }
+  }
+
+  private stopWatching(): void {
+    clearInterval(this.poller);
+    this.poller = undefined;
+    void this.stream?.close().catch(() => undefined);
+    this.stream = undefined;
+  }
+
+  /** Delivers one change document of another gateway, once. */
+  private deliver(d: ChangeDoc): void {
+    if (this.seen.has(d._id)) return;
+    this.seen.set(d._id, toNumber(d.t));
+    if (d.g === this.gateway) return;
+    let list: unknown;
+    try {
+      list = JSON.parse(d.c);
+    } catch {
+      return;
+    }
+    forEachChange(list, (ch) => {
+      if (ch.kind === 'dir') this.bump(ch.ino);
+      for (const f of this.listeners) f(ch);
+    });
+  }
+
+  /** Reads the change documents of the last few seconds and delivers those not seen yet. */
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const now = Date.now();
+      const from = Math.min(this.since, now) - CHANGE_LOOKBACK_MS;
+      const docs = await this.c.changes.find({ t: { $gte: from } }).toArray();
+      for (const d of docs) this.deliver(d);
+      this.since = now;
+      for (const [id, t] of this.seen) if (t < from) this.seen.delete(id);
+      if (now - this.lastPrune > CHANGE_KEEP_MS / 2) {
+        this.lastPrune = now;
+        await this.c.changes.deleteMany({ t: { $lt: now - CHANGE_KEEP_MS } });
+      }
+    } catch {
+      // The server is away: the next poll looks back again; commits report the outage themselves.
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Queues a commit's changes; one insert per tick carries all of them. */
+  private logChanges(txn: MetaTxn): void {
+    const list = changesOf(txn.ops);
+    if (list.length === 0) return;
+    for (const x of list) this.pending.push(x);
+    if (this.flushing) return;
+    this.flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      const c = this.pending;
+      this.pending = [];
+      this.flushing = undefined;
+      await this.c.changes.insertOne({ _id: `${this.gateway}:${this.seq++}`, g: this.gateway, t: Date.now(), c: JSON.stringify(c) }).catch(() => undefined);
+    });
+  }
+
+  /** Stops polling and waits for queued change documents (before close). */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    this.stopWatching();
+    this.listeners.clear();
+    while (this.flushing) await this.flushing;
+  }
+
+  /** Runs `fn` holding the commit lock of `key` (the same guard commits use). */
+  async guarded<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const owner = randomUUID();
+    await this.lock([key], owner);
+    try {
+      return await fn();
+    } finally {
+      await this.unlock([key], owner);
+    }
+  }
+
+  private bump(p: number): void {
+    this.dirGen.set(p, (this.dirGen.get(p) ?? 0) + 1);
+    this.snapshots.delete(p);
+  }
 
   async getInode(ino: number): Promise<InodeRecord | undefined> {
     const d = await this.c.inodes.findOne({ _id: String(ino) });
@@ -376,11 +557,7 @@ class MongoMetaStore implements MetaStore {
   /** Voids readdir snapshots of every directory the txn checks or changes. */
   private touch(txn: MetaTxn): void {
     if (!this.snapshotReaddir) return;
-    const bump = (p: number): void => {
-      this.dirGen.set(p, (this.dirGen.get(p) ?? 0) + 1);
-      this.snapshots.delete(p);
-    };
-    for (const op of txn.ops) if (op.op === 'putDentry' || op.op === 'delDentry') bump(op.parent);
+    for (const op of txn.ops) if (op.op === 'putDentry' || op.op === 'delDentry') this.bump(op.parent);
   }
 
   async getXattr(ino: number, name: string): Promise<Buffer | undefined> {
@@ -398,7 +575,9 @@ class MongoMetaStore implements MetaStore {
     if (txn.checks.length === 0 && txn.ops.length === 0) return true;
     this.touch(txn);
     try {
-      return await this.commitOnce(txn);
+      const ok = await this.commitOnce(txn);
+      if (ok) this.logChanges(txn);
+      return ok;
     } finally {
       this.touch(txn); // also after: a listing read while the commit was under way is void too
     }
@@ -617,6 +796,13 @@ class MongoMetaStore implements MetaStore {
 }
 
 const INSERT_RUN = 8;
+/** A poll reads change documents this much older than its previous poll: clock skew between
+ * gateways and inserts that land late. */
+const CHANGE_LOOKBACK_MS = 3000;
+/** Change documents older than this are deleted. */
+const CHANGE_KEEP_MS = 60_000;
+/** With a change stream, the poll that catches what a reconnecting stream missed. */
+const STREAM_SAFETY_POLL_MS = 5000;
 const SNAPSHOT_MS = 5000;
 const MAX_SNAPSHOTS = 256;
 
@@ -734,16 +920,80 @@ class MongoChunkStore implements ChunkStore {
   }
 }
 
+/** fcntl/flock lock tables (see the top of the file). */
+class MongoLockStore implements LockStore {
+  private lease: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly c: Collections,
+    private readonly meta: MongoMetaStore,
+    readonly gateway: string,
+    private readonly leaseMs: number,
+  ) {}
+
+  async get(ino: number): Promise<LockTable> {
+    const d = await this.c.flocks.findOne({ _id: String(ino) });
+    if (!d) return { version: '0', locks: [] };
+    const version = String(toNumber(d.v));
+    const others = [...new Set(d.locks.map((l) => l.gw))].filter((g) => g !== this.gateway);
+    if (others.length === 0) return { version, locks: d.locks };
+    const now = Date.now();
+    const alive = new Set((await this.c.gateways.find({ _id: { $in: others } }).toArray()).filter((g) => toNumber(g.exp) > now).map((g) => g._id));
+    return { version, locks: d.locks.filter((l) => l.gw === this.gateway || alive.has(l.gw)) };
+  }
+
+  async put(ino: number, version: string, locks: LockRecord[]): Promise<boolean> {
+    if (locks.length > 0) await this.renew();
+    const _id = String(ino);
+    return this.meta.guarded(`flock/${ino}`, async () => {
+      const d = await this.c.flocks.findOne({ _id }, { projection: { v: 1 } });
+      const v = d ? toNumber(d.v) : 0;
+      if (String(v) !== version) return false;
+      if (locks.length === 0) await this.c.flocks.deleteOne({ _id });
+      else await this.c.flocks.replaceOne({ _id }, { v: v + 1, locks }, { upsert: true });
+      return true;
+    });
+  }
+
+  /** Writes this gateway's lease before its first lock, then renews it every quarter lease. */
+  private renew(): Promise<void> {
+    if (!this.lease) {
+      const write = async (): Promise<void> => {
+        await this.c.gateways.replaceOne({ _id: this.gateway }, { exp: Date.now() + this.leaseMs }, { upsert: true });
+      };
+      this.lease = write();
+      this.lease.then(
+        () => {
+          this.timer = setInterval(() => void write().catch(() => undefined), Math.max(100, this.leaseMs / 4));
+          this.timer.unref();
+        },
+        () => (this.lease = undefined),
+      );
+    }
+    return this.lease;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    if (this.lease) await this.c.gateways.deleteOne({ _id: this.gateway }).catch(() => undefined);
+  }
+}
+
 export class MongoBackend implements Backend {
   readonly kind = 'mongodb';
+  readonly locks: MongoLockStore;
 
   private constructor(
     private readonly client: MongoClient,
     private readonly collections: Collections,
-    readonly meta: MetaStore,
+    readonly meta: MongoMetaStore,
     readonly chunks: ChunkStore,
     readonly transactions: boolean,
-  ) {}
+    leaseMs: number,
+  ) {
+    this.locks = new MongoLockStore(collections, meta, meta.gateway, leaseMs);
+  }
 
   /** Connects, creates the indexes, and records (or checks) the volume's chunk size. */
   static async open(opts: MongoBackendOptions): Promise<MongoBackend> {
@@ -758,8 +1008,9 @@ export class MongoBackend implements Backend {
       const chunkSize = await settleChunkSize(c, volume, opts.chunkSize);
       const server = await serverTraits(db);
       const useTxn = opts.transactions === 'on' || (opts.transactions !== 'off' && server.transactions);
-      const meta = new MongoMetaStore(client, c, useTxn, opts.lockLeaseMs ?? 10000, opts.lockWaitMs ?? 10000, server.ferretV1);
-      return new MongoBackend(client, c, meta, new MongoChunkStore(c, chunkSize), useTxn);
+      const gateway = randomUUID();
+      const meta = new MongoMetaStore(client, c, useTxn, opts.lockLeaseMs ?? 10000, opts.lockWaitMs ?? 10000, server.ferretV1, gateway, opts.changePollMs ?? 300);
+      return new MongoBackend(client, c, meta, new MongoChunkStore(c, chunkSize), useTxn, opts.flockLeaseMs ?? 5000);
     } catch (err) {
       await client.close().catch(() => undefined);
       throw err;
@@ -770,6 +1021,8 @@ export class MongoBackend implements Backend {
   async sync(): Promise<void> {}
 
   async close(): Promise<void> {
+    await this.meta.shutdown();
+    await this.locks.close();
     await this.client.close();
   }
 

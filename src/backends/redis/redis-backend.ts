@@ -13,13 +13,27 @@
 // commandTimeoutMs, and nothing hangs. The client keeps reconnecting in the background and
 // operations succeed again once Redis is back. A timed-out commit may still have been applied.
 //
+// Several gateways: commit() PUBLISHes what it changed (inode numbers, directory entries) on the
+// volume's channel from inside the script, and watch() SUBSCRIBEs on a second connection. Plain
+// pub/sub rather than keyspace notifications: it needs no notify-keyspace-events on the server
+// (often disallowed on managed Redis), carries names and the sender (a gateway skips its own
+// changes), and costs one message per commit instead of one per key. A message lost while the
+// subscriber reconnects only delays coherence until the next open (close-to-open) or attr_timeout.
+// Locks: one JSON table per inode, replaced by a compare-and-set script; records name the
+// gateway's lease key (PX lockLeaseMs, renewed every quarter lease), so a crashed gateway's locks
+// count as gone once its lease expires.
+//
 // Durability is the server's: acknowledged writes are in Redis memory. For fsync semantics run
 // Redis with `appendonly yes` and `appendfsync always`; with `syncWaitAof`, sync() also issues
 // WAITAOF 1 0 (Redis >= 7.2) so it returns only once the local AOF has been fsynced.
+import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { errno, FsError, fsError } from '../../fs/errors.js';
-import type { Backend, ChunkStore, DirEntry, InodeRecord, MetaOp, MetaStats, MetaStore, MetaTxn } from '../types.js';
-import { ALLOC_IDS, CHUNK_REMOVE, CHUNK_TRUNCATE, CHUNK_WRITE, COMMIT, READDIR, type LuaScript } from './scripts.js';
+import type {
+  Backend, ChunkStore, DirEntry, InodeRecord, LockRecord, LockStore, LockTable, MetaChange, MetaOp, MetaStats, MetaStore, MetaTxn,
+} from '../types.js';
+import { changesOf, forEachChange, type ChangeList } from '../changes.js';
+import { ALLOC_IDS, CHUNK_REMOVE, CHUNK_TRUNCATE, CHUNK_WRITE, COMMIT, LOCK_PUT, READDIR, type LuaScript } from './scripts.js';
 
 export const REDIS_DEFAULT_CHUNK_SIZE = 1 << 20;
 const FORMAT = 'zufs-posix';
@@ -50,6 +64,14 @@ export interface RedisBackendOptions {
   syncWaitAof?: boolean | undefined;
   /** Shown in errors instead of host:port (the caller passes a redacted URL). */
   label?: string | undefined;
+  /** A gateway's locks outlive it (a crash, a lost connection) by at most this long. Default 5000. */
+  lockLeaseMs?: number | undefined;
+}
+
+/** A change-feed message: the sender's gateway id and [ino] (inode) or [parent, name] (entry). */
+interface ChangeMessage {
+  g: string;
+  c: ChangeList;
 }
 
 const AUTH_ERROR = /^(NOAUTH|WRONGPASS|NOPERM)/;
@@ -129,6 +151,16 @@ export class RedisBackend implements Backend {
   private readonly p: string;
   private readonly vkey: string;
   private closed = false;
+  /** This gateway, in change messages and lock leases. */
+  readonly gateway = randomBytes(8).toString('hex');
+  readonly locks: LockStore;
+  private readonly changesChannel: string;
+  private readonly locksChannel: string;
+  private sub: Redis | undefined;
+  private readonly changeListeners = new Set<(c: MetaChange) => void>();
+  private readonly lockListeners = new Set<(ino: number) => void>();
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private lease: Promise<void> | undefined;
 
   private constructor(
     private readonly redis: Redis,
@@ -137,10 +169,20 @@ export class RedisBackend implements Backend {
     private readonly label: string,
     private readonly syncWaitAof: boolean,
     private readonly commandTimeoutMs: number,
+    private readonly leaseMs: number,
   ) {
     this.p = `zufs:{${volume}}:`;
     this.vkey = `${this.p}v`;
+    this.changesChannel = `${this.p}changes`;
+    this.locksChannel = `${this.p}locks`;
+    this.locks = {
+      gateway: this.gateway,
+      get: (ino) => this.getLocks(ino),
+      put: (ino, version, locks) => this.putLocks(ino, version, locks),
+      watch: (fn) => this.listen(this.lockListeners, fn),
+    };
     this.meta = {
+      watch: (fn) => this.listen(this.changeListeners, fn),
       getInode: (ino) => this.getInode(ino),
       lookup: (parent, name) => this.lookup(parent, name),
       readdir: (parent, after, limit) => this.readdir(parent, after, limit),
@@ -219,7 +261,7 @@ export class RedisBackend implements Backend {
     });
     try {
       const chunkSize = await RedisBackend.initVolume(redis, `zufs:{${opts.volume}}:v`, opts.chunkSize ?? REDIS_DEFAULT_CHUNK_SIZE, label);
-      return new RedisBackend(redis, opts.volume, chunkSize, label, opts.syncWaitAof ?? false, commandTimeoutMs);
+      return new RedisBackend(redis, opts.volume, chunkSize, label, opts.syncWaitAof ?? false, commandTimeoutMs, opts.lockLeaseMs ?? 5000);
     } catch (err) {
       redis.disconnect();
       throw redisError(err, label);
@@ -267,7 +309,13 @@ export class RedisBackend implements Backend {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    clearInterval(this.leaseTimer);
+    // Our locks go with us at once rather than when the lease runs out.
+    if (this.lease) await this.call(() => this.redis.del(`${this.p}g:${this.gateway}`)).catch(() => undefined);
     this.closed = true;
+    this.sub?.disconnect();
+    this.changeListeners.clear();
+    this.lockListeners.clear();
     const quit = this.redis.quit().catch(() => undefined);
     const timeout = new Promise<void>((r) => setTimeout(r, 1000).unref());
     await Promise.race([quit, timeout]);
@@ -343,8 +391,78 @@ export class RedisBackend implements Backend {
     for (const c of txn.checks) args.push(k(`${this.p}d:${c.parent}`), c.name, c.ino === null ? '' : String(c.ino));
     args.push(txn.ops.length);
     for (const op of txn.ops) this.encodeOp(op, k, args);
+    const changed = changesOf(txn.ops);
+    if (changed.length > 0) args.push(this.changesChannel, JSON.stringify({ g: this.gateway, c: changed } satisfies ChangeMessage));
     const r = await this.run(COMMIT, keys, args);
     return r === 1;
+  }
+
+  /** Adds a listener; the first one opens the subscriber connection (ioredis resubscribes after a
+   * reconnect by itself). */
+  private listen<T>(set: Set<(v: T) => void>, fn: (v: T) => void): () => void {
+    set.add(fn);
+    if (!this.sub && !this.closed) {
+      const sub = this.redis.duplicate({ enableOfflineQueue: true, lazyConnect: false, connectionName: `zufs:${this.volume}:sub` });
+      sub.on('error', () => undefined); // reconnects in the background; commits keep working without it
+      sub.on('message', (channel: string, msg: string) => this.onMessage(channel, msg));
+      sub.subscribe(this.changesChannel, this.locksChannel).catch(() => undefined);
+      this.sub = sub;
+    }
+    return () => set.delete(fn);
+  }
+
+  private onMessage(channel: string, msg: string): void {
+    if (channel === this.locksChannel) {
+      const sp = msg.indexOf(' ');
+      if (msg.slice(0, sp) === this.gateway) return;
+      const ino = Number(msg.slice(sp + 1));
+      for (const f of this.lockListeners) f(ino);
+      return;
+    }
+    let m: ChangeMessage;
+    try {
+      m = JSON.parse(msg) as ChangeMessage;
+    } catch {
+      return;
+    }
+    if (m.g === this.gateway) return;
+    forEachChange(m.c, (change) => {
+      for (const f of this.changeListeners) f(change);
+    });
+  }
+
+  private async getLocks(ino: number): Promise<LockTable> {
+    const raw = await this.call(() => this.redis.get(`${this.p}L:${ino}`));
+    if (raw === null) return { version: '', locks: [] };
+    const locks = JSON.parse(raw) as LockRecord[];
+    const others = [...new Set(locks.map((l) => l.gw))].filter((g) => g !== this.gateway);
+    if (others.length === 0) return { version: raw, locks };
+    const alive = await Promise.all(others.map((g) => this.call(() => this.redis.exists(`${this.p}g:${g}`))));
+    const dead = new Set(others.filter((_, i) => alive[i] === 0));
+    return { version: raw, locks: dead.size === 0 ? locks : locks.filter((l) => !dead.has(l.gw)) };
+  }
+
+  private async putLocks(ino: number, version: string, locks: LockRecord[]): Promise<boolean> {
+    if (locks.length > 0) await this.renewLease();
+    const value = locks.length === 0 ? '' : JSON.stringify(locks);
+    const r = await this.run(LOCK_PUT, [`${this.p}L:${ino}`], [version, value, this.locksChannel, `${this.gateway} ${ino}`]);
+    return r === 1;
+  }
+
+  /** Sets this gateway's lease before its first lock, then keeps renewing it while open. */
+  private renewLease(): Promise<void> {
+    if (!this.lease) {
+      const renew = (): Promise<void> => this.call(() => this.redis.set(`${this.p}g:${this.gateway}`, '1', 'PX', this.leaseMs)).then(() => undefined);
+      this.lease = renew();
+      this.lease.then(
+        () => {
+          this.leaseTimer = setInterval(() => void renew().catch(() => undefined), Math.max(100, this.leaseMs / 4));
+          this.leaseTimer.unref();
+        },
+        () => (this.lease = undefined),
+      );
+    }
+    return this.lease;
   }
 
   private encodeOp(op: MetaOp, k: (key: string) => number, args: Array<string | number | Buffer>): void {

@@ -9,6 +9,10 @@
 //   P x:<ino>      hash   xattr name -> value (binary)
 //   P k:<ino>:<idx> string chunk bytes (SETRANGE/GETRANGE)
 //   P K:<ino>      zset   chunk indices present, scored by index
+//   P L:<ino>      string JSON array of the inode's fcntl/flock LockRecords
+//   P g:<gateway>  string a gateway's lease (PX): its lock records count only while it exists
+// Pub/sub channels (no key, no server configuration): P changes (what a commit changed, for other
+// gateways' caches), P locks (a lock table changed, to wake waiters).
 // Scripts name every key they touch in KEYS except the chunk strings `remove` deletes by index;
 // those share the volume's hash tag, so in Redis Cluster they live in the same slot.
 import { createHash } from 'node:crypto';
@@ -31,6 +35,7 @@ function script(lua: string): LuaScript {
  *   d dIdx cIdx name                   delete dentry
  *   X xIdx name value                  set xattr
  *   x xIdx name                        delete xattr
+ * then optionally: channel, message   PUBLISHed once the ops are applied (the change feed)
  * Returns 1 when applied, 0 when a check failed (nothing changed).
  */
 export const COMMIT = script(`
@@ -83,6 +88,17 @@ for _ = 1, nops do
   end
 end
 if dInodes ~= 0 then redis.call('HINCRBY', KEYS[1], 'inodes', dInodes) end
+if ARGV[a] then redis.call('PUBLISH', ARGV[a], ARGV[a + 1]) end
+return 1
+`);
+
+/** KEYS: lock table string. ARGV: expected value ('' = absent), new value ('' = delete), channel,
+ * message. Compare-and-set of one inode's lock table; publishes the change. Returns 1 or 0. */
+export const LOCK_PUT = script(`
+local cur = redis.call('GET', KEYS[1]) or ''
+if cur ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `);
 

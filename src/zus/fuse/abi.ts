@@ -274,3 +274,32 @@ export const DIRENT_NAME_OFFSET = 24;
 // struct fuse_direntplus: entry_out then dirent
 export const DIRENTPLUS_NAME_OFFSET = ENTRY_OUT_SIZE + DIRENT_NAME_OFFSET;
 export const direntAlign = (n: number): number => (n + 7) & ~7;
+
+// Locks (negotiated with FUSE_POSIX_LOCKS / FUSE_FLOCK_LOCKS)
+// struct fuse_lk_in: fh, owner, fuse_file_lock lk {start, end, type, pid}, lk_flags, padding
+export const LK_IN_SIZE = 48;
+export const LK_IN_FH = 0;
+export const LK_IN_OWNER = 8;
+export const LK_IN_START = 16;
+export const LK_IN_END = 24;
+export const LK_IN_TYPE = 32;
+export const LK_IN_PID = 36;
+export const LK_IN_FLAGS = 40;
+export const LK_OUT_SIZE = 24; // struct fuse_lk_out { fuse_file_lock lk }
+export const FUSE_LK_FLOCK = 1 << 0;
+/** The kernel's OFFSET_MAX: "to the end of the file" in a lock range. */
+export const OFFSET_MAX_LO = 0xffffffff;
+export const OFFSET_MAX_HI = 0x7fffffff;
+// fuse_release_in.release_flags
+export const FUSE_RELEASE_FLUSH = 1 << 0;
+export const FUSE_RELEASE_FLOCK_UNLOCK = 1 << 1;
+export const RELEASE_IN_FLAGS = 12; // release_flags
+export const RELEASE_IN_LOCK_OWNER = 16;
+export const FLUSH_IN_LOCK_OWNER = 16;
+
+// Unsolicited notifications (enum fuse_notify_code): written to /dev/fuse with unique 0 and the
+// code in fuse_out_header.error.
+export const FUSE_NOTIFY_INVAL_INODE = 2;
+export const FUSE_NOTIFY_INVAL_ENTRY = 3;
+export const NOTIFY_INVAL_INODE_OUT_SIZE = 24; // ino, off (i64; < 0: attributes only), len
+export const NOTIFY_INVAL_ENTRY_OUT_SIZE = 16; // parent, namelen, flags; then name and a NUL

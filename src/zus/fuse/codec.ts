@@ -1,11 +1,13 @@
 // Byte-level helpers shared by the FUSE handlers: 64-bit fields without BigInt on the hot path,
-// nanosecond times, names, and the fuse_attr / fuse_entry_out layouts.
-import type { Attr } from '../../fs/operations.js';
+// nanosecond times, names, the fuse_attr / fuse_entry_out layouts, and invalidation notifications.
+import type { Attr, Invalidation } from '../../fs/operations.js';
 import { FsError, errno as E } from '../../fs/errors.js';
 import {
   ATTR_ATIME, ATTR_ATIMENSEC, ATTR_BLKSIZE, ATTR_BLOCKS, ATTR_CTIME, ATTR_CTIMENSEC, ATTR_FLAGS, ATTR_GID,
   ATTR_INO, ATTR_MODE, ATTR_MTIME, ATTR_MTIMENSEC, ATTR_NLINK, ATTR_RDEV, ATTR_SIZE, ATTR_UID, ENTRY_ATTR,
   ENTRY_ATTR_VALID, ENTRY_ATTR_VALID_NSEC, ENTRY_GENERATION, ENTRY_NODEID, ENTRY_VALID, ENTRY_VALID_NSEC,
+  FUSE_NOTIFY_INVAL_ENTRY, FUSE_NOTIFY_INVAL_INODE, NOTIFY_INVAL_ENTRY_OUT_SIZE, NOTIFY_INVAL_INODE_OUT_SIZE, OUT_ERROR,
+  OUT_HEADER_SIZE, OUT_LEN,
 } from './abi.js';
 
 const TWO32 = 4294967296;
@@ -93,4 +95,29 @@ export function getName(buf: Buffer, start: number, end: number): { name: string
     throw new FsError(E.EILSEQ, 'name is not valid UTF-8');
   }
   return { name, next: nul + 1 };
+}
+
+/** The bytes of the unsolicited notification that makes the kernel drop what it caches for `inv`:
+ * an inode's attributes (FUSE_NOTIFY_INVAL_INODE with a negative offset, so no page is touched:
+ * data is re-read at the next open, close-to-open) or one name in a directory, positive or
+ * negative (FUSE_NOTIFY_INVAL_ENTRY). */
+export function encodeInvalidation(inv: Invalidation): Buffer {
+  if (inv.parent === undefined) {
+    const b = Buffer.alloc(OUT_HEADER_SIZE + NOTIFY_INVAL_INODE_OUT_SIZE);
+    const dv = new DataView(b.buffer, b.byteOffset, b.length);
+    dv.setUint32(OUT_LEN, b.length, true);
+    dv.setInt32(OUT_ERROR, FUSE_NOTIFY_INVAL_INODE, true);
+    putU64(dv, OUT_HEADER_SIZE, inv.ino);
+    putU64(dv, OUT_HEADER_SIZE + 8, -1);
+    return b;
+  }
+  const nameLen = Buffer.byteLength(inv.name, 'utf8');
+  const b = Buffer.alloc(OUT_HEADER_SIZE + NOTIFY_INVAL_ENTRY_OUT_SIZE + nameLen + 1);
+  const dv = new DataView(b.buffer, b.byteOffset, b.length);
+  dv.setUint32(OUT_LEN, b.length, true);
+  dv.setInt32(OUT_ERROR, FUSE_NOTIFY_INVAL_ENTRY, true);
+  putU64(dv, OUT_HEADER_SIZE, inv.parent);
+  dv.setUint32(OUT_HEADER_SIZE + 8, nameLen, true);
+  b.write(inv.name, OUT_HEADER_SIZE + NOTIFY_INVAL_ENTRY_OUT_SIZE, nameLen, 'utf8');
+  return b;
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { FsError, errno as E } from '../../fs/errors.js';
-import type { ZusOperations } from '../../fs/operations.js';
+import type { Invalidation, ZusOperations } from '../../fs/operations.js';
 import type { MountHandle, MountOptions, TransportStats } from '../transport.js';
 import { allowedCpus } from '../sys/affinity.js';
 import {
@@ -18,7 +18,9 @@ import {
 import { cleanStaleMounts, mountAt } from '../sys/mounts.js';
 import { FUSE_DEV_IOC_CLONE, FUSE_ROOT_ID } from './abi.js';
 import type { ChannelNotice, ChannelWorkerData } from './channel-worker.js';
+import { encodeInvalidation } from './codec.js';
 import { fuseHandlers } from './handlers.js';
+import type { NotifyDone, NotifyRequest, NotifyWorkerData } from './notify-worker.js';
 import { PollReader } from './poll-reader.js';
 import { type Channel, Session } from './session.js';
 
@@ -69,8 +71,13 @@ export class FuseConnection implements MountHandle {
   private finished = false;
   private stopping: Promise<void> | undefined;
   readonly reader: FuseReader;
+  private notifier: Worker | undefined;
+  private readonly notifyWaiters = new Map<number, () => void>();
+  private notifyId = 0;
+  /** Invalidations sent to the kernel (for status and tests). */
+  notified = 0;
 
-  constructor(fs: ZusOperations, private readonly opts: MountOptions, reader: FuseReader = defaultReader()) {
+  constructor(private readonly fs: ZusOperations, private readonly opts: MountOptions, reader: FuseReader = defaultReader()) {
     this.reader = reader;
     if (fs.rootIno !== FUSE_ROOT_ID) throw new Error(`the FUSE transport needs rootIno ${FUSE_ROOT_ID}, got ${fs.rootIno}`);
     this.mountpoint = path.resolve(opts.mountpoint);
@@ -122,7 +129,43 @@ export class FuseConnection implements MountHandle {
       await this.unmount();
       throw e;
     }
+    this.fs.onInvalidate = (inv) => this.invalidate(inv);
     this.log.info({ channels: this.channels.length, connection: this.connId, minor: this.session.proto.minor }, 'FUSE mounted');
+  }
+
+  /** Passes an invalidation from the filesystem (another gateway changed something) to the
+   * kernel, through the notify thread, started at the first one (single-gateway mounts never
+   * start it). */
+  private invalidate(inv: Invalidation): Promise<void> {
+    if (this.finished || this.stopping) return Promise.resolve();
+    if (!this.notifier) {
+      const fd = open('/dev/fuse', O_RDWR | O_CLOEXEC, 0);
+      if (fd < 0 || ioctl(fd, FUSE_DEV_IOC_CLONE, Uint32Array.of(this.masterFd)) < 0) {
+        const no = errno();
+        if (fd >= 0) close(fd);
+        this.log.error({ errno: no }, 'cannot open a /dev/fuse clone for invalidations; the kernel keeps its caches for attr_timeout');
+        this.fs.onInvalidate = undefined;
+        return Promise.resolve();
+      }
+      const data: NotifyWorkerData = { fd };
+      const here = import.meta.url;
+      const w = here.endsWith('.ts')
+        ? new Worker(new URL('./worker-boot.mjs', here), { workerData: { ...data, entry: new URL('./notify-worker.ts', here).href } })
+        : new Worker(new URL('./notify-worker.js', here), { workerData: data });
+      w.on('message', (m: NotifyDone) => {
+        if (m.errno !== 0) this.log.warn({ errno: m.errno, code: m.code }, 'the kernel refused an invalidation');
+        const done = this.notifyWaiters.get(m.id);
+        this.notifyWaiters.delete(m.id);
+        done?.();
+      });
+      w.on('error', (e) => this.log.error({ err: e }, 'FUSE notify thread crashed'));
+      w.unref();
+      this.notifier = w;
+    }
+    const id = this.notifyId++;
+    this.notifier.postMessage({ id, bytes: encodeInvalidation(inv) } satisfies NotifyRequest);
+    this.notified++;
+    return new Promise<void>((resolve) => this.notifyWaiters.set(id, resolve));
   }
 
   private startChannels(wanted: number): void {
@@ -188,6 +231,10 @@ export class FuseConnection implements MountHandle {
     if (this.finished) return;
     this.finished = true;
     live.delete(this);
+    if (this.fs.onInvalidate) this.fs.onInvalidate = undefined;
+    this.notifier?.postMessage('stop');
+    for (const done of this.notifyWaiters.values()) done();
+    this.notifyWaiters.clear();
     for (const c of this.channels) if (c.fd !== this.masterFd) close(c.fd);
     if (this.masterFd >= 0) close(this.masterFd);
     this.log.info({ served: this.channels.reduce((a, c) => a + c.served, 0) }, 'FUSE connection closed');

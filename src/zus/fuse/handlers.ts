@@ -2,7 +2,7 @@
 // indexed by opcode. Only byte layouts live here: every filesystem rule is the filesystem's.
 import { constants as C } from 'node:fs';
 import { FsError, errno as E } from '../../fs/errors.js';
-import type { SetAttr } from '../../fs/operations.js';
+import { F_UNLCK, LOCK_END_MAX, type FileLock, type SetAttr } from '../../fs/operations.js';
 import * as A from './abi.js';
 import { getName, getTime, getU64, putEntry, putU64 } from './codec.js';
 import { BODY, type FuseRequest, type Handler, type Session } from './session.js';
@@ -27,8 +27,10 @@ export const WANTED_INIT_FLAGS =
   A.FUSE_POSIX_ACL |
   A.FUSE_MAX_PAGES |
   A.FUSE_CACHE_SYMLINKS;
-// Not asked for: POSIX_LOCKS/FLOCK_LOCKS (the kernel then locks locally, right for one gateway);
-// ATOMIC_O_TRUNC and HANDLE_KILLPRIV (the kernel then sends SETATTR for O_TRUNC and for clearing
+/** Asked for when the filesystem implements getlk/setlk (locks that hold across gateways);
+ * otherwise the kernel keeps fcntl and flock locks itself, which is right for one gateway. */
+export const LOCK_INIT_FLAGS = A.FUSE_POSIX_LOCKS | A.FUSE_FLOCK_LOCKS;
+// Not asked for: // ATOMIC_O_TRUNC and HANDLE_KILLPRIV (the kernel then sends SETATTR for O_TRUNC and for clearing
 // setuid/setgid on write/truncate/chown, which keeps both rules in one place); SETXATTR_EXT
 // (setxattr_in stays 8 bytes); WRITEBACK_CACHE (several gateways may share a volume).
 
@@ -58,7 +60,7 @@ function init(s: Session, r: FuseRequest): void {
     s.onInit(false);
     return;
   }
-  const flags = WANTED_INIT_FLAGS & offered;
+  const flags = (WANTED_INIT_FLAGS | (s.fs.setlk && s.fs.getlk ? LOCK_INIT_FLAGS : 0)) & offered;
   const limit = s.out.length - 4096; // the channel buffers hold max_write plus headers
   const maxPages = flags & A.FUSE_MAX_PAGES ? Math.min(limit / 4096, 0xffff) : DEFAULT_MAX_PAGES;
   const maxWrite = Math.min(limit, maxPages * 4096);
@@ -246,16 +248,83 @@ async function statfs(s: Session, r: FuseRequest): Promise<void> {
   s.reply(r, A.STATFS_OUT_SIZE);
 }
 
+/** A kernel lock_owner (an opaque u64) as the filesystem's owner key. */
+function ownerAt(r: FuseRequest, o: number): string {
+  return u32(r, o + 4).toString(16) + ':' + u32(r, o).toString(16);
+}
+
+function locking(s: Session): boolean {
+  return (s.proto.flags & LOCK_INIT_FLAGS) !== 0;
+}
+
 async function release(s: Session, r: FuseRequest): Promise<void> {
   need(r, 8);
-  await s.fs.release(r.nodeid, getU64(r.dv, BODY));
+  const flock = locking(s) && BODY + A.RELEASE_IN_SIZE <= r.end && (u32(r, BODY + A.RELEASE_IN_FLAGS) & A.FUSE_RELEASE_FLOCK_UNLOCK) !== 0;
+  await s.fs.release(r.nodeid, getU64(r.dv, BODY), flock ? ownerAt(r, BODY + A.RELEASE_IN_LOCK_OWNER) : undefined);
   s.reply(r, 0);
 }
 
 async function flush(s: Session, r: FuseRequest): Promise<void> {
   need(r, 8);
-  await s.fs.flush(r.nodeid, getU64(r.dv, BODY));
+  const owner = locking(s) && BODY + A.FLUSH_IN_SIZE <= r.end ? ownerAt(r, BODY + A.FLUSH_IN_LOCK_OWNER) : undefined;
+  await s.fs.flush(r.nodeid, getU64(r.dv, BODY), owner);
   s.reply(r, 0);
+}
+
+/** u64 lock offset; anything past 2^53 (the kernel's OFFSET_MAX) means "to the end". */
+function lockOffset(r: FuseRequest, o: number): number {
+  return u32(r, o + 4) >= 0x200000 ? LOCK_END_MAX : getU64(r.dv, o);
+}
+
+function lockIn(r: FuseRequest): FileLock {
+  need(r, A.LK_IN_SIZE);
+  return {
+    start: lockOffset(r, BODY + A.LK_IN_START),
+    end: lockOffset(r, BODY + A.LK_IN_END),
+    type: u32(r, BODY + A.LK_IN_TYPE),
+    pid: u32(r, BODY + A.LK_IN_PID),
+  };
+}
+
+async function getlk(s: Session, r: FuseRequest): Promise<void> {
+  if (!s.fs.getlk) throw new FsError(E.ENOSYS);
+  const lk = lockIn(r);
+  const got = await s.fs.getlk(r, r.nodeid, getU64(r.dv, BODY + A.LK_IN_FH), ownerAt(r, BODY + A.LK_IN_OWNER), lk);
+  const dv = s.odv;
+  s.out.fill(0, OUT, OUT + A.LK_OUT_SIZE);
+  if (got.type !== F_UNLCK) {
+    putU64(dv, OUT, got.start);
+    if (got.end >= LOCK_END_MAX) {
+      dv.setUint32(OUT + 8, A.OFFSET_MAX_LO, true);
+      dv.setUint32(OUT + 12, A.OFFSET_MAX_HI, true);
+    } else {
+      putU64(dv, OUT + 8, got.end);
+    }
+  }
+  dv.setUint32(OUT + 16, got.type, true);
+  dv.setUint32(OUT + 20, got.pid, true);
+  s.reply(r, A.LK_OUT_SIZE);
+}
+
+async function setlk(s: Session, r: FuseRequest, wait: boolean): Promise<void> {
+  if (!s.fs.setlk) throw new FsError(E.ENOSYS);
+  const lk = lockIn(r);
+  const flock = (u32(r, BODY + A.LK_IN_FLAGS) & A.FUSE_LK_FLOCK) !== 0;
+  const owner = ownerAt(r, BODY + A.LK_IN_OWNER);
+  const fh = getU64(r.dv, BODY + A.LK_IN_FH);
+  // Only a waiting request can be interrupted (the kernel sends INTERRUPT on a signal).
+  const signal = wait ? s.interruptible(r) : undefined;
+  try {
+    await s.fs.setlk(r, r.nodeid, fh, owner, lk, { flock, wait, signal });
+  } finally {
+    if (wait) s.settled(r);
+  }
+  s.reply(r, 0);
+}
+
+function interrupt(s: Session, r: FuseRequest): void {
+  need(r, A.INTERRUPT_IN_SIZE);
+  s.interrupt(u32(r, BODY), u32(r, BODY + 4));
 }
 
 async function fsync(s: Session, r: FuseRequest): Promise<void> {
@@ -436,10 +505,10 @@ async function syncfs(s: Session, r: FuseRequest): Promise<void> {
 }
 
 function ignore(): void {
-  // INTERRUPT: requests are short-lived and answered anyway; NOTIFY_REPLY: no retrieve is issued.
+  // NOTIFY_REPLY: no retrieve is issued.
 }
 
-/** The dispatch table. Absent opcodes (STATX, COPY_FILE_RANGE, TMPFILE, locks, BMAP, POLL, DAX) → ENOSYS. */
+/** The dispatch table. Absent opcodes (STATX, COPY_FILE_RANGE, TMPFILE, BMAP, POLL, DAX) → ENOSYS. */
 export function fuseHandlers(): (Handler | undefined)[] {
   const t: (Handler | undefined)[] = new Array<Handler | undefined>(A.FUSE_OPCODE_MAX).fill(undefined);
   t[A.FUSE_INIT] = init;
@@ -480,7 +549,10 @@ export function fuseHandlers(): (Handler | undefined)[] {
   t[A.FUSE_FALLOCATE] = fallocate;
   t[A.FUSE_LSEEK] = lseek;
   t[A.FUSE_SYNCFS] = syncfs;
-  t[A.FUSE_INTERRUPT] = ignore;
+  t[A.FUSE_GETLK] = getlk;
+  t[A.FUSE_SETLK] = (s, r) => setlk(s, r, false);
+  t[A.FUSE_SETLKW] = (s, r) => setlk(s, r, true);
+  t[A.FUSE_INTERRUPT] = interrupt;
   t[A.FUSE_NOTIFY_REPLY] = ignore;
   return t;
 }

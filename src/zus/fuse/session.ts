@@ -74,6 +74,8 @@ export class Session {
   onInit: (ok: boolean) => void = () => undefined;
   private readonly handlers: (Handler | undefined)[];
   private readonly lookups = new Map<number, number>();
+  /** Requests that wait (SETLKW) by "uniqueHi:uniqueLo": INTERRUPT aborts them (EINTR). */
+  private readonly waiting = new Map<string, AbortController>();
   private readonly opCounts = new Float64Array(FUSE_OPCODE_MAX + 1);
   private readonly debug: boolean;
   private readonly iov: IoVec[] = [
@@ -221,6 +223,22 @@ export class Session {
       this.log.warn({ op: opcodeName(r.opcode), errno: no, written: w, total }, 'writing a FUSE reply failed');
     }
     return false;
+  }
+
+  /** The signal that INTERRUPT of `r` aborts; call settled(r) when it is answered. */
+  interruptible(r: FuseRequest): AbortSignal {
+    const c = new AbortController();
+    this.waiting.set(`${r.uniqueHi}:${r.uniqueLo}`, c);
+    return c.signal;
+  }
+
+  settled(r: FuseRequest): void {
+    this.waiting.delete(`${r.uniqueHi}:${r.uniqueLo}`);
+  }
+
+  /** INTERRUPT: only waiting requests react; the rest are answered soon anyway. */
+  interrupt(uniqueLo: number, uniqueHi: number): void {
+    this.waiting.get(`${uniqueHi}:${uniqueLo}`)?.abort();
   }
 
   /** The kernel now holds one more reference to `ino` (LOOKUP, CREATE, MKNOD, READDIRPLUS, ...). */
