@@ -92,6 +92,20 @@ t parallel-verify sh -c "for i in 1 2 3 4 5 6 7 8; do cmp /tmp/big $M/par\$i || 
 t parallel-metadata sh -c "for i in 1 2 3 4; do (mkdir $M/pm\$i && for j in \$(seq 1 100); do echo \$j > $M/pm\$i/f\$j; done) & done; wait; [ \$(find $M/pm* -type f | wc -l) = 400 ]"
 t channel-waits-used sh -c "grep -q '^channel_waits [1-9]' /sys/fs/zuf/stats"
 
+# structural counts (not distorted by TCG): server round trips per operation
+rt() { awk '$1 == "op" { n += $3 } END { print n + 0 }' /sys/fs/zuf/stats; }
+echo data > $M/rtfile; stat $M/rtfile > /dev/null
+b=$(rt); for i in $(seq 1 50); do stat $M/rtfile > /dev/null; done; a=$(rt)
+t getattr-zero-round-trips [ $((a - b)) = 0 ]
+b=$(rt); dd if=/dev/zero of=$M/rtfile bs=4096 count=1 conv=notrunc status=none; a=$(rt)
+t write-4k-one-round-trip [ $((a - b)) = 1 ]
+b=$(rt); dd if=$M/rtfile of=/dev/null bs=4096 count=1 status=none; a=$(rt)
+echo "read 4 KiB (count=1): $((a - b)) round trips"
+t read-4k-at-most-two [ $((a - b)) -le 2 ]
+b=$(rt); : > $M/rtnew; a=$(rt)
+echo "create: $((a - b)) round trips (negative LOOKUP + NEW_INODE)"
+t create-two-round-trips [ $((a - b)) = 2 ]
+
 # kernel counters
 cat /sys/fs/zuf/stats
 t stats-round-trips sh -c "grep -q '^op LOOKUP [1-9]' /sys/fs/zuf/stats && grep -q '^op WRITE [1-9]' /sys/fs/zuf/stats"
