@@ -12,7 +12,6 @@
 static int _xattr_init(struct zufs_ioc_xattr *ioc, struct inode *inode, u16 op,
 		       const struct xattr_handler *handler, const char *name)
 {
-	const char *full = name;
 	int len;
 
 	memset(ioc, 0, sizeof(*ioc));
@@ -23,9 +22,6 @@ static int _xattr_init(struct zufs_ioc_xattr *ioc, struct inode *inode, u16 op,
 		if (len >= (int)sizeof(ioc->name))
 			return -ERANGE;
 		ioc->name_len = len;
-	} else {
-		ioc->name_len = 0;
-		(void)full;
 	}
 	return 0;
 }

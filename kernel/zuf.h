@@ -43,8 +43,8 @@ struct zufc_thread;
 struct zuf_special_file {
 	struct mutex		lock;	/* serialises role changes (first ioctl vs release) */
 	enum zuf_special_role	role;	/* lock */
-	struct zufc_thread	*zt;	/* ZF_SF_ZT: the channel this file owns */
-	struct zuf_pool		*pool;	/* ZF_SF_POOL */
+	struct zufc_thread	*zt;	/* ZUF_SF_ZT: the channel this file owns */
+	struct zuf_pool		*pool;	/* ZUF_SF_POOL */
 };
 
 /* one registered filesystem type; lives until rmmod (a super block points at it) */
@@ -132,7 +132,6 @@ static inline struct zuf_inode_info *ZUII(struct inode *inode)
 }
 
 /* zuf-core.c: channels and dispatch */
-struct zufc_thread;
 int zufc_init(void);
 void zufc_exit(void);
 struct zufc_thread *zufc_get_channel(struct zuf_sb_info *sbi, int *err);
