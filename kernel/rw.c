@@ -79,6 +79,9 @@ ssize_t zuf_write_iter(struct kiocb *kiocb, struct iov_iter *ii)
 	ret = generic_write_checks(kiocb, ii);
 	if (ret <= 0)
 		goto out;
+	ret = file_remove_privs(kiocb->ki_filp);	/* suid/sgid go on write, via setattr */
+	if (ret)
+		goto out;
 	pos = kiocb->ki_pos;
 
 	while (iov_iter_count(ii)) {

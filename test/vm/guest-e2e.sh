@@ -20,6 +20,7 @@ t big-read-back cmp /tmp/big $M/big
 t big-size sh -c "[ \$(stat -c %s $M/big) = 5000000 ]"
 t dd-offsets sh -c "dd if=/tmp/big of=$M/big bs=4096 seek=100 skip=7 count=3 conv=notrunc status=none && dd if=$M/big bs=4096 skip=100 count=3 status=none > /tmp/o1 && dd if=/tmp/big bs=4096 skip=7 count=3 status=none > /tmp/o2 && cmp /tmp/o1 /tmp/o2 && [ \$(stat -c %s $M/big) = 5000000 ]"
 t chmod sh -c "chmod 0640 $M/a && [ \$(stat -c %a $M/a) = 640 ]"
+t write-clears-suid sh -c "echo s > $M/suid && chmod 4757 $M/suid && setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo x >> $M/suid' && [ \$(stat -c %a $M/suid) = 757 ]"
 t chown sh -c "chown 1234:5678 $M/a && [ \"\$(stat -c %u:%g $M/a)\" = 1234:5678 ]"
 t utimes sh -c "touch -d '2001-02-03 04:05:06' $M/a && [ \$(stat -c %Y $M/a) = \$(date -d '2001-02-03 04:05:06' +%s) ]"
 t truncate-shrink sh -c "truncate -s 3 $M/a && [ \"\$(cat $M/a)\" = hel ]"
