@@ -56,7 +56,7 @@ export async function publish(sb: SbState, a: Attr): Promise<bigint> {
 }
 
 /** Re-publishes an inode the kernel holds; a vanished inode shows nlink 0. */
-async function refresh(sb: SbState, ino: number): Promise<void> {
+export async function refresh(sb: SbState, ino: number): Promise<void> {
   if (!sb.pool.has(ino)) return;
   try {
     await publish(sb, await sb.fs.getattr(ino));

@@ -12,6 +12,7 @@ export class ZiPool {
   private readonly slots = new Map<number, number>(); // ino -> slot
   private readonly free: number[] = [];
   private next = 1; // slot 0 stays unused: a zero dpp offset is never handed out
+  private closed = false; // after close() the memory is unmapped: never touch dv again
 
   private constructor(
     readonly dv: DataView,
@@ -49,6 +50,7 @@ export class ZiPool {
 
   /** Writes the attributes of `a.ino` into its slot (allocated on first use); returns the dpp_t. */
   put(a: ZiAttr, symlink?: Uint8Array): bigint {
+    if (this.closed) throw new FsError(errno.ESTALE, 'super block unmounted');
     let slot = this.slots.get(a.ino);
     if (slot === undefined) {
       slot = this.free.pop() ?? this.next++;
@@ -63,16 +65,18 @@ export class ZiPool {
   }
 
   has(ino: number): boolean {
-    return this.slots.has(ino);
+    return !this.closed && this.slots.has(ino);
   }
 
   offsetOf(ino: number): number | undefined {
+    if (this.closed) return undefined;
     const s = this.slots.get(ino);
     return s === undefined ? undefined : s * ZUFS_INODE_SIZE;
   }
 
   /** The kernel evicted the inode: its slot may be reused. */
   release(ino: number): void {
+    if (this.closed) return;
     const slot = this.slots.get(ino);
     if (slot === undefined) return;
     this.slots.delete(ino);
@@ -81,6 +85,8 @@ export class ZiPool {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.onClose();
   }
 }

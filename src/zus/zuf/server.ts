@@ -13,7 +13,7 @@ import {
   zufs_ioc_async_done, zufs_ioc_break_all, zufs_ioc_hdr, zufs_ioc_mount, zufs_mount_info,
 } from '../abi/zus-api.js';
 import { COOKIE_SHIFT } from './handlers.js';
-import { makeCookie, opTable, publish, type Ctx, type SbState } from './handlers.js';
+import { makeCookie, opTable, publish, refresh, type Ctx, type SbState } from './handlers.js';
 import { ZiPool } from './pool.js';
 import { closeQuiet, openSpecial, zufIoctl } from './sys-extra.js';
 import type { MountWorkerData, WorkerNotice, ZtWorkerData } from './zuf-worker.js';
@@ -292,6 +292,11 @@ export class ZufServer {
       const rootAttr = await fs.getattr(fs.rootIno);
       this.sbs.set(idx, sb);
       dv.setBigUint64(ZMI + M._zi, await publish(sb, rootAttr), true);
+      // another gateway changed an inode: its shared zus_inode is rewritten, so the kernel's next
+      // getattr sees it (data is never cached in the kernel). Names: not pushed yet (no revalidate).
+      fs.onInvalidate = async (inv) => {
+        if (inv.ino !== undefined) await refresh(sb, inv.ino);
+      };
     } catch (e) {
       this.sbs.delete(idx);
       pool.close();
@@ -310,6 +315,7 @@ export class ZufServer {
     const sb = this.sbs.get(idx);
     if (!sb) return;
     this.sbs.delete(idx);
+    sb.fs.onInvalidate = undefined;
     await sb.fs.destroy();
     sb.pool.close();
     this.log(`zuf: unmounted sb ${idx}`);
