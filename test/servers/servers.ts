@@ -6,10 +6,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../helpers/redis-server.js';
 
 export type ServerKind = 'mongo' | 's3' | 'webdav';
 
@@ -77,17 +77,8 @@ export function unavailable(kind: ServerKind): string | undefined {
   return `${s.env} is not set and the server is not installed (${s.hint})`;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A free loopback port (one implementation for every test helper). */
+export { freePort };
 
 function run(script: string, arg: string, env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
