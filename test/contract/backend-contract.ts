@@ -2,7 +2,7 @@
 // pass. Each backend's *.test.ts calls defineBackendContract() with a factory for fresh, empty stores.
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Backend, InodeRecord, MetaTxn } from '../../src/backends/types.js';
+import type { Backend, InodeRecord, LockRecord, MetaTxn } from '../../src/backends/types.js';
 
 export interface BackendFixture {
   backend: Backend;
@@ -710,6 +710,36 @@ export function defineBackendContract(target: ContractTarget): void {
         expect(await r.meta.stats()).toEqual(stats);
         const after = await r.meta.allocIds(1);
         expect(after).toBeGreaterThanOrEqual(ids + 50);
+      });
+    });
+
+    describe('locks (optional LockStore)', () => {
+      const rec = (gw: string, start: number): LockRecord => ({ gw, owner: `${gw}/o`, pid: 7, type: 'w', start, end: start + 9, flock: false });
+
+      it('replaces a table by compare-and-set: a stale version changes nothing', async (ctx) => {
+        const locks = b.locks;
+        if (!locks) return ctx.skip('no LockStore: locks stay in the gateway process');
+        const t0 = await locks.get(5);
+        expect(t0.locks).toEqual([]);
+        expect(await locks.put(5, t0.version, [rec(locks.gateway, 0)])).toBe(true);
+        const t1 = await locks.get(5);
+        expect(t1.locks).toEqual([rec(locks.gateway, 0)]);
+        expect(t1.version).not.toBe(t0.version);
+        expect(await locks.put(5, t0.version, [])).toBe(false);
+        expect(await locks.put(5, t1.version, [rec(locks.gateway, 0), rec(locks.gateway, 20)])).toBe(true);
+        const t2 = await locks.get(5);
+        expect(t2.locks).toHaveLength(2);
+        expect((await locks.get(6)).locks).toEqual([]);
+        expect(await locks.put(5, t2.version, [])).toBe(true);
+        expect((await locks.get(5)).locks).toEqual([]);
+      });
+
+      it('drops the records of a gateway that holds no lease', async (ctx) => {
+        const locks = b.locks;
+        if (!locks) return ctx.skip('no LockStore: locks stay in the gateway process');
+        const t0 = await locks.get(8);
+        expect(await locks.put(8, t0.version, [rec('ghost-gateway', 0), rec(locks.gateway, 50)])).toBe(true);
+        expect((await locks.get(8)).locks).toEqual([rec(locks.gateway, 50)]);
       });
     });
   });

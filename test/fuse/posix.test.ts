@@ -215,7 +215,7 @@ os.close(fd)`,
       expect(out).toBe("True\nTrue\nENXIO\n0\nb'\\x00\\x00\\x00\\x00' b'yyyy' 16777216\n");
     });
 
-    it('flock and fcntl locks between two processes (kernel-local locking)', async () => {
+    it('flock and fcntl locks between two processes (served by PosixFs: FUSE_POSIX_LOCKS + FUSE_FLOCK_LOCKS)', async () => {
       const d = await dir();
       await shOk('touch lockfile', d);
       const holder = spawn('bash', ['-c', `cd '${d}' && exec flock -x lockfile -c 'echo held; sleep 1.5'`], { stdio: ['ignore', 'pipe', 'inherit'] });
