@@ -47,8 +47,9 @@ import type { Logger } from 'pino';
 import { errno, FsError, fsError } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../mode.js';
 import type { Attr, Caller, DirentOut, NewInode, SetAttr, StatFs, ZusOperations } from '../operations.js';
-import { RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA, SEEK_HOLE, XATTR_CREATE } from '../operations.js';
-import { baseName, childPath, NativeInodes, type NativeNode, parentPath, ROOT_INO } from './native-inodes.js';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, XATTR_CREATE } from '../operations.js';
+import { BLKSIZE, NativeFsBase, O_ACCMODE, resizeBuffer as resize, statFs } from './native-base.js';
+import { baseName, childPath, type NativeNode, parentPath, ROOT_INO } from './native-inodes.js';
 import { connectRedis, nativeRedisError, parseRedisNativeUrl, type RedisNativeTarget } from './redis-connect.js';
 import {
   badComponent,
@@ -76,10 +77,6 @@ export const XATTR_TYPE = 'user.redis.type';
 export const XATTR_TTL = 'user.redis.ttl';
 
 const SCAN_COUNT = 1000;
-const BLKSIZE = 4096;
-const O_ACCMODE = 3;
-const COOKIE_SPLIT = 2 ** 32; // cookie = listing id * 2^32 + entries delivered (ids < 2^20 stay safe integers)
-const MAX_LISTINGS = 64;
 const MAX_SKIP_LOGS = 10_000;
 
 export interface RedisNativeOptions {
@@ -124,25 +121,19 @@ interface Handle {
 
 type EntryKind = 'key' | 'dir' | 'field';
 
-interface Listing {
-  id: number;
-  dir: number;
-  entries: { name: string; kind: EntryKind }[];
+interface Entry {
+  name: string;
+  kind: EntryKind;
 }
 
 const isDirKind = (k: Kind): boolean => k === 'dir' || k === 'hash';
 const isKeyKind = (k: Kind): boolean => k !== 'dir' && k !== 'field';
 
-export class RedisNativeFs implements ZusOperations {
-  readonly rootIno = ROOT_INO;
-  private readonly log: Logger;
-  private readonly mount: string;
+export class RedisNativeFs extends NativeFsBase<Entry> implements ZusOperations {
+  protected readonly fallocateReason = 'Redis values have no preallocation';
   private readonly prefix: string;
-  private readonly uid: number;
-  private readonly gid: number;
   private readonly dirCacheMs: number;
   private readonly mountTimeNs = BigInt(Date.now()) * 1_000_000n;
-  private readonly inodes = new NativeInodes();
   private readonly handles = new Map<number, Handle>();
   private readonly dirtyByIno = new Map<number, Handle>();
   private readonly mtimes = new Map<number, bigint>();
@@ -150,22 +141,16 @@ export class RedisNativeFs implements ZusOperations {
   private readonly pinned = new Set<string>();
   /** Directories recently seen to hold keys: path → until (ms). */
   private readonly dirSeen = new Map<string, number>();
-  private readonly listings = new Map<number, Listing>();
   private readonly skipped = new Set<string>();
-  private nextListing = 1;
   private nextFh = 1;
-  private destroyed = false;
 
   /** Wraps a connected client (open() connects one). Registers the Lua scripts on it. */
   constructor(
     private readonly redis: Redis,
     opts: RedisNativeOptions & { label: string },
   ) {
-    this.mount = opts.mount ?? opts.label;
-    this.log = opts.log.child({ layout: 'native', mount: this.mount });
+    super({ ...opts, mount: opts.mount ?? opts.label });
     this.prefix = opts.prefix ?? '';
-    this.uid = opts.uid ?? process.getuid?.() ?? 0;
-    this.gid = opts.gid ?? process.getgid?.() ?? 0;
     this.dirCacheMs = opts.dirCacheMs ?? 2000;
     defineScripts(redis);
   }
@@ -183,29 +168,12 @@ export class RedisNativeFs implements ZusOperations {
 
   // ---- errors and logging ----
 
-  private fail(err: unknown): FsError {
+  protected fail(err: unknown): FsError {
     if (err instanceof FsError) return err;
     const msg = err instanceof Error ? err.message : String(err);
     if (msg.includes('ZUFS_ENOENT')) return fsError(errno.ENOENT);
     if (msg.includes('ZUFS_EEXIST')) return fsError(errno.EEXIST);
     return nativeRedisError(err, this.mount);
-  }
-
-  private async guard<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.destroyed) throw fsError(errno.EIO, `${this.mount}: unmounted`);
-    try {
-      return await fn();
-    } catch (err) {
-      throw this.fail(err);
-    }
-  }
-
-  /** What the store cannot honour: fail now, with one warn line naming the mount and the reason. */
-  private refuse(no: number, op: string, path: string, reason: string): never {
-    const err = fsError(no);
-    const msg = `mount ${this.mount}: ${op} /${path}: ${reason} (${err.code})`;
-    this.log.warn({ op, path: `/${path}`, errno: err.code }, msg);
-    throw fsError(no, msg);
   }
 
   private skip(name: string, why: string): void {
@@ -294,23 +262,7 @@ export class RedisNativeFs implements ZusOperations {
     const staged = this.dirtyByIno.get(node.ino)?.stage;
     const size = isDirKind(info.kind) ? 0 : staged ? staged.length : info.size;
     const mode = isDirKind(info.kind) ? S_IFDIR | 0o755 : info.kind === 'other' ? S_IFREG | 0o444 : S_IFREG | 0o644;
-    const t = this.mtimes.get(node.ino) ?? this.mountTimeNs;
-    return {
-      ino: node.ino,
-      mode,
-      nlink: 1,
-      uid: this.uid,
-      gid: this.gid,
-      rdev: 0,
-      size,
-      blocks: Math.ceil(size / 512),
-      blksize: BLKSIZE,
-      atimeNs: t,
-      mtimeNs: t,
-      ctimeNs: t,
-      btimeNs: this.mountTimeNs,
-      generation: node.generation,
-    };
+    return this.nodeAttr(node, mode, size, this.mtimes.get(node.ino) ?? this.mountTimeNs, this.mountTimeNs);
   }
 
   private touched(ino: number): void {
@@ -492,9 +444,9 @@ export class RedisNativeFs implements ZusOperations {
 
   // ---- listing ----
 
-  private async list(node: NativeNode, info: Info, id: number): Promise<Listing> {
+  private async list(node: NativeNode, info: Info): Promise<Entry[]> {
     const path = node.path!;
-    const entries: { name: string; kind: EntryKind }[] = [];
+    const entries: Entry[] = [];
     if (info.kind === 'hash') {
       for (const f of await this.redis.hkeysBuffer(this.key(path))) {
         const name = decodeName(f);
@@ -539,15 +491,11 @@ export class RedisNativeFs implements ZusOperations {
       }
       for (const name of keys) entries.push({ name, kind: 'key' });
     }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const listing: Listing = { id, dir: node.ino, entries };
-    this.listings.set(id, listing);
-    while (this.listings.size > MAX_LISTINGS) this.listings.delete(this.listings.keys().next().value!);
-    return listing;
+    return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** The inode and attributes (or only the type) of one listed entry; undefined if it vanished. */
-  private async entry(dir: NativeNode, dirInfo: Info, e: { name: string; kind: EntryKind }, plus: boolean): Promise<{ node: NativeNode; info: Info } | undefined> {
+  private async entry(dir: NativeNode, dirInfo: Info, e: Entry, plus: boolean): Promise<{ node: NativeNode; info: Info } | undefined> {
     const path = childPath(dir.path!, e.name);
     if (e.kind === 'dir') return { node: this.inodes.at(path), info: { kind: 'dir', size: 0 } };
     if (e.kind === 'field' || dirInfo.kind === 'hash') {
@@ -567,49 +515,14 @@ export class RedisNativeFs implements ZusOperations {
   readdir(_caller: Caller, dir: number, cookie: number, maxEntries: number, plus: boolean): Promise<DirentOut[]> {
     return this.guard(async () => {
       const d = await this.dirNode(dir);
-      let id = Math.floor(cookie / COOKIE_SPLIT);
-      let done = cookie % COOKIE_SPLIT; // 0 nothing yet, 1 ".", 2 "..", 2 + i the first i entries
-      let listing = cookie === 0 ? undefined : this.listings.get(id);
-      if (!listing || listing.dir !== dir) {
-        // A new listing, or one dropped from memory: the sorted order makes resuming by position close.
-        if (cookie === 0) {
-          id = this.nextListing;
-          this.nextListing = (this.nextListing % (2 ** 20 - 1)) + 1;
-          done = 0;
-        }
-        listing = await this.list(d.node, d.info, id);
-      }
-      const out: DirentOut[] = [];
-      const next = (n: number): number => id * COOKIE_SPLIT + n;
-      if (done === 0 && out.length < maxEntries) {
-        const a = plus ? this.attr(d.node, d.info) : undefined;
-        out.push({ name: '.', ino: dir, type: S_IFDIR, next: next(1), ...(a && { attr: a }) });
-        done = 1;
-      }
-      if (done === 1 && out.length < maxEntries) {
-        const up = this.inodes.at(parentPath(d.node.path!));
-        out.push({ name: '..', ino: d.node.ino === ROOT_INO ? ROOT_INO : up.ino, type: S_IFDIR, next: next(2) });
-        done = 2;
-      }
-      while (out.length < maxEntries && done - 2 < listing.entries.length) {
-        const page = listing.entries.slice(done - 2, done - 2 + (maxEntries - out.length));
-        const got = await Promise.all(page.map((e) => this.entry(d.node, d.info, e, plus)));
-        got.forEach((g, i) => {
-          const pos = done + i + 1;
-          if (!g) return;
-          const a = this.attr(g.node, g.info);
-          out.push({ name: page[i]!.name, ino: g.node.ino, type: a.mode & S_IFMT, next: next(pos), ...(plus && { attr: a }) });
-        });
-        done += page.length;
-      }
-      return out;
-    });
-  }
-
-  readlink(ino: number): Promise<string> {
-    return this.guard(async () => {
-      this.inodes.get(ino);
-      throw fsError(errno.EINVAL);
+      return this.pageDir(d.node, cookie, maxEntries, plus, {
+        list: () => this.list(d.node, d.info),
+        dot: () => this.attr(d.node, d.info),
+        emit: async (page) => {
+          const got = await Promise.all(page.map((e) => this.entry(d.node, d.info, e, plus)));
+          return got.map((g, i) => g && { name: page[i]!.name, node: g.node, attr: this.attr(g.node, g.info) });
+        },
+      });
     });
   }
 
@@ -620,16 +533,11 @@ export class RedisNativeFs implements ZusOperations {
       const node = this.inodes.get(ino);
       const path = node.path!;
       const info = await this.info(node);
-      const cur = this.attr(node, info);
-      if (req.mode !== undefined && (req.mode & 0o7777) !== (cur.mode & 0o7777)) {
-        this.refuse(errno.EPERM, 'chmod', path, `Redis keys have no permission bits (the mode is always ${(cur.mode & 0o777).toString(8)})`);
-      }
-      if ((req.uid !== undefined && req.uid !== this.uid) || (req.gid !== undefined && req.gid !== this.gid)) {
-        this.refuse(errno.EPERM, 'chown', path, `Redis keys have no owner (every file shows ${this.uid}:${this.gid})`);
-      }
-      if (typeof req.atimeNs === 'bigint' || typeof req.mtimeNs === 'bigint') {
-        this.refuse(errno.EPERM, 'utimes', path, 'Redis keeps no file times; only "now" (touch) is accepted');
-      }
+      this.refuseSetattr(path, req, this.attr(node, info), {
+        chmod: 'Redis keys have no permission bits',
+        chown: 'Redis keys have no owner',
+        utimes: 'Redis keeps no file times; only "now" (touch) is accepted',
+      });
       if (req.size !== undefined) {
         if (isDirKind(info.kind)) throw fsError(errno.EISDIR);
         if (!Number.isSafeInteger(req.size) || req.size < 0) throw fsError(errno.EINVAL);
@@ -810,25 +718,6 @@ export class RedisNativeFs implements ZusOperations {
     });
   }
 
-  fallocate(ino: number, _fh: number, _mode: number, _offset: number, _len: number): Promise<void> {
-    return this.guard(async () => {
-      this.refuse(errno.ENOTSUP, 'fallocate', this.inodes.get(ino).path!, 'Redis values have no preallocation');
-    });
-  }
-
-  llseek(ino: number, _fh: number, offset: number, whence: number): Promise<number> {
-    return this.guard(async () => {
-      if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw fsError(errno.EINVAL);
-      const size = (await this.getattr(ino)).size;
-      if (offset >= size) throw fsError(errno.ENXIO);
-      return whence === SEEK_DATA ? offset : size;
-    });
-  }
-
-  ioctl(_ino: number, _fh: number, _cmd: number, _arg: Buffer): Promise<Buffer> {
-    return Promise.reject(fsError(errno.ENOTTY));
-  }
-
   // ---- xattrs ----
 
   private async keyNode(ino: number): Promise<{ node: NativeNode; info: Info }> {
@@ -901,13 +790,8 @@ export class RedisNativeFs implements ZusOperations {
       const max = field('maxmemory') || field('total_system_memory') || 2 ** 40;
       const blocks = Math.max(1, Math.floor(max / BLKSIZE));
       const free = Math.max(0, Math.floor((max - used) / BLKSIZE));
-      return { blocks, bfree: free, bavail: free, files: keys + 2 ** 32, ffree: 2 ** 32, bsize: BLKSIZE, frsize: BLKSIZE, namelen: NAME_MAX };
+      return statFs(blocks, free, keys + 2 ** 32, 2 ** 32, NAME_MAX);
     });
-  }
-
-  evict(ino: number): Promise<void> {
-    this.inodes.evict(ino);
-    return Promise.resolve();
   }
 
   syncfs(): Promise<void> {
@@ -931,11 +815,4 @@ export class RedisNativeFs implements ZusOperations {
     await Promise.race([this.redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
     this.redis.disconnect();
   }
-}
-
-/** `b` cut or zero-extended to `size` bytes (a new buffer). */
-function resize(b: Buffer, size: number): Buffer {
-  const out = Buffer.alloc(size);
-  b.copy(out, 0, 0, Math.min(size, b.length));
-  return out;
 }
