@@ -8,7 +8,15 @@ import { configFromUrl, loadConfig, mountPassword, type MountConfig } from './co
 import { listenControl } from './daemon.js';
 import { openFilesystem } from './filesystems.js';
 import type { ZufMountRequest } from './zuf/index.js';
+import * as abi from './abi/zus-api.js';
 import { FsError, errno } from '../fs/errors.js';
+
+/** ZUFS_OP_* code → name, so `zufs status` shows `READ=12` rather than `14=12`. */
+const OP_NAMES: Record<string, string> = Object.fromEntries(
+  Object.entries(abi)
+    .filter(([k, v]) => k.startsWith('ZUFS_OP_') && typeof v === 'number' && v < abi.ZUFS_OP_MAX_OPT)
+    .map(([k, v]) => [String(v), k.slice('ZUFS_OP_'.length)]),
+);
 
 export const ZUF_FS_TYPES = ['zufs-mem', 'zufs-local', 'zufs-redis', 'zufs-mongo', 'zufs-s3', 'zufs-webdav'] as const;
 
@@ -65,7 +73,7 @@ export async function serveZuf(root: string, log: Logger, defaultLocalUrl: strin
       status: {
         pid: process.pid,
         rssBytes: process.memoryUsage.rss(),
-        mounts: [{ name: 'zuf', url: root, mountpoint: `${root} (${st.mounts} kernel mounts)`, fs: ZUF_FS_TYPES.join(','), layout: '-', since: new Date().toISOString(), stats: { transport: 'zuf', channels: st.channels.map((c) => ({ cpu: c.cpu, served: c.served })), ops: st.ops } }],
+        mounts: [{ name: 'zuf', url: root, mountpoint: `${root} (${st.mounts} kernel mounts)`, fs: ZUF_FS_TYPES.join(','), layout: '-', since: new Date().toISOString(), stats: { transport: 'zuf', channels: st.channels.map((c) => ({ cpu: c.cpu, served: c.served })), ops: Object.fromEntries(Object.entries(st.ops).map(([k, v]) => [OP_NAMES[k] ?? k, v])) } }],
       },
     };
   });

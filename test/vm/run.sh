@@ -12,7 +12,7 @@ KVER=$(ls -d /lib/modules/6.1.*-amd64 2>/dev/null | sort -V | tail -1 | xargs -r
 [ -n "$KVER" ] || { echo "run.sh: no Debian 6.1 kernel in /lib/modules (apt-get install linux-image-amd64)" >&2; exit 2; }
 ART=${ARTIFACTS:-$(mktemp -d /tmp/zuf-vm.XXXXXX)}
 rc=0; summary=""
-for suite in ${SUITES:-e2e crash evil async}; do
+for suite in ${SUITES:-e2e crash evil async serve}; do
   echo "==== zuf VM suite: $suite (kernel $KVER, artifacts $ART/$suite) ===="
   start=$(date +%s)
   bash test/vm/vmrun.sh -k "$KVER" -m kernel/zuf.ko -u -c 2 -r 2G -t 600 -o "$ART/$suite" -- bash test/vm/guest-$suite.sh

@@ -1,0 +1,140 @@
+#!/bin/bash
+# The `serve` suite, run inside the VM (as root) by test/vm/run.sh: the PRODUCT path. `zufs serve
+# --daemon` (dist/src/zus/cli.js, built by `npm run build`) mounts the zuf root, registers the
+# zufs-* types; mount(8) -t zufs-local / zufs-redis -o config=FILE; a focused e2e on each; zufs-local
+# persistence across umount/mount; `zufs status`; SIGTERM -> BREAK_ALL -> exit. Redis is a
+# throw-away redis-server inside the guest (the host root is the guest's root, so the host's
+# binary is here; no network needed). Exit 1 on any failure.
+. "$(dirname "$0")/guest-lib.sh"
+CLI=$ROOT/dist/src/zus/cli.js
+SLOG=/tmp/zusd-serve.log
+CFG=/tmp/zufs-serve
+mkdir -p $CFG /mnt/zl /mnt/zr
+[ -f "$CLI" ] || { echo "no $CLI: run npm run build first"; exit 1; }
+
+# ---- the store servers ----
+REDIS_PORT=$((20000 + RANDOM % 20000))
+if command -v redis-server > /dev/null; then
+  redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no --protected-mode no \
+    --daemonize yes --pidfile /tmp/redis.pid --logfile /tmp/redis.log
+  for _ in $(seq 1 100); do redis-cli -p $REDIS_PORT ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+  t redis-up sh -c "redis-cli -p $REDIS_PORT ping | grep -q PONG"
+  HAVE_REDIS=1
+else
+  echo "SKIP zufs-redis: no redis-server in the host root"; HAVE_REDIS=0
+fi
+cat > $CFG/local.yaml <<EOF
+mounts:
+  - name: vlocal
+    url: "local:///tmp/zufs-local-vol"
+EOF
+cat > $CFG/redis.yaml <<EOF
+mounts:
+  - name: vredis
+    url: "redis://127.0.0.1:$REDIS_PORT/0?volume=vm1"
+EOF
+
+# ---- zufs serve --daemon: returns once the types are registered ----
+note "serve: starting zufs serve"
+s0=$(date +%s)
+out=$(timeout 180 node "$CLI" serve --daemon --log-file $SLOG 2>&1); src=$?
+echo "$out"
+SERVE_PID=$(echo "$out" | sed -n 's/^zusd \([0-9]*\) serving.*/\1/p')
+if [ $src != 0 ] || [ -z "$SERVE_PID" ]; then
+  bad serve-daemon "rc=$src: $out"; echo "---- serve log ----"; cat $SLOG; exit 1
+fi
+ok serve-daemon
+echo "zufs serve registered after $(( $(date +%s) - s0 )) s (pid $SERVE_PID)"
+t zuf-root-mounted sh -c "grep -q ' /sys/fs/zuf zuf ' /proc/mounts"
+t types-registered sh -c "for f in zufs-mem zufs-local zufs-redis zufs-mongo zufs-s3 zufs-webdav; do grep -qw \$f /proc/filesystems || { echo missing \$f; exit 1; }; done"
+
+# alive: running, not a zombie (the daemon is orphaned; PID 1 reaps it)
+alive() { [ -e /proc/$1 ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
+
+SNAP=/tmp/snap
+mkdir -p $SNAP && (cd "$ROOT" && tar -cf - src/zus src/fs kernel/*.h test/vm/*.sh) | tar -C $SNAP -xf -
+chmod 0750 $SNAP/src; ln -s ../kernel $SNAP/src/klink
+tar -C $SNAP -cf /tmp/in.tar .
+head -c 1500000 /dev/urandom > /tmp/big
+
+# e2e TAG MOUNTPOINT: a focused POSIX run on a mounted zufs-* fs
+e2e() {
+  local x=$1 M=$2
+  t $x-create-write-read sh -c "echo hello-$x > $M/a && [ \"\$(cat $M/a)\" = hello-$x ]"
+  t $x-stat sh -c "[ \$(stat -c %s $M/a) = $(( ${#x} + 7 )) ] && [ \"\$(stat -c %F $M/a)\" = 'regular file' ]"
+  t $x-append sh -c "echo more >> $M/a && [ \"\$(tail -1 $M/a)\" = more ]"
+  t $x-big-write-read sh -c "cp /tmp/big $M/big && cmp /tmp/big $M/big && [ \$(stat -c %s $M/big) = 1500000 ]"
+  t $x-chmod sh -c "chmod 0640 $M/a && [ \$(stat -c %a $M/a) = 640 ]"
+  t $x-truncate sh -c "truncate -s 3 $M/a && [ \"\$(cat $M/a)\" = hel ]"
+  t $x-mkdir-p sh -c "mkdir -p $M/d1/d2/d3 && [ -d $M/d1/d2/d3 ] && [ \$(stat -c %h $M/d1) = 3 ]"
+  t $x-cp-a-tree cp -a $SNAP $M/tree
+  t $x-diff-r-tree diff -r $SNAP $M/tree
+  t $x-cp-a-modes sh -c "[ \"\$(cd $SNAP && find . -printf '%p %m %y\n' | sort)\" = \"\$(cd $M/tree && find . -printf '%p %m %y\n' | sort)\" ]"
+  t $x-tar-extract sh -c "mkdir $M/untar && tar -C $M/untar -xf /tmp/in.tar && diff -r $SNAP $M/untar"
+  t $x-tar-roundtrip sh -c "tar -C $M/untar -cf /tmp/out-$x.tar . && [ \"\$(tar -tvf /tmp/in.tar | sort)\" = \"\$(tar -tvf /tmp/out-$x.tar | sort)\" ]"
+  echo r1 > $M/r1; echo r2 > $M/r2
+  t $x-rename sh -c "mv $M/r1 $M/r1b && [ \"\$(cat $M/r1b)\" = r1 ] && [ ! -e $M/r1 ]"
+  t $x-rename-over sh -c "mv $M/r1b $M/r2 && [ \"\$(cat $M/r2)\" = r1 ]"
+  t $x-rename-dir sh -c "mv $M/d1 $M/d1x && [ -d $M/d1x/d2/d3 ]"
+  t $x-hardlink sh -c "ln $M/r2 $M/r2h && [ \$(stat -c %h $M/r2) = 2 ] && [ \$(stat -c %i $M/r2) = \$(stat -c %i $M/r2h) ]"
+  t $x-symlink sh -c "ln -s d1x/d2 $M/sl && [ \"\$(readlink $M/sl)\" = d1x/d2 ] && [ -d $M/sl/d3 ]"
+  t $x-xattr sh -c "setfattr -n user.color -v blue $M/r2 && [ \"\$(getfattr --only-values -n user.color $M/r2)\" = blue ] && getfattr -d $M/r2 | grep -q user.color && setfattr -x user.color $M/r2 && ! getfattr -n user.color $M/r2 2>/dev/null"
+  t $x-unlink sh -c "rm $M/r2h && [ \$(stat -c %h $M/r2) = 1 ] && [ ! -e $M/r2h ]"
+  t $x-statfs sh -c "df $M > /dev/null"
+  t $x-readdir sh -c "[ \"\$(ls $M | sort | tr '\n' ' ')\" = 'a big d1x r2 sl tree untar ' ]"
+  t $x-rm-rf sh -c "rm -rf $M/untar && [ ! -e $M/untar ]"
+}
+
+# ---- zufs-local ----
+note "serve: zufs-local"
+t local-mount mount -t zufs-local -o config=$CFG/local.yaml none /mnt/zl
+t local-proc-mounts grep -q "^none /mnt/zl zufs-local .*config=$CFG/local.yaml" /proc/mounts
+if mountpoint -q /mnt/zl; then
+  e2e local /mnt/zl
+  find /mnt/zl -printf '%p %s %m %y\n' | sort > /tmp/local-before
+  t local-umount umount /mnt/zl
+  t local-remount mount -t zufs-local -o config=$CFG/local.yaml none /mnt/zl
+  t local-persist-listing sh -c "[ \"\$(find /mnt/zl -printf '%p %s %m %y\n' | sort)\" = \"\$(cat /tmp/local-before)\" ]"
+  t local-persist-data sh -c "cmp /tmp/big /mnt/zl/big && diff -r $SNAP /mnt/zl/tree && [ \"\$(cat /mnt/zl/a)\" = hel ] && [ \"\$(readlink /mnt/zl/sl)\" = d1x/d2 ]"
+  t local-umount-2 umount /mnt/zl
+else
+  echo "zufs-local not mounted; serve log:"; tail -20 $SLOG
+fi
+t local-bad-config sh -c "! mount -t zufs-local -o config=$CFG/redis.yaml none /mnt/zl 2>/dev/null && ! mountpoint -q /mnt/zl"
+
+# ---- zufs-redis ----
+if [ $HAVE_REDIS = 1 ]; then
+  note "serve: zufs-redis"
+  t redis-mount mount -t zufs-redis -o config=$CFG/redis.yaml none /mnt/zr
+  if mountpoint -q /mnt/zr; then
+    e2e redis /mnt/zr
+    t redis-keys-in-store sh -c "[ \$(redis-cli -p $REDIS_PORT --scan --pattern '*vm1*' | wc -l) -gt 0 ]"
+    t redis-umount umount /mnt/zr
+    t redis-remount-persist sh -c "mount -t zufs-redis -o config=$CFG/redis.yaml none /mnt/zr && cmp /tmp/big /mnt/zr/big && diff -r $SNAP /mnt/zr/tree"
+    # zufs status while a mount is live: the zuf transport with per-CPU channels
+    node "$CLI" status > /tmp/status.txt 2>&1; cat /tmp/status.txt
+    t status-zuf-transport grep -q "transport zuf" /tmp/status.txt
+    t status-channels sh -c "grep -qE 'channels: cpu0=[0-9]+ cpu1=[0-9]+' /tmp/status.txt && grep -E 'channels:' /tmp/status.txt | grep -qE '=[1-9]'"
+    t status-op-names grep -qE 'ops: .*(LOOKUP|READ|WRITE)=[1-9]' /tmp/status.txt
+    t status-pid grep -q "^zusd $SERVE_PID " /tmp/status.txt
+    t redis-umount-2 umount /mnt/zr
+  else
+    echo "zufs-redis not mounted; serve log:"; tail -20 $SLOG
+  fi
+fi
+t no-zufs-mounts-left sh -c "! grep -q ' zufs-' /proc/mounts"
+
+# ---- stop: SIGTERM -> BREAK_ALL -> the daemon exits ----
+note "serve: stopping"
+kill -TERM "$SERVE_PID"
+for _ in $(seq 1 300); do alive "$SERVE_PID" || break; sleep 0.2; done
+if alive "$SERVE_PID"; then bad serve-sigterm-exit "zusd $SERVE_PID still running 60 s after SIGTERM"; kill -9 "$SERVE_PID"; sleep 1
+else ok serve-sigterm-exit; fi
+t serve-log-break-all grep -q "BREAK_ALL and exit" $SLOG
+t serve-log-stopped grep -q "zusd (zuf) stopped" $SLOG
+t no-control-socket sh -c "! ls /run/zufs/zusd.$SERVE_PID.sock 2>/dev/null"
+t umount-zuf-root umount /sys/fs/zuf
+[ -f /tmp/redis.pid ] && kill "$(cat /tmp/redis.pid)" 2>/dev/null
+echo "---- zusd (serve) log: mounts ----"; grep -E 'mounted|refused|BREAK_ALL|stopped' $SLOG | cut -c1-240
+echo "SUMMARY serve: $PASS passed, $FAIL failed${FAILED:+ (failed:$FAILED)}"
+[ $FAIL = 0 ]
