@@ -65,17 +65,14 @@ import type { Logger } from 'pino';
 import { errno, fsError } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../mode.js';
 import type { Attr, Caller, DirentOut, NewInode, SetAttr, StatFs, ZusOperations } from '../operations.js';
-import { RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA, SEEK_HOLE } from '../operations.js';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE } from '../operations.js';
 import { connectMongo, nativeMongoError, parseMongoNativeUrl } from './mongo-connect.js';
 import { bucketOf, GRIDFS_SUFFIX, type GridFile, GridReader, GridStage, listFiles, revisions } from './mongo-gridfs.js';
 import { DOC_SUFFIX, idToName, NAME_MAX, nameToId, parseDoc, renderDoc, sameId } from './mongo-native-format.js';
-import { baseName, childPath, NativeInodes, type NativeNode, parentPath, ROOT_INO } from './native-inodes.js';
+import { NativeFsBase, O_ACCMODE, resizeBuffer, statFs } from './native-base.js';
+import { baseName, childPath, type NativeNode, parentPath } from './native-inodes.js';
 
-const BLKSIZE = 4096;
-const O_ACCMODE = 3;
 const BATCH = 1000;
-const COOKIE_SPLIT = 2 ** 32; // cookie = listing id * 2^32 + entries delivered
-const MAX_LISTINGS = 64;
 const MAX_SKIP_LOGS = 10_000;
 /** Staged document text beyond this is refused: a BSON document is at most 16 MiB. */
 const MAX_DOC_TEXT = 64 * 1024 * 1024;
@@ -133,12 +130,6 @@ interface Entry {
   mtimeNs?: bigint | undefined;
 }
 
-interface Listing {
-  id: number;
-  dir: number;
-  entries: Entry[];
-}
-
 const isDir = (k: Kind): boolean => k === 'root' || k === 'db' || k === 'coll' || k === 'bucket';
 const msToNs = (ms: number): bigint => BigInt(Math.trunc(ms)) * 1_000_000n;
 
@@ -154,15 +145,10 @@ function badComponent(name: string): string | undefined {
   return undefined;
 }
 
-export class MongoNativeFs implements ZusOperations {
-  readonly rootIno = ROOT_INO;
-  private readonly log: Logger;
-  private readonly mount: string;
-  private readonly uid: number;
-  private readonly gid: number;
+export class MongoNativeFs extends NativeFsBase<Entry> implements ZusOperations {
+  protected readonly fallocateReason = 'MongoDB documents and GridFS files have no preallocation';
   private readonly dirCacheMs: number;
   private readonly mountTimeNs = msToNs(Date.now());
-  private readonly inodes = new NativeInodes();
   private readonly handles = new Map<number, Handle>();
   /** The handle whose content getattr reports while a file is open (the last opened or written). */
   private readonly shown = new Map<number, Handle>();
@@ -173,11 +159,8 @@ export class MongoNativeFs implements ZusOperations {
   private readonly pinned = new Set<string>();
   /** Directories recently seen to exist: path → until (ms). */
   private readonly seen = new Map<string, number>();
-  private readonly listings = new Map<number, Listing>();
   private readonly skipped = new Set<string>();
-  private nextListing = 1;
   private nextFh = 1;
-  private destroyed = false;
 
   /** Wraps a connected client; `database` set makes that database the root. */
   constructor(
@@ -185,10 +168,7 @@ export class MongoNativeFs implements ZusOperations {
     private readonly database: string | undefined,
     opts: MongoNativeOptions & { label: string },
   ) {
-    this.mount = opts.mount ?? opts.label;
-    this.log = opts.log.child({ layout: 'native', mount: this.mount });
-    this.uid = opts.uid ?? process.getuid?.() ?? 0;
-    this.gid = opts.gid ?? process.getgid?.() ?? 0;
+    super({ ...opts, mount: opts.mount ?? opts.label });
     this.dirCacheMs = opts.dirCacheMs ?? 2000;
   }
 
@@ -205,21 +185,8 @@ export class MongoNativeFs implements ZusOperations {
 
   // ---- errors and logging ----
 
-  private async guard<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.destroyed) throw fsError(errno.EIO, `${this.mount}: unmounted`);
-    try {
-      return await fn();
-    } catch (err) {
-      throw nativeMongoError(err, this.mount);
-    }
-  }
-
-  /** What the store cannot honour: fail now, with one warn line naming the mount and the reason. */
-  private refuse(no: number, op: string, path: string, reason: string): never {
-    const err = fsError(no);
-    const msg = `mount ${this.mount}: ${op} /${path}: ${reason} (${err.code})`;
-    this.log.warn({ op, path: `/${path}`, errno: err.code }, msg);
-    throw fsError(no, msg);
+  protected fail(err: unknown): Error {
+    return nativeMongoError(err, this.mount);
   }
 
   private skip(what: string, why: string): void {
@@ -355,22 +322,7 @@ export class MongoNativeFs implements ZusOperations {
     const dir = isDir(info.kind);
     const size = dir ? 0 : info.size;
     const t = this.mtimes.get(node.ino) ?? info.mtimeNs ?? this.mountTimeNs;
-    return {
-      ino: node.ino,
-      mode: dir ? S_IFDIR | 0o755 : S_IFREG | 0o644,
-      nlink: 1,
-      uid: this.uid,
-      gid: this.gid,
-      rdev: 0,
-      size,
-      blocks: Math.ceil(size / 512),
-      blksize: BLKSIZE,
-      atimeNs: t,
-      mtimeNs: t,
-      ctimeNs: t,
-      btimeNs: info.mtimeNs ?? this.mountTimeNs,
-      generation: node.generation,
-    };
+    return this.nodeAttr(node, dir ? S_IFDIR | 0o755 : S_IFREG | 0o644, size, t, info.mtimeNs ?? this.mountTimeNs);
   }
 
   private touched(ino: number): void {
@@ -628,7 +580,7 @@ export class MongoNativeFs implements ZusOperations {
 
   // ---- listing ----
 
-  private async list(node: NativeNode, info: Info, id: number, plus: boolean): Promise<Listing> {
+  private async list(node: NativeNode, info: Info, plus: boolean): Promise<Entry[]> {
     const path = node.path!;
     const p = this.place(path)!;
     const entries: Entry[] = [];
@@ -678,54 +630,23 @@ export class MongoNativeFs implements ZusOperations {
     if (p.kind !== 'coll') entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const until = Date.now() + this.dirCacheMs;
     for (const e of entries) if (isDir(e.kind)) this.seen.set(childPath(path, e.name), until);
-    const listing: Listing = { id, dir: node.ino, entries };
-    this.listings.set(id, listing);
-    while (this.listings.size > MAX_LISTINGS) this.listings.delete(this.listings.keys().next().value!);
-    return listing;
+    return entries;
   }
 
   readdir(_caller: Caller, dir: number, cookie: number, maxEntries: number, plus: boolean): Promise<DirentOut[]> {
     return this.guard(async () => {
       const d = await this.dirNode(dir);
-      let id = Math.floor(cookie / COOKIE_SPLIT);
-      let done = cookie % COOKIE_SPLIT; // 0 nothing yet, 1 ".", 2 "..", 2 + i the first i entries
-      let listing = cookie === 0 ? undefined : this.listings.get(id);
-      if (!listing || listing.dir !== dir) {
-        if (cookie === 0) {
-          id = this.nextListing;
-          this.nextListing = (this.nextListing % (2 ** 20 - 1)) + 1;
-          done = 0;
-        }
-        listing = await this.list(d.node, d.info, id, plus);
-      }
-      const out: DirentOut[] = [];
-      const next = (n: number): number => id * COOKIE_SPLIT + n;
-      if (done === 0 && out.length < maxEntries) {
-        out.push({ name: '.', ino: dir, type: S_IFDIR, next: next(1), ...(plus && { attr: this.attr(d.node, d.info) }) });
-        done = 1;
-      }
-      if (done === 1 && out.length < maxEntries) {
-        const up = d.node.ino === ROOT_INO ? d.node : this.inodes.at(parentPath(d.node.path!));
-        out.push({ name: '..', ino: up.ino, type: S_IFDIR, next: next(2) });
-        done = 2;
-      }
-      while (out.length < maxEntries && done - 2 < listing.entries.length) {
-        const e = listing.entries[done - 2]!;
-        done++;
-        const node = this.inodes.at(childPath(d.node.path!, e.name));
-        const open = this.shown.get(node.ino);
-        const size = open ? (open.content?.length ?? open.stage?.size ?? open.file?.length ?? 0) : (e.size ?? 0);
-        const a = this.attr(node, { kind: e.kind, size, mtimeNs: e.mtimeNs });
-        out.push({ name: e.name, ino: node.ino, type: a.mode & S_IFMT, next: next(done), ...(plus && { attr: a }) });
-      }
-      return out;
-    });
-  }
-
-  readlink(ino: number): Promise<string> {
-    return this.guard(async () => {
-      this.inodes.get(ino);
-      throw fsError(errno.EINVAL);
+      return this.pageDir(d.node, cookie, maxEntries, plus, {
+        list: () => this.list(d.node, d.info, plus),
+        dot: () => this.attr(d.node, d.info),
+        emit: async (page) =>
+          page.map((e) => {
+            const node = this.inodes.at(childPath(d.node.path!, e.name));
+            const open = this.shown.get(node.ino);
+            const size = open ? (open.content?.length ?? open.stage?.size ?? open.file?.length ?? 0) : (e.size ?? 0);
+            return { name: e.name, node, attr: this.attr(node, { kind: e.kind, size, mtimeNs: e.mtimeNs }) };
+          }),
+      });
     });
   }
 
@@ -736,16 +657,11 @@ export class MongoNativeFs implements ZusOperations {
       const node = this.inodes.get(ino);
       const path = node.path!;
       const info = await this.info(node);
-      const cur = this.attr(node, info);
-      if (req.mode !== undefined && (req.mode & 0o7777) !== (cur.mode & 0o7777)) {
-        this.refuse(errno.EPERM, 'chmod', path, `MongoDB keeps no permission bits (the mode is always ${(cur.mode & 0o777).toString(8)})`);
-      }
-      if ((req.uid !== undefined && req.uid !== this.uid) || (req.gid !== undefined && req.gid !== this.gid)) {
-        this.refuse(errno.EPERM, 'chown', path, `MongoDB keeps no owner (every file shows ${this.uid}:${this.gid})`);
-      }
-      if (typeof req.atimeNs === 'bigint' || typeof req.mtimeNs === 'bigint') {
-        this.refuse(errno.EPERM, 'utimes', path, 'MongoDB keeps no file times; only "now" (touch) is accepted');
-      }
+      this.refuseSetattr(path, req, this.attr(node, info), {
+        chmod: 'MongoDB keeps no permission bits',
+        chown: 'MongoDB keeps no owner',
+        utimes: 'MongoDB keeps no file times; only "now" (touch) is accepted',
+      });
       let size = info.size;
       if (req.size !== undefined) {
         if (isDir(info.kind)) throw fsError(errno.EISDIR);
@@ -966,25 +882,6 @@ export class MongoNativeFs implements ZusOperations {
     });
   }
 
-  fallocate(ino: number, _fh: number, _mode: number, _offset: number, _len: number): Promise<void> {
-    return this.guard(async () => {
-      this.refuse(errno.ENOTSUP, 'fallocate', this.inodes.get(ino).path!, 'MongoDB documents and GridFS files have no preallocation');
-    });
-  }
-
-  llseek(ino: number, _fh: number, offset: number, whence: number): Promise<number> {
-    return this.guard(async () => {
-      if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw fsError(errno.EINVAL);
-      const size = (await this.getattr(ino)).size;
-      if (offset >= size) throw fsError(errno.ENXIO);
-      return whence === SEEK_DATA ? offset : size;
-    });
-  }
-
-  ioctl(_ino: number, _fh: number, _cmd: number, _arg: Buffer): Promise<Buffer> {
-    return Promise.reject(fsError(errno.ENOTTY));
-  }
-
   // ---- xattrs: none (the kernel asks for security.* and ACLs on its own; answered locally) ----
 
   getxattr(_caller: Caller, ino: number, _name: string): Promise<Buffer> {
@@ -1021,13 +918,8 @@ export class MongoNativeFs implements ZusOperations {
   statfs(): Promise<StatFs> {
     return this.guard(async () => {
       const blocks = 2 ** 32;
-      return { blocks, bfree: blocks, bavail: blocks, files: 2 ** 32, ffree: 2 ** 32, bsize: BLKSIZE, frsize: BLKSIZE, namelen: NAME_MAX };
+      return statFs(blocks, blocks, 2 ** 32, 2 ** 32, NAME_MAX);
     });
-  }
-
-  evict(ino: number): Promise<void> {
-    this.inodes.evict(ino);
-    return Promise.resolve();
   }
 
   syncfs(): Promise<void> {
@@ -1051,11 +943,4 @@ export class MongoNativeFs implements ZusOperations {
     this.shown.clear();
     await this.client.close().catch(() => undefined);
   }
-}
-
-/** `b` cut or zero-extended to `size` bytes (a new buffer). */
-function resizeBuffer(b: Buffer, size: number): Buffer {
-  const out = Buffer.alloc(size);
-  b.copy(out, 0, 0, Math.min(size, b.length));
-  return out;
 }
