@@ -32,8 +32,9 @@ import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../mode.js';
 import type { Logger } from 'pino';
 import { errno, FsError, fsError, toErrno } from '../errors.js';
 import type { Attr, Caller, DirentOut, NewInode, SetAttr, StatFs, ZusOperations } from '../operations.js';
-import { RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA, SEEK_HOLE } from '../operations.js';
-import { childPath, NativeInodes, type NativeNode, parentPath, ROOT_INO } from './native-inodes.js';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE } from '../operations.js';
+import { BLKSIZE, NativeFsBase, O_ACCMODE, statFs } from './native-base.js';
+import { childPath, type NativeNode, parentPath } from './native-inodes.js';
 import { openNativeObjectStore, type NativeObjectStore, type StoreEntry } from './object-native-store.js';
 import { StagingDir, type StageFile } from './object-staging.js';
 
@@ -41,11 +42,7 @@ export const XATTR_S3_ETAG = 'user.s3.etag';
 export const XATTR_DAV_ETAG = 'user.dav.etag';
 
 const NAME_MAX = 255;
-const BLKSIZE = 4096;
-const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
-const COOKIE_SPLIT = 2 ** 32;
-const MAX_LISTINGS = 64;
 const READAHEAD_MIN = 1024 * 1024;
 const READAHEAD_MAX = 8 * 1024 * 1024;
 
@@ -74,12 +71,6 @@ interface Cached {
   until: number;
 }
 
-interface Listing {
-  id: number;
-  dir: number;
-  entries: StoreEntry[];
-}
-
 interface Handle {
   ino: number;
   writable: boolean;
@@ -95,18 +86,12 @@ interface Stage {
   file: StageFile;
 }
 
-export class ObjectNativeFs implements ZusOperations {
-  readonly rootIno = ROOT_INO;
-  private readonly log: Logger;
-  private readonly mount: string;
+export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOperations {
+  protected readonly fallocateReason = 'objects have no preallocation';
   private readonly cacheMs: number;
-  private readonly uid: number;
-  private readonly gid: number;
   private readonly mountTimeMs = Date.now();
-  private readonly inodes = new NativeInodes();
   private readonly stats = new Map<string, Cached>();
   private readonly dirCache = new Map<string, { entries: Map<string, StoreEntry>; until: number }>();
-  private readonly listings = new Map<number, Listing>();
   private readonly handles = new Map<number, Handle>();
   private readonly opens = new Map<number, number>();
   private readonly stages = new Map<number, Stage>();
@@ -114,19 +99,14 @@ export class ObjectNativeFs implements ZusOperations {
   /** S3 directories kept alive by this mount (emptied through it), with their ancestors. */
   private readonly pinned = new Set<string>();
   private readonly staging: StagingDir;
-  private nextListing = 1;
   private nextFh = 1;
-  private destroyed = false;
 
   constructor(
     private readonly store: NativeObjectStore,
     opts: ObjectNativeOptions,
   ) {
-    this.mount = opts.mount;
-    this.log = opts.log.child({ layout: 'native', mount: this.mount });
+    super(opts);
     this.cacheMs = opts.cacheMs ?? 1000;
-    this.uid = opts.uid ?? process.getuid?.() ?? 0;
-    this.gid = opts.gid ?? process.getgid?.() ?? 0;
     this.staging = new StagingDir(opts.stagingBase);
   }
 
@@ -153,24 +133,12 @@ export class ObjectNativeFs implements ZusOperations {
 
   // ---- errors and logging ----
 
-  private async guard<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.destroyed) throw fsError(errno.EIO, `${this.mount}: unmounted`);
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof FsError) throw err;
-      const no = toErrno(err);
-      const msg = err instanceof Error ? err.message : String(err);
-      if (no === errno.EIO || no === errno.ETIMEDOUT) this.log.warn({ err: msg }, `mount ${this.mount}: store request failed: ${msg}`);
-      throw fsError(no, `mount ${this.mount}: ${msg}`, err);
-    }
-  }
-
-  private refuse(no: number, op: string, path: string, reason: string): never {
-    const err = fsError(no);
-    const msg = `mount ${this.mount}: ${op} /${path}: ${reason} (${err.code})`;
-    this.log.warn({ op, path: `/${path}`, errno: err.code }, msg);
-    throw fsError(no, msg);
+  protected fail(err: unknown): Error {
+    if (err instanceof FsError) return err;
+    const no = toErrno(err);
+    const msg = err instanceof Error ? err.message : String(err);
+    if (no === errno.EIO || no === errno.ETIMEDOUT) this.log.warn({ err: msg }, `mount ${this.mount}: store request failed: ${msg}`);
+    return fsError(no, `mount ${this.mount}: ${msg}`, err);
   }
 
   private checkName(name: string): void {
@@ -238,22 +206,7 @@ export class ObjectNativeFs implements ZusOperations {
     const size = e.isDir ? 0 : stage ? stage.file.size : e.size;
     const ms = this.mtimes.get(node.ino) ?? (e.mtimeMs || this.mountTimeMs);
     const t = BigInt(ms) * 1_000_000n;
-    return {
-      ino: node.ino,
-      mode: e.isDir ? S_IFDIR | 0o755 : S_IFREG | 0o644,
-      nlink: 1,
-      uid: this.uid,
-      gid: this.gid,
-      rdev: 0,
-      size,
-      blocks: Math.ceil(size / 512),
-      blksize: BLKSIZE,
-      atimeNs: t,
-      mtimeNs: t,
-      ctimeNs: t,
-      btimeNs: t,
-      generation: node.generation,
-    };
+    return this.nodeAttr(node, e.isDir ? S_IFDIR | 0o755 : S_IFREG | 0o644, size, t, t);
   }
 
   private async dirNode(dir: number): Promise<NativeNode> {
@@ -389,7 +342,7 @@ export class ObjectNativeFs implements ZusOperations {
 
   // ---- listing ----
 
-  private async list(node: NativeNode, id: number): Promise<Listing> {
+  private async list(node: NativeNode): Promise<StoreEntry[]> {
     const path = node.path!;
     const now = Date.now();
     let cached = this.dirCache.get(path);
@@ -408,54 +361,21 @@ export class ObjectNativeFs implements ZusOperations {
       const name = p.slice(under.length).split('/')[0]!;
       if (!entries.has(name)) entries.set(name, this.pinnedEntry(name));
     }
-    const sorted = [...entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const listing: Listing = { id, dir: node.ino, entries: sorted };
-    this.listings.set(id, listing);
-    while (this.listings.size > MAX_LISTINGS) this.listings.delete(this.listings.keys().next().value!);
-    return listing;
+    return [...entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   readdir(_caller: Caller, dir: number, cookie: number, maxEntries: number, plus: boolean): Promise<DirentOut[]> {
     return this.guard(async () => {
       const d = await this.dirNode(dir);
-      let id = Math.floor(cookie / COOKIE_SPLIT);
-      let done = cookie % COOKIE_SPLIT; // 0 nothing yet, 1 ".", 2 "..", 2 + i the first i entries
-      let listing = cookie === 0 ? undefined : this.listings.get(id);
-      if (!listing || listing.dir !== dir) {
-        if (cookie === 0) {
-          id = this.nextListing;
-          this.nextListing = (this.nextListing % (2 ** 20 - 1)) + 1;
-          done = 0;
-        }
-        listing = await this.list(d, id);
-      }
-      const out: DirentOut[] = [];
-      const next = (n: number): number => id * COOKIE_SPLIT + n;
-      if (done === 0 && out.length < maxEntries) {
-        const a = plus ? this.attr(d, await this.entryOf(d)) : undefined;
-        out.push({ name: '.', ino: dir, type: S_IFDIR, next: next(1), ...(a && { attr: a }) });
-        done = 1;
-      }
-      if (done === 1 && out.length < maxEntries) {
-        const up = d.ino === ROOT_INO ? ROOT_INO : this.inodes.at(parentPath(d.path!)).ino;
-        out.push({ name: '..', ino: up, type: S_IFDIR, next: next(2) });
-        done = 2;
-      }
-      while (out.length < maxEntries && done - 2 < listing.entries.length) {
-        const e = listing.entries[done - 2]!;
-        done++;
-        const node = this.inodes.at(childPath(d.path!, e.name));
-        const a = this.attr(node, e);
-        out.push({ name: e.name, ino: node.ino, type: a.mode & S_IFMT, next: next(done), ...(plus && { attr: a }) });
-      }
-      return out;
-    });
-  }
-
-  readlink(ino: number): Promise<string> {
-    return this.guard(async () => {
-      this.inodes.get(ino);
-      throw fsError(errno.EINVAL);
+      return this.pageDir(d, cookie, maxEntries, plus, {
+        list: () => this.list(d),
+        dot: async () => this.attr(d, await this.entryOf(d)),
+        emit: async (page) =>
+          page.map((e) => {
+            const node = this.inodes.at(childPath(d.path!, e.name));
+            return { name: e.name, node, attr: this.attr(node, e) };
+          }),
+      });
     });
   }
 
@@ -466,17 +386,12 @@ export class ObjectNativeFs implements ZusOperations {
       const node = this.inodes.get(ino);
       const path = node.path!;
       const e = await this.entryOf(node);
-      const cur = this.attr(node, e);
       const what = this.store.kind === 's3' ? 'S3 objects' : 'WebDAV resources';
-      if (req.mode !== undefined && (req.mode & 0o7777) !== (cur.mode & 0o7777)) {
-        this.refuse(errno.EPERM, 'chmod', path, `${what} have no permission bits (the mode is always ${(cur.mode & 0o777).toString(8)})`);
-      }
-      if ((req.uid !== undefined && req.uid !== this.uid) || (req.gid !== undefined && req.gid !== this.gid)) {
-        this.refuse(errno.EPERM, 'chown', path, `${what} have no owner (every file shows ${this.uid}:${this.gid})`);
-      }
-      if (typeof req.atimeNs === 'bigint' || typeof req.mtimeNs === 'bigint') {
-        this.refuse(errno.EPERM, 'utimes', path, `the store sets an object's modification time itself; only "now" (touch) is accepted`);
-      }
+      this.refuseSetattr(path, req, this.attr(node, e), {
+        chmod: `${what} have no permission bits`,
+        chown: `${what} have no owner`,
+        utimes: `the store sets an object's modification time itself; only "now" (touch) is accepted`,
+      });
       if (req.size !== undefined) {
         if (e.isDir) throw fsError(errno.EISDIR);
         if (!Number.isSafeInteger(req.size) || req.size < 0) throw fsError(errno.EINVAL);
@@ -664,25 +579,6 @@ export class ObjectNativeFs implements ZusOperations {
     });
   }
 
-  fallocate(ino: number, _fh: number, _mode: number, _offset: number, _len: number): Promise<void> {
-    return this.guard(async () => {
-      this.refuse(errno.ENOTSUP, 'fallocate', this.inodes.get(ino).path!, 'objects have no preallocation');
-    });
-  }
-
-  llseek(ino: number, _fh: number, offset: number, whence: number): Promise<number> {
-    return this.guard(async () => {
-      if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw fsError(errno.EINVAL);
-      const size = (await this.getattr(ino)).size;
-      if (offset >= size) throw fsError(errno.ENXIO);
-      return whence === SEEK_DATA ? offset : size;
-    });
-  }
-
-  ioctl(_ino: number, _fh: number, _cmd: number, _arg: Buffer): Promise<Buffer> {
-    return Promise.reject(fsError(errno.ENOTTY));
-  }
-
   // ---- xattrs ----
 
   private get etagName(): string {
@@ -728,12 +624,7 @@ export class ObjectNativeFs implements ZusOperations {
   /** Object stores have no fixed capacity: a large constant, as rclone and mountpoint-s3 report. */
   statfs(): Promise<StatFs> {
     const blocks = 2 ** 40 / BLKSIZE;
-    return Promise.resolve({ blocks, bfree: blocks, bavail: blocks, files: 2 ** 32, ffree: 2 ** 32, bsize: BLKSIZE, frsize: BLKSIZE, namelen: NAME_MAX });
-  }
-
-  evict(ino: number): Promise<void> {
-    this.inodes.evict(ino);
-    return Promise.resolve();
+    return Promise.resolve(statFs(blocks, blocks, 2 ** 32, 2 ** 32, NAME_MAX));
   }
 
   syncfs(): Promise<void> {
