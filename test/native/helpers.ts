@@ -1,9 +1,16 @@
 // Shared pieces of the native-layout tests: a pino logger whose lines the test can read, a caller,
-// and path walking over ZusOperations (the unit tests call the filesystem the way a transport does).
+// path walking over ZusOperations (the unit tests call the filesystem the way a transport does),
+// and for the FUSE tests an in-process mount on a temporary directory plus bash in a child process.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { toErrno } from '../../src/fs/errors.js';
 import type { Caller, ZusOperations } from '../../src/fs/operations.js';
+import { fuseTransport } from '../../src/zus/fuse/index.js';
+import type { MountHandle } from '../../src/zus/transport.js';
 
 export interface LogLine {
   level: number;
@@ -92,4 +99,73 @@ export async function listDir(fs: ZusOperations, path: string, plus = false, pag
     cookie = got[got.length - 1]!.next;
   }
   return names;
+}
+
+// ---- FUSE mounts served in this process ----
+
+/** Why FUSE tests cannot run here, or undefined. */
+export const fuseUnavailable = !existsSync('/dev/fuse') ? '/dev/fuse does not exist' : process.getuid?.() !== 0 ? 'FUSE mounts need root here' : undefined;
+
+export interface ShResult {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** bash in a child process that changes into `cwd` itself (a spawn cwd on our own mount would
+ * block this thread, the one that must answer the kernel). */
+export function sh(cmd: string, cwd?: string, timeoutMs = 60_000): Promise<ShResult> {
+  const script = cwd === undefined ? cmd : `cd '${cwd}' || exit 99\n${cmd}`;
+  return new Promise((resolve) => {
+    execFile('bash', ['-o', 'pipefail', '-c', script], { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, out, errOut) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, out, err: errOut });
+    });
+  });
+}
+
+export async function shOk(cmd: string, cwd?: string): Promise<string> {
+  const r = await sh(cmd, cwd);
+  if (r.code !== 0) throw new Error(`command failed (${r.code}): ${cmd}\n${r.out}\n${r.err}`);
+  return r.out;
+}
+
+export interface FuseMount {
+  mp: string;
+  handle: MountHandle;
+  /** Unmounts, destroys the filesystem and removes the mountpoint. */
+  close(): Promise<void>;
+}
+
+/** Serves `fs` through the FUSE transport on a new temporary directory (attrTimeoutMs 0: every stat
+ * asks the store, so other clients' changes show at once). On failure `fs` is destroyed. */
+export async function mountFuse(fs: ZusOperations, o: { tmpPrefix: string; fsName: string; fsType: string; log: Logger }): Promise<FuseMount> {
+  const mp = mkdtempSync(path.join(os.tmpdir(), o.tmpPrefix));
+  let handle: MountHandle;
+  try {
+    handle = await fuseTransport.mount(fs, {
+      mountpoint: mp,
+      fsName: o.fsName,
+      fsType: o.fsType,
+      readOnly: false,
+      allowOther: true,
+      channels: 2,
+      attrTimeoutMs: 0,
+      log: o.log,
+    });
+  } catch (err) {
+    await fs.destroy();
+    rmSync(mp, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    mp,
+    handle,
+    async close() {
+      await handle.unmount();
+      await handle.closed;
+      await fs.destroy();
+      rmSync(mp, { recursive: true, force: true });
+    },
+  };
 }

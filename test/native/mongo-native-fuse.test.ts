@@ -1,45 +1,17 @@
 // MongoDB native-layout truth through the kernel: MongoNativeFs served in this process by the FUSE
 // transport, used with ordinary tools (cat, echo, cp, ls, rm, mv, mkdir) in child processes, while
 // the mongodb driver reads and writes the same documents and GridFS files.
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GridFSBucket, Int32, Long, MongoClient, type Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoNativeFs } from '../../src/fs/native/mongo-native.js';
-import { fuseTransport } from '../../src/zus/fuse/index.js';
-import type { MountHandle } from '../../src/zus/transport.js';
 import { startServer, unavailable, uniqueName, type TestServer } from '../servers/servers.js';
-import { captureLog, type LogLine } from './helpers.js';
+import { captureLog, type FuseMount, fuseUnavailable, type LogLine, mountFuse, sh, shOk } from './helpers.js';
 
-const fuseUnavailable = !existsSync('/dev/fuse') ? '/dev/fuse does not exist' : process.getuid?.() !== 0 ? 'FUSE mounts need root here' : undefined;
 const skip = unavailable('mongo') ?? fuseUnavailable;
-
-interface ShResult {
-  code: number;
-  out: string;
-  err: string;
-}
-
-/** bash in a child process that changes into `cwd` itself (a spawn cwd on our own mount would
- * block this thread, the one that must answer the kernel). */
-function sh(cmd: string, cwd?: string, timeoutMs = 60_000): Promise<ShResult> {
-  const script = cwd === undefined ? cmd : `cd '${cwd}' || exit 99\n${cmd}`;
-  return new Promise((resolve) => {
-    execFile('bash', ['-o', 'pipefail', '-c', script], { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, out, errOut) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, out, err: errOut });
-    });
-  });
-}
-
-async function shOk(cmd: string, cwd?: string): Promise<string> {
-  const r = await sh(cmd, cwd);
-  if (r.code !== 0) throw new Error(`command failed (${r.code}): ${cmd}\n${r.out}\n${r.err}`);
-  return r.out;
-}
 
 const T = 120_000;
 
@@ -48,7 +20,7 @@ describe.skipIf(skip !== undefined)(`mongodb native layout through FUSE${skip ? 
   let client: MongoClient;
   let db: Db;
   let fs: MongoNativeFs;
-  let handle: MountHandle;
+  let m: FuseMount | undefined;
   let mp: string;
   let lines: LogLine[];
 
@@ -59,30 +31,16 @@ describe.skipIf(skip !== undefined)(`mongodb native layout through FUSE${skip ? 
     await client.connect();
     db = client.db(dbName);
     await db.collection('users').insertOne({ _id: 'ada' as never, name: 'Ada', logins: new Int32(3) });
-    mp = mkdtempSync(path.join(os.tmpdir(), 'zufs-mongo-native-'));
     const c = captureLog('info');
     lines = c.lines;
     const url = `${server.url}${dbName}`;
     fs = await MongoNativeFs.open(url, { log: c.log, mount: 'e2e', connectTimeoutMs: 3000, commandTimeoutMs: 5000 });
-    handle = await fuseTransport.mount(fs, {
-      mountpoint: mp,
-      fsName: url,
-      fsType: 'zufs-mongo',
-      readOnly: false,
-      allowOther: true,
-      channels: 2,
-      attrTimeoutMs: 0, // every stat asks the server: the driver's changes show at once
-      log: c.log,
-    });
+    m = await mountFuse(fs, { tmpPrefix: 'zufs-mongo-native-', fsName: url, fsType: 'zufs-mongo', log: c.log });
+    mp = m.mp;
   }, T);
 
   afterAll(async () => {
-    if (handle) {
-      await handle.unmount();
-      await handle.closed;
-    }
-    await fs?.destroy();
-    if (mp) rmSync(mp, { recursive: true, force: true });
+    await m?.close();
     await db?.dropDatabase().catch(() => undefined);
     await client?.close();
     await server?.stop();

@@ -1,44 +1,12 @@
 // Object native layout through the kernel: ObjectNativeFs served in this process by the FUSE
 // transport over real MinIO and nginx, used with ordinary tools (cp, cat, ls, mv, rm -r, dd) in
 // child processes, while the store's own clients read and write the same objects.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Client } from '../../src/backends/http/s3.js';
 import { WebDavClient } from '../../src/backends/http/webdav.js';
 import { ObjectNativeFs } from '../../src/fs/native/object-native.js';
-import { fuseTransport } from '../../src/zus/fuse/index.js';
-import type { MountHandle } from '../../src/zus/transport.js';
 import { s3Config, startServer, uniqueName, unavailable, type TestServer } from '../servers/servers.js';
-import { captureLog, type LogLine } from './helpers.js';
-
-const fuseUnavailable = !existsSync('/dev/fuse') ? '/dev/fuse does not exist' : process.getuid?.() !== 0 ? 'FUSE mounts need root here' : undefined;
-
-interface ShResult {
-  code: number;
-  out: string;
-  err: string;
-}
-
-/** bash in a child process that changes into `cwd` itself (a spawn cwd on our own mount would
- * block this thread, the one that must answer the kernel). */
-function sh(cmd: string, cwd?: string, timeoutMs = 60_000): Promise<ShResult> {
-  const script = cwd === undefined ? cmd : `cd '${cwd}' || exit 99\n${cmd}`;
-  return new Promise((resolve) => {
-    execFile('bash', ['-o', 'pipefail', '-c', script], { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, out, errOut) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, out, err: errOut });
-    });
-  });
-}
-
-async function shOk(cmd: string, cwd?: string): Promise<string> {
-  const r = await sh(cmd, cwd);
-  if (r.code !== 0) throw new Error(`command failed (${r.code}): ${cmd}\n${r.out}\n${r.err}`);
-  return r.out;
-}
+import { captureLog, type FuseMount, fuseUnavailable, type LogLine, mountFuse, sh, shOk } from './helpers.js';
 
 interface Store {
   url: string;
@@ -78,36 +46,22 @@ for (const kind of ['s3', 'webdav'] as const) {
     let server: TestServer;
     let store: Store;
     let fs: ObjectNativeFs;
-    let handle: MountHandle;
+    let m: FuseMount | undefined;
     let mp: string;
     let lines: LogLine[];
 
     beforeAll(async () => {
       server = await startServer(kind);
       store = await storeFor(kind, server);
-      mp = mkdtempSync(path.join(os.tmpdir(), 'zufs-objnative-'));
       const cap = captureLog('info');
       lines = cap.lines;
       fs = await ObjectNativeFs.open(store.url, { log: cap.log, mount: 'e2e', connectTimeoutMs: 2000, commandTimeoutMs: 10_000, cacheMs: 0, ...store.creds });
-      handle = await fuseTransport.mount(fs, {
-        mountpoint: mp,
-        fsName: store.url.replace(/\?.*/, ''),
-        fsType: `zufs-${kind}`,
-        readOnly: false,
-        allowOther: true,
-        channels: 2,
-        attrTimeoutMs: 0,
-        log: cap.log,
-      });
+      m = await mountFuse(fs, { tmpPrefix: 'zufs-objnative-', fsName: store.url.replace(/\?.*/, ''), fsType: `zufs-${kind}`, log: cap.log });
+      mp = m.mp;
     }, T);
 
     afterAll(async () => {
-      if (handle) {
-        await handle.unmount();
-        await handle.closed;
-      }
-      await fs?.destroy();
-      if (mp) rmSync(mp, { recursive: true, force: true });
+      await m?.close();
       await server?.stop();
     }, T);
 

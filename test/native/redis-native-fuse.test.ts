@@ -1,80 +1,21 @@
 // Native-layout truth through the kernel: RedisNativeFs served in this process by the FUSE
 // transport, used with ordinary tools (cat, printf, dd, ls, mv, getfattr/setfattr) in child
 // processes, while redis-cli reads and writes the same keys.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisNativeFs } from '../../src/fs/native/redis-native.js';
-import { fuseTransport } from '../../src/zus/fuse/index.js';
-import type { MountHandle } from '../../src/zus/transport.js';
 import { privateRedisUnavailable, startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { captureLog, type LogLine } from './helpers.js';
+import { captureLog, type FuseMount, fuseUnavailable, type LogLine, mountFuse, sh, shOk } from './helpers.js';
 
-const fuseUnavailable = !existsSync('/dev/fuse')
-  ? '/dev/fuse does not exist'
-  : process.getuid?.() !== 0
-    ? 'FUSE mounts need root here'
-    : undefined;
 const skip = privateRedisUnavailable ?? fuseUnavailable;
 
-interface ShResult {
-  code: number;
-  out: string;
-  err: string;
-}
-
-/** bash in a child process that changes into `cwd` itself (a spawn cwd on our own mount would
- * block this thread, the one that must answer the kernel). */
-function sh(cmd: string, cwd?: string, timeoutMs = 60_000): Promise<ShResult> {
-  const script = cwd === undefined ? cmd : `cd '${cwd}' || exit 99\n${cmd}`;
-  return new Promise((resolve) => {
-    execFile('bash', ['-o', 'pipefail', '-c', script], { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, out, errOut) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, out, err: errOut });
-    });
-  });
-}
-
-async function shOk(cmd: string, cwd?: string): Promise<string> {
-  const r = await sh(cmd, cwd);
-  if (r.code !== 0) throw new Error(`command failed (${r.code}): ${cmd}\n${r.out}\n${r.err}`);
-  return r.out;
-}
-
-interface NativeMount {
-  mp: string;
-  handle: MountHandle;
+interface NativeMount extends FuseMount {
   lines: LogLine[];
-  close(): Promise<void>;
 }
 
 async function mountNative(url: string, name: string, commandTimeoutMs = 5000): Promise<NativeMount> {
-  const mp = mkdtempSync(path.join(os.tmpdir(), 'zufs-native-'));
   const { log, lines } = captureLog('info');
   const fs = await RedisNativeFs.open(url, { log, mount: name, commandTimeoutMs, connectTimeoutMs: 2000 });
-  const handle = await fuseTransport.mount(fs, {
-    mountpoint: mp,
-    fsName: url,
-    fsType: 'zufs-redis',
-    readOnly: false,
-    allowOther: true,
-    channels: 2,
-    attrTimeoutMs: 0, // every stat asks Redis: other clients' changes show at once
-    log,
-  });
-  return {
-    mp,
-    handle,
-    lines,
-    async close() {
-      await handle.unmount();
-      await handle.closed;
-      await fs.destroy();
-      rmSync(mp, { recursive: true, force: true });
-    },
-  };
+  return { ...(await mountFuse(fs, { tmpPrefix: 'zufs-native-', fsName: url, fsType: 'zufs-redis', log })), lines };
 }
 
 const T = 120_000;
