@@ -56,8 +56,9 @@ export interface MetaStats {
 }
 
 /** One change another gateway committed: an inode record (or its xattrs), or one name in a
- * directory. Delivered by MetaStore.watch. */
-export type MetaChange = { kind: 'inode'; ino: number } | { kind: 'dir'; ino: number; name: string };
+ * directory. Delivered by MetaStore.watch. 'reset': changes may have been missed (the feed was
+ * down): drop every cached record. */
+export type MetaChange = { kind: 'inode'; ino: number } | { kind: 'dir'; ino: number; name: string } | { kind: 'reset' };
 
 export interface MetaStore {
   /** Optional change feed for several gateways on one volume: calls `onChange` for every change

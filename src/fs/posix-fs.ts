@@ -86,7 +86,11 @@ export class PosixFs implements ZusOperations {
   }
 
   private changed(c: MetaChange): void {
-    if (c.kind === 'inode') {
+    if (c.kind === 'reset') {
+      // The kernel keeps what it has for attr_timeout at most; our cache has no such bound.
+      this.core.cache.clear();
+      this.core.defaultAcls.clear();
+    } else if (c.kind === 'inode') {
       this.core.invalidate(c.ino);
       void this.onInvalidate?.({ ino: c.ino });
     } else if (c.name === DOTDOT) {

@@ -461,6 +461,9 @@ class MongoMetaStore implements MetaStore {
       const from = Math.min(this.since, now) - CHANGE_LOOKBACK_MS;
       const docs = await this.c.changes.find({ t: { $gte: from } }).toArray();
       for (const d of docs) this.deliver(d);
+      // A failed poll misses nothing (the next one reads from the same point) unless the documents
+      // were pruned meanwhile: then drop everything.
+      if (now - from > CHANGE_KEEP_MS) for (const f of this.listeners) f({ kind: 'reset' });
       this.since = now;
       for (const [id, t] of this.seen) if (t < from) this.seen.delete(id);
       if (now - this.lastPrune > CHANGE_KEEP_MS / 2) {

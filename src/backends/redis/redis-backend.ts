@@ -17,8 +17,8 @@
 // volume's channel from inside the script, and watch() SUBSCRIBEs on a second connection. Plain
 // pub/sub rather than keyspace notifications: it needs no notify-keyspace-events on the server
 // (often disallowed on managed Redis), carries names and the sender (a gateway skips its own
-// changes), and costs one message per commit instead of one per key. A message lost while the
-// subscriber reconnects only delays coherence until the next open (close-to-open) or attr_timeout.
+// changes), and costs one message per commit instead of one per key. Messages published while the
+// subscriber reconnects are lost, so a reconnect tells the watchers to drop all they cache.
 // Locks: one JSON table per inode, replaced by a compare-and-set script; records name the
 // gateway's lease key (PX lockLeaseMs, renewed every quarter lease), so a crashed gateway's locks
 // count as gone once its lease expires.
@@ -404,6 +404,12 @@ export class RedisBackend implements Backend {
     if (!this.sub && !this.closed) {
       const sub = this.redis.duplicate({ enableOfflineQueue: true, lazyConnect: false, connectionName: `zufs:${this.volume}:sub` });
       sub.on('error', () => undefined); // reconnects in the background; commits keep working without it
+      // Messages published while the subscriber was away are lost: after a reconnect every cache goes.
+      let connected = false;
+      sub.on('ready', () => {
+        if (connected) for (const f of this.changeListeners) f({ kind: 'reset' });
+        connected = true;
+      });
       sub.on('message', (channel: string, msg: string) => this.onMessage(channel, msg));
       sub.subscribe(this.changesChannel, this.locksChannel).catch(() => undefined);
       this.sub = sub;
