@@ -10,10 +10,14 @@ export interface CountingChunkStore extends ChunkStore {
 }
 
 class ComposedMeta implements MetaStore {
+  /** The metadata engine's change feed: keeps gateways sharing the volume coherent. */
+  readonly watch: MetaStore['watch'];
   constructor(
     private readonly inner: MetaStore,
     private readonly chunks: CountingChunkStore,
-  ) {}
+  ) {
+    this.watch = inner.watch?.bind(inner);
+  }
   getInode: MetaStore['getInode'] = (ino) => this.inner.getInode(ino);
   lookup: MetaStore['lookup'] = (parent, name) => this.inner.lookup(parent, name);
   readdir: MetaStore['readdir'] = (parent, after, limit) => this.inner.readdir(parent, after, limit);
@@ -35,6 +39,7 @@ export function composeBackend(meta: Backend, chunks: CountingChunkStore, kind =
     kind,
     meta: new ComposedMeta(meta.meta, chunks),
     chunks,
+    ...(meta.locks && { locks: meta.locks }),
     sync: () => meta.sync(),
     close: async () => {
       await meta.close();
