@@ -84,10 +84,12 @@ for (const store of E2E_STORES.filter((s) => s.name === 'local' || s.name === 'r
       for (let trial = 0; trial < TRIALS; trial++) {
         const mount = await startMount(s.url, mnt);
         const writer = spawn(process.execPath, ['-e', WRITER, mnt, ack, String(totalAcked)], { stdio: 'ignore' });
+        // listen before anything can end it: the writer often dies on its own once zusd is gone
+        const writerExited = new Promise((r) => writer.once('exit', r));
         await new Promise((r) => setTimeout(r, 150 + Math.random() * 900));
         await mount.kill();
         writer.kill('SIGKILL');
-        await new Promise((r) => writer.once('exit', r));
+        await writerExited;
         const acked = existsSync(ack) ? readFileSync(ack, 'utf8').split('\n').filter(Boolean).map(Number) : [];
         totalAcked = acked.length;
         const check = await startMount(s.url, mnt);
