@@ -73,7 +73,7 @@ export async function serveZuf(root: string, log: Logger, defaultLocalUrl: strin
       status: {
         pid: process.pid,
         rssBytes: process.memoryUsage.rss(),
-        mounts: [{ name: 'zuf', url: root, mountpoint: `${root} (${st.mounts} kernel mounts)`, fs: ZUF_FS_TYPES.join(','), layout: '-', since: new Date().toISOString(), stats: { transport: 'zuf', channels: st.channels.map((c) => ({ cpu: c.cpu, served: c.served })), ops: Object.fromEntries(Object.entries(st.ops).map(([k, v]) => [OP_NAMES[k] ?? k, v])) } }],
+        mounts: [{ name: 'zuf', url: root, mountpoint: `${root} (${st.mounts} kernel mounts)`, fs: ZUF_FS_TYPES.join(','), layout: '-', since: new Date().toISOString(), stats: { transport: 'zuf', channels: st.channels.map((c) => ({ cpu: c.cpu, served: c.served })).sort((a, b) => a.cpu - b.cpu), ops: Object.fromEntries(Object.entries(st.ops).map(([k, v]) => [OP_NAMES[k] ?? k, v])) } }],
       },
     };
   });
