@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect } from 'node:net';
-import { runtimeDir } from '../../src/zus/daemon.js';
+import { runtimeDir } from '../../src/zus/control.js';
 import { opcodeName } from '../../src/zus/fuse/abi.js';
 import { forceUnmount, freePort, mountedType, mustRun, run, sleep, waitFor, which } from './proc.js';
 

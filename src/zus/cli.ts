@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, configFromUrl, loadConfig, type Config } from './config.js';
-import { askDaemons, pickTransport, runtimeDir, Zusd, type TransportChoice, type DaemonStatus } from './daemon.js';
+import { askDaemons, runtimeDir, type DaemonStatus } from './control.js';
+import type { TransportChoice } from './daemon.js';
 import { createLogger } from './log.js';
 import { umountPath } from './umount.js';
 
@@ -61,6 +62,7 @@ async function mountCommand(args: string[], flags: MountFlags): Promise<void> {
   if (flags.daemon) return daemonize(flags.logFile);
 
   const log = createLogger(flags.logLevel ?? config.daemon.log_level);
+  const { pickTransport, Zusd } = await import('./daemon.js');
   const transport = await pickTransport(flags.transport);
   const zusd = new Zusd(config, log, transport);
   let signals = 0;
@@ -127,7 +129,7 @@ function formatStatus(all: DaemonStatus[]): string {
     lines.push(`zusd ${d.pid}  rss ${(d.rssBytes / 2 ** 20).toFixed(1)} MiB`);
     for (const m of d.mounts) {
       lines.push(`  ${m.mountpoint}  ${m.fs} ${m.layout}  ${m.url}  transport ${m.stats.transport}  since ${m.since}`);
-      lines.push(`    channels: ${m.stats.channels.map((c) => `cpu${c.cpu}=${c.served}`).join(' ')}`);
+      lines.push(`    channels: ${m.stats.channels.map((c) => `${c.cpu < 0 ? 'event-loop' : `cpu${c.cpu}`}=${c.served}`).join(' ')}`);
       const ops = Object.entries(m.stats.ops).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`);
       if (ops.length) lines.push(`    ops: ${ops.join(' ')}`);
       if (m.tiers) lines.push(`    tiers: ${Object.entries(m.tiers).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ')}`);

@@ -1,19 +1,20 @@
 // zusd: one process serving every mount of a config. Opens each backend, builds its filesystem,
 // attaches it through a transport, answers `zufs status`/`zufs umount` on a control socket, and
 // unmounts, drains and closes everything on SIGINT/SIGTERM.
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, MountConfig } from './config.js';
 import { mountPassword } from './config.js';
 import { redactUrl } from '../backends/index.js';
-import type { MountHandle, Transport, TransportStats } from './transport.js';
+import type { MountHandle, Transport } from './transport.js';
+import { listenControl, type ControlRequest, type DaemonStatus } from './control.js';
 import type { ZusOperations } from '../fs/operations.js';
 import { openFilesystem } from './filesystems.js';
 import { PosixFs } from '../fs/posix-fs.js';
-import { tierStats, type TierStats } from '../pools/tiered-chunk-store.js';
+import { tierStats } from '../pools/tiered-chunk-store.js';
 
 export type TransportChoice = 'auto' | 'fuse' | 'zuf';
 
@@ -24,29 +25,6 @@ interface Mounted {
   handle: MountHandle;
   since: Date;
   log: Logger;
-}
-
-export interface MountStatus {
-  name: string;
-  url: string;
-  mountpoint: string;
-  fs: string;
-  layout: string;
-  since: string;
-  stats: TransportStats;
-  tiers?: TierStats;
-}
-
-export interface DaemonStatus {
-  pid: number;
-  rssBytes: number;
-  mounts: MountStatus[];
-}
-
-/** Where daemons leave their control sockets. */
-export function runtimeDir(): string {
-  if (process.getuid?.() === 0) return '/run/zufs';
-  return path.join(process.env.XDG_RUNTIME_DIR ?? os.tmpdir(), `zufs-${process.getuid?.() ?? 0}`);
 }
 
 /** The transport for `zufs mount`. FUSE serves mounts zusd starts itself; with zuf.ko the kernel
@@ -194,75 +172,4 @@ export class Zusd {
         return { ok: false, error: `unknown command ${String(req.cmd)}` };
     }
   }
-}
-
-export interface ControlRequest {
-  cmd?: string;
-  mountpoint?: string;
-}
-
-/** The control socket of one zusd: one JSON request line in, one JSON reply line out. */
-export async function listenControl(handle: (req: ControlRequest) => Promise<unknown>): Promise<{ server: net.Server; path: string }> {
-  const dir = runtimeDir();
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const socketPath = path.join(dir, `zusd.${process.pid}.sock`);
-  rmSync(socketPath, { force: true });
-  const server = net.createServer((sock) => {
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      const line = buf.slice(0, nl);
-      buf = '';
-      void Promise.resolve()
-        .then(() => handle(JSON.parse(line) as ControlRequest))
-        .then(
-          (reply) => sock.end(JSON.stringify(reply) + '\n'),
-          (e: unknown) => sock.end(JSON.stringify({ ok: false, error: (e as Error).message }) + '\n'),
-        );
-    });
-    sock.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => resolve());
-  });
-  server.unref();
-  return { server, path: socketPath };
-}
-
-/** Sends one control request to every running zusd; answers from the live ones. */
-export async function askDaemons(req: object): Promise<{ socket: string; reply: any }[]> {
-  const dir = runtimeDir();
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir).filter((n) => /^zusd\.\d+\.sock$/.test(n));
-  } catch {
-    return [];
-  }
-  const replies = await Promise.all(names.map((n) => ask(path.join(dir, n), req)));
-  return replies.filter((r): r is { socket: string; reply: any } => r !== undefined);
-}
-
-function ask(socket: string, req: object): Promise<{ socket: string; reply: any } | undefined> {
-  return new Promise((resolve) => {
-    const conn = net.connect(socket);
-    let data = '';
-    const timer = setTimeout(() => { conn.destroy(); resolve(undefined); }, 60_000);
-    conn.setEncoding('utf8');
-    conn.on('connect', () => conn.write(JSON.stringify(req) + '\n'));
-    conn.on('data', (d: string) => (data += d));
-    conn.on('end', () => {
-      clearTimeout(timer);
-      try { resolve({ socket, reply: JSON.parse(data) }); } catch { resolve(undefined); }
-    });
-    conn.on('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      // A socket left by a daemon that died: remove it so status stays clean.
-      if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT') rmSync(socket, { force: true });
-      resolve(undefined);
-    });
-  });
 }

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { configFromUrl, loadConfig, mountPassword, type MountConfig } from './config.js';
-import { listenControl } from './daemon.js';
+import { listenControl } from './control.js';
 import { openFilesystem } from './filesystems.js';
 import type { ZufMountRequest } from './zuf/index.js';
 import * as abi from './abi/zus-api.js';
@@ -65,6 +65,7 @@ export async function serveZuf(root: string, log: Logger, defaultLocalUrl: strin
     types: Object.fromEntries(ZUF_FS_TYPES.map((t) => [t, open])),
     log: (msg) => log.info(msg),
   });
+  const startedAt = new Date().toISOString();
   const ctl = await listenControl(async (req) => {
     if (req.cmd !== 'status') return { ok: false, error: `zufs serve answers status only (unmount with umount(8))` };
     const st = server.stats();
@@ -73,7 +74,21 @@ export async function serveZuf(root: string, log: Logger, defaultLocalUrl: strin
       status: {
         pid: process.pid,
         rssBytes: process.memoryUsage.rss(),
-        mounts: [{ name: 'zuf', url: root, mountpoint: `${root} (${st.mounts} kernel mounts)`, fs: ZUF_FS_TYPES.join(','), layout: '-', since: new Date().toISOString(), stats: { transport: 'zuf', channels: st.channels.map((c) => ({ cpu: c.cpu, served: c.served })).sort((a, b) => a.cpu - b.cpu), ops: Object.fromEntries(Object.entries(st.ops).map(([k, v]) => [OP_NAMES[k] ?? k, v])) } }],
+        mounts: [
+          {
+            name: 'zuf',
+            url: root,
+            mountpoint: `${root} (${st.mounts} kernel mounts)`,
+            fs: ZUF_FS_TYPES.join(','),
+            layout: '-',
+            since: startedAt,
+            stats: {
+              transport: 'zuf',
+              channels: st.channels.map((c) => ({ cpu: c.cpu, served: c.served })).sort((a, b) => a.cpu - b.cpu),
+              ops: Object.fromEntries(Object.entries(st.ops).map(([k, v]) => [OP_NAMES[k] ?? k, v])),
+            },
+          },
+        ],
       },
     };
   });

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The zuf VM suite, CI entry point: `bash test/vm/run.sh` from anywhere.
 # Builds zuf.ko (Debian 6.1 headers, W=1 -Werror) and the bundled zusd, then boots Debian's 6.1
-# kernel under qemu TCG once per suite (e2e, crash, evil, async) with the host root over 9p, loads zuf.ko,
+# kernel under qemu TCG once per suite (e2e, crash, evil, async, serve) with the host root over 9p, loads zuf.ko,
 # runs the suite, rmmods zuf (a failed unload fails the run) and fails on any BUG/WARNING/Oops
 # in dmesg. Exit status: 0 only if every suite passed. SUITES="e2e" limits the run.
 set -uo pipefail
