@@ -72,7 +72,6 @@ const mountSchema = z.strictObject({
   read_only: z.boolean().default(false),
   allow_other: z.boolean().default(true),
   attr_timeout: duration.default(1000),
-  transport: z.enum(['auto', 'fuse', 'zuf']).default('auto'),
   channels: z.number().int().min(1).max(64).optional(),
   tiers: tiers.optional(),
   meta_url: url.optional(),

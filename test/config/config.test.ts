@@ -1,6 +1,6 @@
 // Config loading: defaults, units, URL schemes, and errors that name file, line and key.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configFromUrl, parseConfig } from '../../src/zus/config.js';
+import { ConfigError, configFromUrl, loadConfig, parseConfig } from '../../src/zus/config.js';
 
 function fail(text: string): ConfigError {
   try {
@@ -62,5 +62,15 @@ describe('config', () => {
     expect(c.mounts[0]!.volume).toBe('vol1');
     expect(c.mounts[0]!.fs).toBe('zufs-redis');
     expect(() => configFromUrl('nope://x')).toThrow(ConfigError);
+  });
+
+  it('accepts the annotated example config (and its secret comes from the environment)', () => {
+    process.env.REDIS_PASSWORD = 'example';
+    try {
+      const c = loadConfig(new URL('../../config/example.yaml', import.meta.url).pathname);
+      expect(c.mounts.map((m) => m.fs)).toEqual(['zufs-local', 'zufs-redis']);
+    } finally {
+      delete process.env.REDIS_PASSWORD;
+    }
   });
 });
