@@ -25,6 +25,7 @@ interface Mounted {
   handle: MountHandle;
   since: Date;
   log: Logger;
+  closing?: Promise<void>; // the drain after the kernel side went away; awaited by everyone
 }
 
 /** The transport for `zufs mount`. FUSE serves mounts zusd starts itself; with zuf.ko the kernel
@@ -98,17 +99,20 @@ export class Zusd {
     void handle.closed.then(() => this.onClosed(entry));
   }
 
-  /** The kernel side went away (our unmount, or someone ran umount): drain and close the store. */
-  private async onClosed(entry: Mounted): Promise<void> {
-    if (this.mounts.get(entry.mountpoint) !== entry) return;
-    this.mounts.delete(entry.mountpoint);
-    try {
-      await entry.fs.destroy();
-      entry.log.info({ mountpoint: entry.mountpoint }, 'unmounted');
-    } catch (e) {
-      entry.log.error({ err: e }, 'closing the store after unmount failed');
-    }
-    if (this.mounts.size === 0) void this.stop();
+  /** The kernel side went away (our unmount, or someone ran umount): drain and close the store.
+   * Every caller gets the same promise, so `zufs umount` answers only once the store is closed. */
+  private onClosed(entry: Mounted): Promise<void> {
+    entry.closing ??= (async () => {
+      try {
+        await entry.fs.destroy();
+        entry.log.info({ mountpoint: entry.mountpoint }, 'unmounted');
+      } catch (e) {
+        entry.log.error({ err: e }, 'closing the store after unmount failed');
+      }
+      if (this.mounts.get(entry.mountpoint) === entry) this.mounts.delete(entry.mountpoint);
+      if (this.mounts.size === 0) void this.stop();
+    })();
+    return entry.closing;
   }
 
   async unmount(mountpoint: string): Promise<boolean> {
