@@ -137,7 +137,7 @@ one_round() {
   if do_mount "$t" "$sub"; then
     t0=$(now); ok=ok; note=""
     dd if="$W/big.src" of="$MNT/big" bs=1M 2>"$W/dd.err" || { ok=fail; note=$(tail -1 "$W/dd.err"); }
-    settle "$t" "$sub" big; do_umount; ms=$(( ($(now) - t0) / 1000000 )); rec "$r" "$t" big_write "$ms" "$ok" "$note"
+    [[ $ok == ok ]] && settle "$t" "$sub" big; do_umount; ms=$(( ($(now) - t0) / 1000000 )); rec "$r" "$t" big_write "$ms" "$ok" "$note"
   else rec "$r" "$t" big_write "" fail "mount failed"; fi
   # big read (fresh mount)
   if do_mount "$t" "$sub"; then
@@ -150,7 +150,7 @@ one_round() {
     t0=$(now); ok=ok; note=""
     mkdir "$MNT/small" || { ok=fail; note="mkdir failed"; }
     for ((i = 0; i < SMALL_N; i++)); do printf '%s' "$SMALLDATA" > "$MNT/small/f$i" || { ok=fail; note="write f$i failed"; break; }; done
-    settle "$t" "$sub" small; do_umount; ms=$(( ($(now) - t0) / 1000000 )); rec "$r" "$t" small_write "$ms" "$ok" "$note"
+    [[ $ok == ok ]] && settle "$t" "$sub" small; do_umount; ms=$(( ($(now) - t0) / 1000000 )); rec "$r" "$t" small_write "$ms" "$ok" "$note"
   else rec "$r" "$t" small_write "" fail "mount failed"; fi
   # small read (fresh mount)
   if do_mount "$t" "$sub"; then
