@@ -6,6 +6,7 @@
  */
 #include <linux/fs.h>
 #include <linux/slab.h>
+#include <linux/posix_acl.h>
 
 #include "zuf.h"
 
@@ -201,6 +202,26 @@ int zuf_setattr(struct user_namespace *mnt_userns, struct dentry *dentry, struct
 
 	err = zufc_dispatch(SBI(inode->i_sb), &ioc.hdr, sizeof(ioc));
 	zuf_refresh_inode(inode);
+	if (ia & ATTR_MODE)	/* the server rewrote the access ACL (posix_acl_chmod) */
+		forget_cached_acl(inode, ACL_TYPE_ACCESS);
+	return err;
+}
+
+/* a mode change decided by the kernel (acl.c: S_ISGID dropped on set_acl) */
+int zuf_set_mode(struct inode *inode, umode_t mode)
+{
+	struct zus_inode *zi = ZUII(inode)->zi;
+	struct zufs_ioc_attr ioc = {};
+	int err;
+
+	if (!zi)
+		return -EIO;
+	zuf_hdr_init(&ioc.hdr, ZUFS_OP_SETATTR, sizeof(ioc), sizeof(ioc));
+	ioc.zus_ii = ZUII(inode)->zus_ii;
+	zi->i_mode = cpu_to_le16((inode->i_mode & S_IFMT) | (mode & ~S_IFMT));
+	ioc.zuf_attr = ZUFS_ATTR_MODE;
+	err = zufc_dispatch(SBI(inode->i_sb), &ioc.hdr, sizeof(ioc));
+	zuf_refresh_inode(inode);
 	return err;
 }
 
@@ -226,10 +247,14 @@ const struct inode_operations zuf_file_inode_operations = {
 	.getattr	= zuf_getattr,
 	.setattr	= zuf_setattr,
 	.listxattr	= zuf_listxattr,
+	.get_acl	= zuf_get_acl,
+	.set_acl	= zuf_set_acl,
 };
 
 const struct inode_operations zuf_special_inode_operations = {
 	.getattr	= zuf_getattr,
 	.setattr	= zuf_setattr,
 	.listxattr	= zuf_listxattr,
+	.get_acl	= zuf_get_acl,
+	.set_acl	= zuf_set_acl,
 };

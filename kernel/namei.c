@@ -57,6 +57,9 @@ static int _new_inode(struct inode *dir, struct dentry *dentry, umode_t mode, de
 			return -ENAMETOOLONG;
 	}
 
+	err = zuf_apply_umask(dir, &mode);
+	if (err)
+		return err;
 	err = -ENOMEM;
 	ioc = kzalloc(sizeof(*ioc), GFP_KERNEL);
 	if (!ioc)
@@ -260,4 +263,6 @@ const struct inode_operations zuf_dir_inode_operations = {
 	.getattr	= zuf_getattr,
 	.setattr	= zuf_setattr,
 	.listxattr	= zuf_listxattr,
+	.get_acl	= zuf_get_acl,
+	.set_acl	= zuf_set_acl,
 };

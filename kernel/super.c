@@ -215,7 +215,7 @@ static int zuf_fill_super(struct super_block *sb, struct fs_context *fc)
 	sb->s_blocksize_bits = PAGE_SHIFT;
 	sb->s_op = &zuf_sops;
 	sb->s_xattr = zuf_xattr_handlers;
-	sb->s_flags |= SB_NOSEC;
+	sb->s_flags |= SB_NOSEC | SB_POSIXACL;
 
 	err = -ENOMEM;
 	zmi = kzalloc(sizeof(*zmi), GFP_KERNEL);

@@ -1,24 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * xattr.c - extended attributes "user." and "trusted." through ZUFS_OP_XATTR_GET/SET/LIST.
+ * xattr.c - extended attributes "user." and "trusted." through ZUFS_OP_XATTR_GET/SET/LIST;
+ * "system.posix_acl_*" go through the VFS's posix_acl handlers to acl.c, which uses the raw calls.
  * "security." is not offered, so the VFS's per-write security.capability probe stays local.
  */
 #include <linux/fs.h>
 #include <linux/slab.h>
 #include <linux/xattr.h>
+#include <linux/posix_acl_xattr.h>
 
 #include "zuf.h"
 
 static int _xattr_init(struct zufs_ioc_xattr *ioc, struct inode *inode, u16 op,
-		       const struct xattr_handler *handler, const char *name)
+		       const char *prefix, const char *name)
 {
 	int len;
 
 	memset(ioc, 0, sizeof(*ioc));
 	zuf_hdr_init(&ioc->hdr, op, sizeof(*ioc), offsetof(struct zufs_ioc_xattr, value_size));
 	ioc->zus_ii = ZUII(inode)->zus_ii;
-	if (handler) {
-		len = snprintf(ioc->name, sizeof(ioc->name), "%s%s", handler->prefix, name);
+	if (name) {
+		len = snprintf(ioc->name, sizeof(ioc->name), "%s%s", prefix, name);
 		if (len >= (int)sizeof(ioc->name))
 			return -ERANGE;
 		ioc->name_len = len;
@@ -35,8 +37,9 @@ static int _no_xattr(struct zuf_sb_info *sbi, int err)
 	return err;
 }
 
-static int zuf_xattr_get(const struct xattr_handler *handler, struct dentry *dentry,
-			 struct inode *inode, const char *name, void *buffer, size_t size)
+/* @prefix + @name as one xattr name; @size 0 asks for the value's size */
+int zuf_xattr_get_raw(struct inode *inode, const char *prefix, const char *name,
+		      void *buffer, size_t size)
 {
 	struct zuf_sb_info *sbi = SBI(inode->i_sb);
 	struct zufs_ioc_xattr *ioc;
@@ -48,7 +51,7 @@ static int zuf_xattr_get(const struct xattr_handler *handler, struct dentry *den
 	ioc = kmalloc(sizeof(*ioc), GFP_KERNEL);
 	if (!ioc)
 		return -ENOMEM;
-	err = _xattr_init(ioc, inode, ZUFS_OP_XATTR_GET, handler, name);
+	err = _xattr_init(ioc, inode, ZUFS_OP_XATTR_GET, prefix, name);
 	if (err)
 		goto free;
 	zt = zufc_get_channel(sbi, &err);
@@ -72,9 +75,9 @@ free:
 	return err;
 }
 
-static int zuf_xattr_set(const struct xattr_handler *handler, struct user_namespace *mnt_userns,
-			 struct dentry *dentry, struct inode *inode, const char *name,
-			 const void *value, size_t size, int flags)
+/* a NULL @value removes the xattr; the inode is refreshed from its zus_inode after success */
+int zuf_xattr_set_raw(struct inode *inode, const char *prefix, const char *name,
+		      const void *value, size_t size, int flags)
 {
 	struct zuf_sb_info *sbi = SBI(inode->i_sb);
 	struct zufs_ioc_xattr *ioc;
@@ -88,7 +91,7 @@ static int zuf_xattr_set(const struct xattr_handler *handler, struct user_namesp
 	ioc = kmalloc(sizeof(*ioc), GFP_KERNEL);
 	if (!ioc)
 		return -ENOMEM;
-	err = _xattr_init(ioc, inode, ZUFS_OP_XATTR_SET, handler, name);
+	err = _xattr_init(ioc, inode, ZUFS_OP_XATTR_SET, prefix, name);
 	if (err)
 		goto free;
 	if (flags & XATTR_CREATE)
@@ -162,6 +165,19 @@ free:
 	return ret;
 }
 
+static int zuf_xattr_get(const struct xattr_handler *handler, struct dentry *dentry,
+			 struct inode *inode, const char *name, void *buffer, size_t size)
+{
+	return zuf_xattr_get_raw(inode, handler->prefix, name, buffer, size);
+}
+
+static int zuf_xattr_set(const struct xattr_handler *handler, struct user_namespace *mnt_userns,
+			 struct dentry *dentry, struct inode *inode, const char *name,
+			 const void *value, size_t size, int flags)
+{
+	return zuf_xattr_set_raw(inode, handler->prefix, name, value, size, flags);
+}
+
 static const struct xattr_handler zuf_xattr_user_handler = {
 	.prefix	= XATTR_USER_PREFIX,
 	.get	= zuf_xattr_get,
@@ -177,5 +193,7 @@ static const struct xattr_handler zuf_xattr_trusted_handler = {
 const struct xattr_handler *zuf_xattr_handlers[] = {
 	&zuf_xattr_user_handler,
 	&zuf_xattr_trusted_handler,
+	&posix_acl_access_xattr_handler,	/* system.posix_acl_*: acl.c through ->get/set_acl */
+	&posix_acl_default_xattr_handler,
 	NULL,
 };

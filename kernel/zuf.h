@@ -179,6 +179,7 @@ int zuf_getattr(struct user_namespace *mnt_userns, const struct path *path,
 		struct kstat *stat, u32 request_mask, unsigned int flags);
 int zuf_setattr(struct user_namespace *mnt_userns, struct dentry *dentry, struct iattr *attr);
 void zuf_fill_zi_times_now(struct zus_inode *zi);
+int zuf_set_mode(struct inode *inode, umode_t mode);
 extern const struct inode_operations zuf_file_inode_operations;
 extern const struct inode_operations zuf_special_inode_operations;
 
@@ -199,6 +200,16 @@ extern const struct inode_operations zuf_symlink_inode_operations;
 /* xattr.c */
 extern const struct xattr_handler *zuf_xattr_handlers[];
 ssize_t zuf_listxattr(struct dentry *dentry, char *buffer, size_t size);
+int zuf_xattr_get_raw(struct inode *inode, const char *prefix, const char *name,
+		      void *buffer, size_t size);
+int zuf_xattr_set_raw(struct inode *inode, const char *prefix, const char *name,
+		      const void *value, size_t size, int flags);
+
+/* acl.c */
+struct posix_acl *zuf_get_acl(struct inode *inode, int type, bool rcu);
+int zuf_set_acl(struct user_namespace *mnt_userns, struct inode *inode, struct posix_acl *acl,
+		int type);
+int zuf_apply_umask(struct inode *dir, umode_t *mode);
 
 /* ioctl.c */
 long zuf_ioctl(struct file *filp, unsigned int cmd, unsigned long arg);

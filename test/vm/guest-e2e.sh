@@ -62,6 +62,23 @@ t xattr-list sh -c "setfattr -n user.size -v L $M/r2 && getfattr -d $M/r2 | grep
 t xattr-remove sh -c "setfattr -x user.color $M/r2 && ! getfattr -n user.color $M/r2 2>/dev/null"
 t xattr-missing sh -c "getfattr -n user.nope $M/r2 2>&1 | grep -q 'No such attribute'"
 
+# POSIX ACLs (SB_POSIXACL): stored by the server as system.posix_acl_*, enforced by generic_permission
+NB="setpriv --reuid=65534 --regid=65534 --clear-groups"
+echo secret > $M/acl; chmod 0600 $M/acl
+t acl-none-denied sh -c "! $NB cat $M/acl 2>/dev/null"
+t acl-grant-read sh -c "setfacl -m u:65534:r $M/acl && [ \"\$($NB cat $M/acl)\" = secret ]"
+t acl-getfacl-entry sh -c "getfacl -cn $M/acl 2>/dev/null | grep -qx 'user:65534:r--' && getfacl -cn $M/acl 2>/dev/null | grep -qx 'mask::r--'"
+t acl-mask-in-mode sh -c "[ \$(stat -c %A $M/acl) = -rw-r----- ]"
+t acl-no-write sh -c "! $NB sh -c 'echo w >> $M/acl' 2>/dev/null"
+t acl-remove-denies sh -c "setfacl -x u:65534 $M/acl && ! $NB cat $M/acl 2>/dev/null && [ \$(stat -c %A $M/acl) = -rw------- ]"
+t acl-chmod-masks sh -c "setfacl -m u:65534:r $M/acl && $NB cat $M/acl >/dev/null && chmod 0600 $M/acl && ! $NB cat $M/acl 2>/dev/null && getfacl -cn $M/acl 2>/dev/null | grep -qx 'mask::---'"
+t acl-remove-all sh -c "setfacl -b $M/acl && [ -z \"\$(getfacl -cn $M/acl 2>/dev/null | grep -E '^(user:[0-9]|mask)')\" ]"
+mkdir $M/acld
+t acl-default-set sh -c "setfacl -d -m u:65534:rw $M/acld && getfacl -cn -d $M/acld 2>/dev/null | grep -qx 'user:65534:rw-'"
+t acl-default-inherited sh -c "(umask 077; echo inh > $M/acld/f) && getfacl -cn $M/acld/f 2>/dev/null | grep -q '^user:65534:rw-' && [ \$(stat -c %A $M/acld/f) = -rw-rw-r-- ] && $NB sh -c 'echo w >> $M/acld/f'"
+t acl-default-inherited-dir sh -c "mkdir $M/acld/sub && getfacl -cn -d $M/acld/sub 2>/dev/null | grep -qx 'user:65534:rw-' && getfacl -cn $M/acld/sub 2>/dev/null | grep -q '^user:65534:rw-'"
+t acl-umask-once sh -c "(umask 027; : > $M/um) && [ \$(stat -c %a $M/um) = 640 ] && (umask 027; mkdir $M/umd) && [ \$(stat -c %a $M/umd) = 750 ]"
+
 # sparse files, ioctl
 t fallocate sh -c "fallocate -l 1M $M/fa && [ \$(stat -c %s $M/fa) = 1048576 ]"
 t punch-hole sh -c "fallocate -p -o 0 -l 65536 $M/fa && [ \$(stat -c %s $M/fa) = 1048576 ]"

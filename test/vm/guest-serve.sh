@@ -85,6 +85,7 @@ e2e() {
   t $x-hardlink sh -c "ln $M/r2 $M/r2h && [ \$(stat -c %h $M/r2) = 2 ] && [ \$(stat -c %i $M/r2) = \$(stat -c %i $M/r2h) ]"
   t $x-symlink sh -c "ln -s d1x/d2 $M/sl && [ \"\$(readlink $M/sl)\" = d1x/d2 ] && [ -d $M/sl/d3 ]"
   t $x-xattr sh -c "setfattr -n user.color -v blue $M/r2 && [ \"\$(getfattr --only-values -n user.color $M/r2)\" = blue ] && getfattr -d $M/r2 | grep -q user.color && setfattr -x user.color $M/r2 && ! getfattr -n user.color $M/r2 2>/dev/null"
+  t $x-acl sh -c "setfacl -m u:65534:r $M/r2 && getfacl -cn $M/r2 2>/dev/null | grep -qx 'user:65534:r--' && setfacl -b $M/r2 && ! getfacl -cn $M/r2 2>/dev/null | grep -q '^user:65534'"
   t $x-unlink sh -c "rm $M/r2h && [ \$(stat -c %h $M/r2) = 1 ] && [ ! -e $M/r2h ]"
   t $x-statfs sh -c "df $M > /dev/null"
   t $x-readdir sh -c "[ \"\$(ls $M | sort | tr '\n' ' ')\" = 'a big d1x r2 sl tree untar ' ]"
