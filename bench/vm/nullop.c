@@ -1,5 +1,6 @@
 /*
- * nullop — the null-op round trip for bench/vm: getxattr(PATH, "user.zufs-bench-none") in a loop.
+ * nullop — the null-op round trip for bench/vm: fgetxattr(fd, "user.zufs-bench-none") on PATH
+ * opened once (no path walk, so FUSE with entry/attr timeout 0 adds no LOOKUP/GETATTR).
  * The name never exists, so every call is one server round trip that carries no payload and
  * fails with ENODATA, on FUSE (GETXATTR) and on zuf (XATTR_GET) alike (fstat is no null op on
  * zuf: zuf.ko serves it from the zus_inode without asking the server).
@@ -7,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,17 +49,23 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	secs = strtod(argv[optind + 1], NULL);
+	int fd = open(argv[optind], O_RDONLY);
+
+	if (fd < 0) {
+		perror(argv[optind]);
+		return 1;
+	}
 	t0 = t_now();
 	do {
 		for (int i = 0; i < 16; i++, n++)
-			if (getxattr(argv[optind], "user.zufs-bench-none", v, sizeof(v)) >= 0 || (errno != ENODATA && errno != EOPNOTSUPP)) {
+			if (fgetxattr(fd, "user.zufs-bench-none", v, sizeof(v)) >= 0 || (errno != ENODATA && errno != EOPNOTSUPP)) {
 				fprintf(stderr, "nullop: getxattr %s: %s\n", argv[optind], strerror(errno));
 				return 1;
 			}
 		t = t_now();
 	} while (t - t0 < secs);
 	t -= t0;
-	printf("{\"op\":\"getxattr\",\"ops\":%llu,\"bytes\":0,\"secs\":%.6f,\"ops_per_s\":%.1f,"
+	printf("{\"op\":\"fgetxattr\",\"ops\":%llu,\"bytes\":0,\"secs\":%.6f,\"ops_per_s\":%.1f,"
 	       "\"mib_per_s\":0,\"lat_us\":%.3f,\"direct\":false}\n", n, t, n / t, t * 1e6 / n);
 	return 0;
 }

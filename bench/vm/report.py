@@ -16,7 +16,7 @@ for line in open(a.raw, errors='replace'):
     elif line.startswith('#') or line.startswith('BENCH-ERROR'):
         notes.append(line.rstrip())
 
-LABEL = {'getxattr': 'null op: getxattr of a missing name (one round trip, no payload)',
+LABEL = {'getxattr': 'null op: fgetxattr of a missing name on an open fd (one round trip, no payload)',
          'fstat': 'fstat (FUSE: GETATTR null op; zuf: served from zus_inode)',
          'stat': 'stat(path), attr cache off on FUSE',
          'creat': 'create+unlink pair',

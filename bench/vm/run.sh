@@ -39,5 +39,5 @@ vrc=$?
 echo "bench/vm: VM exited rc=$vrc after $(( $(date +%s) - start ))s"
 grep '^#\|BENCH-ERROR' "$RAW"
 tail -5 "$ART/stderr.txt" >&2
-python3 bench/vm/report.py "$RAW" "bench/results/zuf-$STAMP.json" bench/results/zuf-latest.md \
+python3 bench/vm/report.py "$RAW" "bench/results/zuf-${RESULT_TAG:-}$STAMP.json" "${RESULT_MD:-bench/results/zuf-latest.md}" \
   --kver "$KVER" --vmrc "$vrc" --cmd "bash bench/vm/run.sh" --secs "${SECS:-1}"
