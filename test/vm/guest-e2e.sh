@@ -77,6 +77,9 @@ mkdir $M/acld
 t acl-default-set sh -c "setfacl -d -m u:65534:rw $M/acld && getfacl -cn -d $M/acld 2>/dev/null | grep -qx 'user:65534:rw-'"
 t acl-default-inherited sh -c "(umask 077; echo inh > $M/acld/f) && getfacl -cn $M/acld/f 2>/dev/null | grep -q '^user:65534:rw-' && [ \$(stat -c %A $M/acld/f) = -rw-rw-r-- ] && $NB sh -c 'echo w >> $M/acld/f'"
 t acl-default-inherited-dir sh -c "mkdir $M/acld/sub && getfacl -cn -d $M/acld/sub 2>/dev/null | grep -qx 'user:65534:rw-' && getfacl -cn $M/acld/sub 2>/dev/null | grep -q '^user:65534:rw-'"
+echo s > $M/sg; chown 65534:0 $M/sg; chmod 2664 $M/sg
+t acl-set-drops-sgid-outside-group sh -c "$NB setfacl -m u:1:r $M/sg && [ \$(stat -c %a $M/sg) = 664 ] && getfacl -cn $M/sg 2>/dev/null | grep -qx 'user:1:r--'"
+t acl-set-keeps-sgid-privileged sh -c "chmod 2664 $M/sg && setfacl -m u:2:r $M/sg && [ \$(stat -c %a $M/sg) = 2664 ]"
 t acl-umask-once sh -c "(umask 027; : > $M/um) && [ \$(stat -c %a $M/um) = 640 ] && (umask 027; mkdir $M/umd) && [ \$(stat -c %a $M/umd) = 750 ]"
 
 # sparse files, ioctl
