@@ -46,7 +46,7 @@ export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise
     });
   }
   if (m.layout === 'native') {
-    throw new FsError(errno.ENOTSUP, `mount "${m.name}": layout "native" is not implemented yet for ${m.fs}; use layout: posix`);
+    throw new FsError(errno.ENOTSUP, `mount "${m.name}": layout "native" exists for redis, mongodb, s3 and webdav; ${m.fs} has only the posix layout`);
   }
   const isS3 = m.fs === 'zufs-s3';
   let backend = await openBackend(isS3 ? s3Url(m) : withPassword(m.url, opts.password), {
