@@ -8,6 +8,7 @@ import type { ChunkStore } from '../types.js';
 import { closeSharedAgents } from './agent.js';
 import { S3Client, type S3Options } from './s3.js';
 import { WebDavClient, type WebDavOptions } from './webdav.js';
+import { KeyedMutex } from '../keyed-mutex.js';
 
 /** What the chunk store needs from an object store. Keys use '/' separators. */
 export interface ObjectStore {
@@ -97,25 +98,6 @@ export class WebDavObjectStore implements ObjectStore {
   }
 }
 
-/** Serializes async work per key inside this process. */
-class KeyedMutex {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = prev.then(() => mine);
-    this.tails.set(key, tail);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
-  }
-}
 
 export interface ObjectChunkStoreOptions {
   /** Bytes per chunk. Default 4 MiB: one request per 4 MiB keeps per-request cost small while a

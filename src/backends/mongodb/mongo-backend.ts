@@ -82,6 +82,7 @@ import type {
   MetaStore,
   MetaTxn,
 } from '../types.js';
+import { KeyedMutex } from '../keyed-mutex.js';
 
 export const DEFAULT_MONGO_CHUNK_SIZE = 1024 * 1024;
 
@@ -337,25 +338,6 @@ class Collections {
   }
 }
 
-/** Serializes async work per key inside this process (read-modify-write of one chunk). */
-class KeyedMutex {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = prev.then(() => mine);
-    this.tails.set(key, tail);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
-  }
-}
 
 /** Thrown inside a transaction to abort it because a check failed. */
 class CheckFailed extends Error {}
