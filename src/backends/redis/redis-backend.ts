@@ -98,6 +98,47 @@ export function redisError(err: unknown, label: string): FsError {
   return fsError(errno.EIO, say, err);
 }
 
+/** Opens an ioredis connection (created with lazyConnect) and waits until it is ready: fails with
+ * ETIMEDOUT within connectTimeoutMs, or at once with authError(err) on bad credentials. Later
+ * errors are left to the calls (and ioredis keeps reconnecting in the background). */
+export async function connectRedis(
+  options: RedisOptions,
+  o: { what: string; label: string; connectTimeoutMs: number; authError: (err: unknown) => FsError },
+): Promise<Redis> {
+  const redis = new Redis(options);
+  let lastError: unknown;
+  let onAuthError: ((err: unknown) => void) | undefined;
+  // Without a listener ioredis prints every reconnect failure; the errors surface on the calls.
+  redis.on('error', (err: unknown) => {
+    lastError = err;
+    if (err instanceof Error && AUTH_ERROR.test(err.message)) onAuthError?.(err);
+  });
+  await new Promise<void>((resolve, reject) => {
+    const fail = (err: FsError): void => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      onAuthError = undefined;
+      redis.disconnect();
+      reject(err);
+    };
+    const timer = setTimeout(() => {
+      const why = lastError instanceof Error ? `: ${lastError.message}` : '';
+      fail(fsError(errno.ETIMEDOUT, `${o.what}: cannot connect to ${o.label} within ${o.connectTimeoutMs} ms${why}`, lastError));
+    }, o.connectTimeoutMs);
+    const onReady = (): void => {
+      clearTimeout(timer);
+      onAuthError = undefined;
+      resolve();
+    };
+    onAuthError = (err) => fail(o.authError(err));
+    redis.once('ready', onReady);
+    redis.connect().catch((err: unknown) => {
+      lastError ??= err;
+    });
+  });
+  return redis;
+}
+
 function inodeFields(i: InodeRecord): string[] {
   const f = [
     'mode', String(i.mode),
@@ -227,38 +268,8 @@ export class RedisBackend implements Backend {
       connectionName: `zufs:${opts.volume}`,
     };
     if (conn.tls) options.tls = { servername: conn.host };
-    const redis = new Redis(options);
-    let lastError: unknown;
-    let onAuthError: ((err: unknown) => void) | undefined;
-    // Without a listener ioredis prints every reconnect failure; the errors surface on the calls.
-    redis.on('error', (err: unknown) => {
-      lastError = err;
-      if (err instanceof Error && AUTH_ERROR.test(err.message)) onAuthError?.(err);
-    });
-    await new Promise<void>((resolve, reject) => {
-      const fail = (err: FsError): void => {
-        clearTimeout(timer);
-        redis.off('ready', onReady);
-        onAuthError = undefined;
-        redis.disconnect();
-        reject(err);
-      };
-      const timer = setTimeout(() => {
-        const why = lastError instanceof Error ? `: ${lastError.message}` : '';
-        fail(fsError(errno.ETIMEDOUT, `redis backend: cannot connect to ${label} within ${connectTimeoutMs} ms${why}`, lastError));
-      }, connectTimeoutMs);
-      const onReady = (): void => {
-        clearTimeout(timer);
-        onAuthError = undefined;
-        resolve();
-      };
-      // Wrong credentials will not get better by retrying.
-      onAuthError = (err) => fail(redisError(err, label));
-      redis.once('ready', onReady);
-      redis.connect().catch((err: unknown) => {
-        lastError ??= err;
-      });
-    });
+    // Wrong credentials will not get better by retrying.
+    const redis = await connectRedis(options, { what: 'redis backend', label, connectTimeoutMs, authError: (err) => redisError(err, label) });
     try {
       const chunkSize = await RedisBackend.initVolume(redis, `zufs:{${opts.volume}}:v`, opts.chunkSize ?? REDIS_DEFAULT_CHUNK_SIZE, label);
       return new RedisBackend(redis, opts.volume, chunkSize, label, opts.syncWaitAof ?? false, commandTimeoutMs, opts.lockLeaseMs ?? 5000);

@@ -3,7 +3,7 @@
 // by commandTimeoutMs, reconnecting in the background) and the errno a Redis error becomes.
 import { Redis, type RedisOptions } from 'ioredis';
 import { redactUrl } from '../../backends/index.js';
-import { redisError } from '../../backends/redis/redis-backend.js';
+import { connectRedis as openRedis, redisError } from '../../backends/redis/redis-backend.js';
 import { errno, FsError, fsError } from '../errors.js';
 
 export interface RedisNativeTarget {
@@ -28,7 +28,6 @@ export interface ConnectOptions {
   clientName?: string | undefined;
 }
 
-const AUTH_ERROR = /^(NOAUTH|WRONGPASS|NOPERM)/;
 
 function bad(url: string, why: string): never {
   throw fsError(errno.EINVAL, `redis native URL ${redactUrl(url)}: ${why}`);
@@ -94,36 +93,10 @@ export async function connectRedis(t: RedisNativeTarget, opts: ConnectOptions): 
     protocol: 2,
   };
   if (t.tls) options.tls = { servername: t.host };
-  const redis = new Redis(options);
-  let lastError: unknown;
-  let onAuthError: ((err: unknown) => void) | undefined;
-  // Without a listener ioredis prints every reconnect failure; the errors surface on the calls.
-  redis.on('error', (err: unknown) => {
-    lastError = err;
-    if (err instanceof Error && AUTH_ERROR.test(err.message)) onAuthError?.(err);
+  return openRedis(options, {
+    what: 'redis native',
+    label: t.label,
+    connectTimeoutMs,
+    authError: (err) => nativeRedisError(err, t.label),
   });
-  await new Promise<void>((resolve, reject) => {
-    const fail = (err: FsError): void => {
-      clearTimeout(timer);
-      redis.off('ready', onReady);
-      onAuthError = undefined;
-      redis.disconnect();
-      reject(err);
-    };
-    const timer = setTimeout(() => {
-      const why = lastError instanceof Error ? `: ${lastError.message}` : '';
-      fail(fsError(errno.ETIMEDOUT, `redis native: cannot connect to ${t.label} within ${connectTimeoutMs} ms${why}`, lastError));
-    }, connectTimeoutMs);
-    const onReady = (): void => {
-      clearTimeout(timer);
-      onAuthError = undefined;
-      resolve();
-    };
-    onAuthError = (err) => fail(nativeRedisError(err, t.label));
-    redis.once('ready', onReady);
-    redis.connect().catch((err: unknown) => {
-      lastError ??= err;
-    });
-  });
-  return redis;
 }
