@@ -12,6 +12,7 @@
 # tooling and is not in the zip. So: download the exact module version from the proxy (checked
 # against go.sum's checksum database as usual), write version.txt, build its cmd/ferretdb.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 VERSION=v1.24.2
 PORT="${ZUFS_FERRETDB_PORT:-27117}"
@@ -66,13 +67,7 @@ start() {
 }
 
 stop() {
-  if [ -f "$DIR/ferretdb.pid" ]; then
-    local pid
-    pid="$(cat "$DIR/ferretdb.pid")"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
+  stop_pid "$DIR/ferretdb.pid" TERM 50
   rm -rf "$DIR"
 }
 

@@ -8,6 +8,7 @@
 # Env: ZUFS_S3_PORT (default 19000), ZUFS_SERVERS_DIR (default /tmp/zufs-servers),
 #      ZUFS_SERVERS_BIN (default /usr/local/bin).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 PORT="${ZUFS_S3_PORT:-19000}"
@@ -60,13 +61,7 @@ start() {
 }
 
 stop() {
-  if [ -f "$DIR/minio.pid" ]; then
-    local pid
-    pid="$(cat "$DIR/minio.pid")"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
+  stop_pid "$DIR/minio.pid" TERM 100
   rm -rf "$DIR"
 }
 

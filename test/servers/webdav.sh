@@ -6,6 +6,7 @@
 #   webdav.sh stop           stops only the nginx this script started
 # Env: ZUFS_WEBDAV_PORT (default 18180), ZUFS_SERVERS_DIR (default /tmp/zufs-servers).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 PORT="${ZUFS_WEBDAV_PORT:-18180}"
 DIR="${ZUFS_SERVERS_DIR:-/tmp/zufs-servers}/webdav-$PORT"
@@ -72,13 +73,7 @@ CONF
 }
 
 stop() {
-  if [ -f "$DIR/nginx.pid" ]; then
-    local pid
-    pid="$(cat "$DIR/nginx.pid")"
-    kill -QUIT "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
+  stop_pid "$DIR/nginx.pid" QUIT 50
   rm -rf "$DIR"
 }
 
