@@ -3,6 +3,7 @@
 #   ferretdb.sh install      builds FerretDB from the Go module proxy into $BIN (skipped if present)
 #   ferretdb.sh start        prints the URL (mongodb://127.0.0.1:PORT/) on stdout
 #   ferretdb.sh stop         stops only the ferretdb this script started, removes its data
+#                            (ZUFS_KEEP_DATA=1 keeps it for the next start)
 # Env: ZUFS_FERRETDB_PORT (default 27117), ZUFS_SERVERS_DIR (default /tmp/zufs-servers),
 #      ZUFS_SERVERS_BIN (default /usr/local/bin).
 #
@@ -68,7 +69,9 @@ start() {
 
 stop() {
   stop_pid "$DIR/ferretdb.pid" TERM 50
-  rm -rf "$DIR"
+  # ZUFS_KEEP_DATA=1: a later start on the same port and ZUFS_SERVERS_DIR serves the same data
+  # (outage tests stop a server under a mount and start it again).
+  [ "${ZUFS_KEEP_DATA:-}" = 1 ] || rm -rf "$DIR"
 }
 
 case "${1:-}" in

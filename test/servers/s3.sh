@@ -5,6 +5,7 @@
 #   s3.sh start              prints the endpoint URL (http://127.0.0.1:PORT) on stdout; the bucket
 #                            `zufs-test` exists; credentials are ZUFS_S3_ACCESS_KEY/ZUFS_S3_SECRET_KEY
 #   s3.sh stop               stops only the minio this script started, removes its data
+#                            (ZUFS_KEEP_DATA=1 keeps it for the next start)
 # Env: ZUFS_S3_PORT (default 19000), ZUFS_SERVERS_DIR (default /tmp/zufs-servers),
 #      ZUFS_SERVERS_BIN (default /usr/local/bin).
 set -euo pipefail
@@ -62,7 +63,9 @@ start() {
 
 stop() {
   stop_pid "$DIR/minio.pid" TERM 100
-  rm -rf "$DIR"
+  # ZUFS_KEEP_DATA=1: a later start on the same port and ZUFS_SERVERS_DIR serves the same data
+  # (outage tests stop a server under a mount and start it again).
+  [ "${ZUFS_KEEP_DATA:-}" = 1 ] || rm -rf "$DIR"
 }
 
 case "${1:-}" in

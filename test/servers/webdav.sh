@@ -3,7 +3,8 @@
 # directory so it never touches /etc/nginx or a system nginx.
 #   webdav.sh install        apt-get install nginx-light + dav_ext module (skipped if present)
 #   webdav.sh start          prints the URL (http://127.0.0.1:PORT/) on stdout
-#   webdav.sh stop           stops only the nginx this script started
+#   webdav.sh stop           stops only the nginx this script started, removes its data
+#                            (ZUFS_KEEP_DATA=1 keeps it for the next start)
 # Env: ZUFS_WEBDAV_PORT (default 18180), ZUFS_SERVERS_DIR (default /tmp/zufs-servers).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -74,7 +75,9 @@ CONF
 
 stop() {
   stop_pid "$DIR/nginx.pid" QUIT 50
-  rm -rf "$DIR"
+  # ZUFS_KEEP_DATA=1: a later start on the same port and ZUFS_SERVERS_DIR serves the same data
+  # (outage tests stop a server under a mount and start it again).
+  [ "${ZUFS_KEEP_DATA:-}" = 1 ] || rm -rf "$DIR"
 }
 
 case "${1:-}" in
