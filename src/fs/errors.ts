@@ -47,6 +47,8 @@ export function toErrno(err: unknown): number {
     }
     if (typeof e.errno === 'number' && e.errno !== 0) return Math.abs(e.errno);
     if (e.name === 'TimeoutError' || e.name === 'AbortError') return errno.ETIMEDOUT;
+    // The MongoDB driver's errors carry no errno code: a server that does not answer is these classes.
+    if (e.name === 'MongoNetworkTimeoutError' || e.name === 'MongoOperationTimeoutError') return errno.ETIMEDOUT;
   }
   return errno.EIO;
 }

@@ -288,6 +288,9 @@ function clientOptions(o: MongoBackendOptions): MongoClientOptions {
     // A few connections: opening one costs more than waiting for one, and FerretDB/SQLite serializes
     // writes anyway.
     maxPoolSize: 8,
+    // A read on a silent server is not retried by the driver: it then fails after socketTimeoutMS
+    // (the mount's `timeout`), not twice that plus a server selection. The native layout does the same.
+    retryReads: false,
     promoteLongs: false,
     ...o.client,
   };
