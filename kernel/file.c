@@ -1,17 +1,40 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * file.c - regular file operations other than the data path: fsync (ZUFS_OP_SYNC),
- * fallocate (ZUFS_OP_FALLOCATE) and SEEK_DATA/SEEK_HOLE (ZUFS_OP_LLSEEK).
+ * file.c - regular file operations other than the data path: open and close (the page
+ * cache's close-to-open, mmap.c), fsync (ZUFS_OP_SYNC), fallocate (ZUFS_OP_FALLOCATE) and
+ * SEEK_DATA/SEEK_HOLE (ZUFS_OP_LLSEEK).
  */
 #include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
 #include <linux/falloc.h>
 
 #include "zuf.h"
+
+static int zuf_file_open(struct inode *inode, struct file *file)
+{
+	int err = generic_file_open(inode, file);
+
+	if (!err)
+		zuf_pc_revalidate(inode);
+	return err;
+}
+
+/* close: what a shared mapping dirtied reaches the server (close-to-open) */
+static int zuf_flush(struct file *file, fl_owner_t id)
+{
+	return filemap_write_and_wait(file->f_mapping);
+}
 
 static int zuf_fsync(struct file *file, loff_t start, loff_t end, int datasync)
 {
 	struct inode *inode = file_inode(file);
 	struct zufs_ioc_sync ioc = {};
+	int err;
+
+	err = file_write_and_wait_range(file, start, end);
+	if (err)
+		return err;
 
 	zuf_hdr_init(&ioc.hdr, ZUFS_OP_SYNC, sizeof(ioc), sizeof(ioc));
 	ioc.zus_ii = ZUII(inode)->zus_ii;
@@ -33,6 +56,9 @@ static long zuf_fallocate(struct file *file, int mode, loff_t offset, loff_t len
 		return -EINVAL;
 
 	inode_lock(inode);
+	err = filemap_write_and_wait_range(inode->i_mapping, offset, offset + len - 1);
+	if (err)
+		goto out;
 	zuf_hdr_init(&ioc.hdr, ZUFS_OP_FALLOCATE, sizeof(ioc), sizeof(ioc));
 	ioc.zus_ii = ZUII(inode)->zus_ii;
 	ioc.offset = offset;
@@ -40,6 +66,10 @@ static long zuf_fallocate(struct file *file, int mode, loff_t offset, loff_t len
 	ioc.mode = mode;
 	err = zufc_dispatch(SBI(inode->i_sb), &ioc.hdr, sizeof(ioc));
 	zuf_refresh_inode(inode);
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		truncate_pagecache_range(inode, offset, offset + len - 1);
+	zuf_pc_note(inode);
+out:
 	inode_unlock(inode);
 	return err;
 }
@@ -69,10 +99,12 @@ static loff_t zuf_llseek(struct file *file, loff_t offset, int whence)
 }
 
 const struct file_operations zuf_file_operations = {
-	.open		= generic_file_open,
+	.open		= zuf_file_open,
+	.flush		= zuf_flush,
 	.llseek		= zuf_llseek,
 	.read_iter	= zuf_read_iter,
 	.write_iter	= zuf_write_iter,
+	.mmap		= generic_file_mmap,
 	.splice_read	= generic_file_splice_read,
 	.splice_write	= iter_file_splice_write,
 	.fsync		= zuf_fsync,

@@ -6,6 +6,8 @@
  */
 #include <linux/fs.h>
 #include <linux/slab.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
 #include <linux/posix_acl.h>
 
 #include "zuf.h"
@@ -68,6 +70,7 @@ static void _set_ops(struct inode *inode, struct zus_inode *zi)
 	case S_IFREG:
 		inode->i_op = &zuf_file_inode_operations;
 		inode->i_fop = &zuf_file_operations;
+		inode->i_data.a_ops = &zuf_aops;
 		break;
 	case S_IFDIR:
 		inode->i_op = &zuf_dir_inode_operations;
@@ -182,6 +185,10 @@ int zuf_setattr(struct user_namespace *mnt_userns, struct dentry *dentry, struct
 		ioc.zuf_attr |= ZUFS_ATTR_GID;
 	}
 	if (ia & ATTR_SIZE) {
+		/* dirty pages go first: writeback must not race the server's truncate */
+		err = filemap_write_and_wait(inode->i_mapping);
+		if (err)
+			return err;
 		ioc.truncate_size = attr->ia_size;
 		ioc.zuf_attr |= ZUFS_ATTR_SIZE;
 	}
@@ -202,6 +209,10 @@ int zuf_setattr(struct user_namespace *mnt_userns, struct dentry *dentry, struct
 
 	err = zufc_dispatch(SBI(inode->i_sb), &ioc.hdr, sizeof(ioc));
 	zuf_refresh_inode(inode);
+	if (!err && (ia & ATTR_SIZE)) {
+		truncate_pagecache(inode, i_size_read(inode));
+		zuf_pc_note(inode);
+	}
 	if (ia & ATTR_MODE)	/* the server rewrote the access ACL (posix_acl_chmod) */
 		forget_cached_acl(inode, ACL_TYPE_ACCESS);
 	return err;

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * rw.c - read and write through the channel's op buffer: the kernel copies between the
- * application's iov and the payload area; I/O bigger than the payload area is split.
+ * rw.c - read and write through the channel's op buffer: the kernel copies between an
+ * iov_iter and the payload area; I/O bigger than the payload area is split. read(2) and
+ * write(2) go straight to the server (no page cache); pages that mmap cached are written
+ * back before and invalidated after, so both views stay coherent (mmap.c).
  */
 #include <linux/fs.h>
 #include <linux/uio.h>
+#include <linux/pagemap.h>
 
 #include "zuf.h"
 
@@ -17,19 +20,34 @@ static void _io_init(struct zufs_ioc_IO *ioc, struct inode *inode, u16 op, loff_
 	ioc->hdr.len = len;
 }
 
-ssize_t zuf_read_iter(struct kiocb *kiocb, struct iov_iter *ii)
+/*
+ * Faults the next part of a user buffer in before a channel is held: the buffer may be a
+ * mapping of a zuf file whose fault needs a channel itself. True when nothing could be.
+ */
+static bool _fault_in(struct iov_iter *ii, size_t (*fault_in)(const struct iov_iter *, size_t))
 {
-	struct inode *inode = file_inode(kiocb->ki_filp);
+	size_t want = min_t(size_t, iov_iter_count(ii), SZ_1M);
+
+	return user_backed_iter(ii) && fault_in(ii, want) == want;
+}
+
+/* reads [pos, pos + count) into @ii; returns the bytes read (short at EOF) or an errno */
+ssize_t zuf_rw_read(struct inode *inode, loff_t pos, struct iov_iter *ii)
+{
 	struct zuf_sb_info *sbi = SBI(inode->i_sb);
 	struct zufs_ioc_IO ioc;
 	struct zufc_thread *zt;
-	loff_t pos = kiocb->ki_pos;
 	ssize_t done = 0;
 	int err = 0;
 
 	while (iov_iter_count(ii)) {
 		size_t chunk, n, copied;
 
+		/* fault the destination in before holding a channel: it may be a zuf mapping */
+		if (_fault_in(ii, fault_in_iov_iter_writeable)) {
+			err = -EFAULT;
+			break;
+		}
 		zt = zufc_get_channel(sbi, &err);
 		if (!zt)
 			break;
@@ -59,34 +77,25 @@ ssize_t zuf_read_iter(struct kiocb *kiocb, struct iov_iter *ii)
 		if (n < chunk)
 			break;	/* end of file */
 	}
-	kiocb->ki_pos = pos;
-	file_accessed(kiocb->ki_filp);
 	return done ? done : err;
 }
 
-ssize_t zuf_write_iter(struct kiocb *kiocb, struct iov_iter *ii)
+/* writes @ii at pos with ZUFS_RW_* flags @rw; returns the bytes written or an errno */
+ssize_t zuf_rw_write(struct inode *inode, loff_t pos, struct iov_iter *ii, u64 rw)
 {
-	struct inode *inode = file_inode(kiocb->ki_filp);
 	struct zuf_sb_info *sbi = SBI(inode->i_sb);
 	struct zufs_ioc_IO ioc;
 	struct zufc_thread *zt;
-	ssize_t done = 0, ret;
-	loff_t pos;
+	ssize_t done = 0;
 	int err = 0;
-
-	inode_lock(inode);
-	zuf_refresh_inode(inode);	/* O_APPEND needs the size the server has */
-	ret = generic_write_checks(kiocb, ii);
-	if (ret <= 0)
-		goto out;
-	ret = file_remove_privs(kiocb->ki_filp);	/* suid/sgid go on write, via setattr */
-	if (ret)
-		goto out;
-	pos = kiocb->ki_pos;
 
 	while (iov_iter_count(ii)) {
 		size_t chunk, n, copied;
 
+		if (_fault_in(ii, fault_in_iov_iter_readable)) {
+			err = -EFAULT;
+			break;
+		}
 		zt = zufc_get_channel(sbi, &err);
 		if (!zt)
 			break;
@@ -98,11 +107,7 @@ ssize_t zuf_write_iter(struct kiocb *kiocb, struct iov_iter *ii)
 			break;
 		}
 		_io_init(&ioc, inode, ZUFS_OP_WRITE, pos, copied);
-		ioc.rw = ZUFS_RW_WRITE;
-		if (kiocb->ki_flags & IOCB_APPEND)
-			ioc.rw |= ZUFS_RW_APPEND;
-		if (kiocb->ki_flags & IOCB_DSYNC)
-			ioc.rw |= ZUFS_RW_DSYNC;
+		ioc.rw = ZUFS_RW_WRITE | rw;
 		err = zufc_call(&zt, &ioc.hdr, sizeof(ioc));
 		zufc_put_channel(zt);
 		if (err) {
@@ -124,11 +129,72 @@ ssize_t zuf_write_iter(struct kiocb *kiocb, struct iov_iter *ii)
 			break;
 		}
 	}
-	kiocb->ki_pos = pos;
-	if (pos > i_size_read(inode))
-		i_size_write(inode, pos);
+	return done ? done : err;
+}
+
+ssize_t zuf_read_iter(struct kiocb *kiocb, struct iov_iter *ii)
+{
+	struct file *file = kiocb->ki_filp;
+	struct inode *inode = file_inode(file);
+	size_t count = iov_iter_count(ii);
+	ssize_t ret;
+
+	if (!count)
+		return 0;
+	/* what a shared mapping dirtied reaches the server before we ask it */
+	if (file->f_mapping->nrpages) {
+		ret = filemap_write_and_wait_range(file->f_mapping, kiocb->ki_pos,
+						   kiocb->ki_pos + count - 1);
+		if (ret)
+			return ret;
+	}
+	ret = zuf_rw_read(inode, kiocb->ki_pos, ii);
+	if (ret > 0)
+		kiocb->ki_pos += ret;
+	file_accessed(file);
+	return ret;
+}
+
+ssize_t zuf_write_iter(struct kiocb *kiocb, struct iov_iter *ii)
+{
+	struct file *file = kiocb->ki_filp;
+	struct address_space *mapping = file->f_mapping;
+	struct inode *inode = file_inode(file);
+	loff_t pos;
+	ssize_t ret;
+	size_t count;
+	u64 rw = 0;
+
+	inode_lock(inode);
+	zuf_refresh_inode(inode);	/* O_APPEND needs the size the server has */
+	ret = generic_write_checks(kiocb, ii);
+	if (ret <= 0)
+		goto out;
+	ret = file_remove_privs(file);	/* suid/sgid go on write, via setattr */
+	if (ret)
+		goto out;
+	pos = kiocb->ki_pos;
+	count = iov_iter_count(ii);
+	if (mapping->nrpages) {
+		ret = filemap_write_and_wait_range(mapping, pos, pos + count - 1);
+		if (ret)
+			goto out;
+	}
+	if (kiocb->ki_flags & IOCB_APPEND)
+		rw |= ZUFS_RW_APPEND;
+	if (kiocb->ki_flags & IOCB_DSYNC)
+		rw |= ZUFS_RW_DSYNC;
+	ret = zuf_rw_write(inode, pos, ii, rw);
+	if (mapping->nrpages)	/* cached pages of the range are stale now */
+		invalidate_inode_pages2_range(mapping, pos >> PAGE_SHIFT,
+					      (pos + count - 1) >> PAGE_SHIFT);
+	if (ret > 0) {
+		kiocb->ki_pos = pos + ret;
+		if (kiocb->ki_pos > i_size_read(inode))
+			i_size_write(inode, kiocb->ki_pos);
+	}
 	zuf_refresh_inode(inode);
-	ret = done ? done : err;
+	zuf_pc_note(inode);
 out:
 	inode_unlock(inode);
 	if (ret > 0)

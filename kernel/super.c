@@ -34,6 +34,8 @@ static struct inode *zuf_alloc_inode(struct super_block *sb)
 	zii->zi = NULL;
 	zii->zus_ii = 0;
 	zii->_zi = 0;
+	zii->pc_mtime = 0;
+	zii->pc_size = 0;
 	return &zii->vfs_inode;
 }
 
@@ -204,6 +206,9 @@ static int zuf_fill_super(struct super_block *sb, struct fs_context *fc)
 	spin_unlock(&zri.lock);
 
 	err = zuf_sb_id_alloc(sbi);
+	if (err)
+		return err;
+	err = super_setup_bdi(sb);	/* a writeback-capable bdi: mmap dirties pages */
 	if (err)
 		return err;
 

@@ -124,6 +124,8 @@ struct zuf_inode_info {
 	struct zus_inode	*zi;		/* in a pool of the sb; immutable after iget */
 	__u64			zus_ii;		/* server cookie; immutable after iget */
 	zu_dpp_t		_zi;
+	u64			pc_mtime;	/* mmap.c: the version the page cache holds */
+	u64			pc_size;
 };
 
 static inline struct zuf_inode_info *ZUII(struct inode *inode)
@@ -191,8 +193,15 @@ extern const struct file_operations zuf_dir_operations;
 
 /* file.c, rw.c */
 extern const struct file_operations zuf_file_operations;
+ssize_t zuf_rw_read(struct inode *inode, loff_t pos, struct iov_iter *ii);
+ssize_t zuf_rw_write(struct inode *inode, loff_t pos, struct iov_iter *ii, u64 rw);
 ssize_t zuf_read_iter(struct kiocb *kiocb, struct iov_iter *ii);
 ssize_t zuf_write_iter(struct kiocb *kiocb, struct iov_iter *ii);
+
+/* mmap.c */
+extern const struct address_space_operations zuf_aops;
+void zuf_pc_note(struct inode *inode);
+void zuf_pc_revalidate(struct inode *inode);
 
 /* symlink.c */
 extern const struct inode_operations zuf_symlink_inode_operations;

@@ -88,6 +88,19 @@ t punch-hole sh -c "fallocate -p -o 0 -l 65536 $M/fa && [ \$(stat -c %s $M/fa) =
 t seek-data-hole sh -c "printf abc | dd of=$M/sp bs=1 seek=3000000 status=none && r=\$($P seek $M/sp hole 0) && d=\$($P seek $M/sp data 0) && echo hole=\$r data=\$d && [ \$d -gt 0 ] && [ \$d -le 3000000 ] && [ \$r -lt \$d ]"
 t ioctl-getflags sh -c "r=\$($P getflags $M/r2); echo \$r; case \$r in flags*|ENOTTY|EOPNOTSUPP) true;; *) false;; esac"
 
+# mmap through the page cache (mmap.c), kept coherent with read(2)/write(2)
+printf 'hello-mmap-world' > $M/mm
+t mmap-read sh -c "[ \"\$($P mmap-read $M/mm 6 4)\" = mmap ]"
+t mmap-shared-write-msync sh -c "$P mmap-write $M/mm 0 HELLO && [ \"\$(cat $M/mm)\" = HELLO-mmap-world ]"
+t mmap-sees-write2 sh -c "$P mmap-read $M/mm 0 5 >/dev/null && printf J | dd of=$M/mm bs=1 seek=0 conv=notrunc status=none && [ \"\$($P mmap-read $M/mm 0 5)\" = JELLO ]"
+t mmap-private-cow sh -c "[ \"\$($P mmap-cow $M/mm 0 ZZ | tr '\n' ' ')\" = 'ZZ JE ' ] && [ \"\$(cat $M/mm)\" = JELLO-mmap-world ]"
+t mmap-write-then-truncate sh -c "$P mmap-write $M/mm 10 WORLD && truncate -s 12 $M/mm && [ \"\$(cat $M/mm)\" = JELLO-mmapWO ] && [ \"\$($P mmap-read $M/mm 6 6)\" = mmapWO ]"
+t mmap-big-file sh -c "cp /tmp/big $M/mbig && $P mmap-read $M/mbig 0 5000000 | cmp - /tmp/big"
+t exec-from-mount sh -c "cp /bin/echo $M/echo && chmod 755 $M/echo && [ \"\$($M/echo exec-ok)\" = exec-ok ]"
+
+# flock (kernel-local locks: one gateway per zuf mount)
+t flock-excludes sh -c "flock $M/lk sleep 3 & sleep 1; ! flock -n $M/lk true; r=\$?; wait; [ \$r = 0 ] && flock -n $M/lk true"
+
 # readdir of many entries
 t many-create sh -c "mkdir $M/many && cd $M/many && for i in \$(seq 1 1500); do : > file-with-a-longer-name-\$i; done"
 t many-readdir sh -c "[ \$(ls $M/many | wc -l) = 1500 ] && [ \$(ls $M/many | sort -u | wc -l) = 1500 ]"
@@ -105,6 +118,11 @@ t tar-extract sh -c "mkdir $M/untar && tar -C $M/untar -xf /tmp/in.tar"
 t tar-diff diff -r $SNAP $M/untar
 t tar-roundtrip sh -c "tar -C $M/untar -cf /tmp/out.tar . && [ \"\$(tar -tvf /tmp/in.tar | sort)\" = \"\$(tar -tvf /tmp/out.tar | sort)\" ]"
 t rm-rf-tree sh -c "rm -rf $M/tree $M/untar && [ -z \"\$(ls $M | grep -E '^(tree|untar)$')\" ]"
+
+# git: index and packs are mmap'd
+t git-init-commit sh -c "cd $M && git init -q repo && cd repo && cp -a $SNAP/src . && git add -A && git -c user.name=t -c user.email=t@e commit -q -m one && git -c user.name=t -c user.email=t@e commit -q --allow-empty -m two && [ \$(git rev-list --count HEAD) = 2 ]"
+t git-gc-fsck sh -c "cd $M/repo && git gc -q && git fsck --no-progress 2>&1 && git status --porcelain | wc -l | grep -qx 0"
+t git-clone sh -c "git clone -q $M/repo $M/clone && diff -r -x .git $M/repo $M/clone"
 
 # concurrency: more application threads than channels (the wait queue path), both CPUs
 t parallel-writers sh -c "for i in 1 2 3 4 5 6 7 8; do dd if=/tmp/big of=$M/par\$i bs=64k status=none & done; wait"

@@ -15,7 +15,7 @@ rc=0; summary=""
 for suite in ${SUITES:-e2e crash evil async serve}; do
   echo "==== zuf VM suite: $suite (kernel $KVER, artifacts $ART/$suite) ===="
   start=$(date +%s)
-  bash test/vm/vmrun.sh -k "$KVER" -m kernel/zuf.ko -u -c 2 -r 2G -t 600 -o "$ART/$suite" -- bash test/vm/guest-$suite.sh
+  bash test/vm/vmrun.sh -k "$KVER" -m kernel/zuf.ko -u -c 2 -r 2G -t "${VM_SUITE_TIMEOUT:-1200}" -o "$ART/$suite" -- bash test/vm/guest-$suite.sh
   src=$?
   if [ -f "$ART/$suite/dmesg" ]; then
     if grep -E 'BUG:|WARNING:|Oops|Call Trace|general protection|blocked for more than|UBSAN|KASAN' "$ART/$suite/dmesg"; then
