@@ -2,12 +2,14 @@
 //   memory://                                     in-process, for tests
 //   local:///abs/path/to/volume                   embedded store on the local disk
 //   redis://[user:pass@]host[:port][/db]?volume=name    (rediss:// for TLS)
+//   redis+sentinel://[user:pass@]host[:port],…/master[/db]?volume=name, redis+cluster://host[:port],…?volume=name
 //   mongodb://... and mongodb+srv://...           (volume from the options; see mongodb/)
 // and redacts credentials from URLs for anything that logs them.
 import { errno, fsError } from '../fs/errors.js';
 import { LocalBackend } from './local/local-backend.js';
 import { MemoryBackend } from './memory.js';
 import { RedisBackend } from './redis/redis-backend.js';
+import { isRedisScheme, joinHostList, parseRedisUrl, splitHostList } from './redis/redis-url.js';
 import type { Backend } from './types.js';
 
 export interface OpenBackendOptions {
@@ -37,17 +39,19 @@ const SECRET_PARAMS = /^(password|pass|pwd|secret|token|access_?key|secret_?key|
 
 /** The URL with any password (userinfo or secret-looking query parameter) replaced by "***". */
 export function redactUrl(url: string): string {
+  // A host list (redis+cluster://h1:7000,h2:7001) is not a WHATWG URL: redact with its first host.
+  const { first, more } = splitHostList(url);
   let u: URL;
   try {
-    u = new URL(url);
+    u = new URL(first);
   } catch {
     // Not a URL we can parse: still hide anything between "//" and "@".
     return url.replace(/\/\/[^/@\s]*@/g, '//***@').replace(/:[^:/@\s]*@/g, ':***@');
   }
   if (u.password) u.password = '***';
-  else if (u.username && /^rediss?:$/.test(u.protocol)) u.username = '***'; // redis://secret@host is a password
+  else if (u.username && isRedisScheme(u.protocol)) u.username = '***'; // redis://secret@host is a password
   for (const key of [...u.searchParams.keys()]) if (SECRET_PARAMS.test(key)) u.searchParams.set(key, '***');
-  return u.toString();
+  return joinHostList(u.toString(), more);
 }
 
 function bad(url: string, why: string): never {
@@ -63,7 +67,7 @@ function positiveInt(url: string, what: string, v: number | undefined): number |
 export async function openBackend(url: string, opts: OpenBackendOptions = {}): Promise<Backend> {
   let u: URL;
   try {
-    u = new URL(url);
+    u = new URL(splitHostList(url).first);
   } catch {
     bad(url, 'not a URL (expected memory://, local:///path, redis://host:port/db?volume=name or rediss://...)');
   }
@@ -84,29 +88,23 @@ export async function openBackend(url: string, opts: OpenBackendOptions = {}): P
     }
 
     case 'redis:':
-    case 'rediss:': {
-      if (!u.hostname) bad(url, 'needs a host, e.g. redis://127.0.0.1:6379/0?volume=vol1');
-      const port = u.port === '' ? 6379 : Number(u.port);
-      const dbPart = u.pathname.replace(/^\//, '');
-      const db = dbPart === '' ? 0 : Number(dbPart);
-      if (!Number.isInteger(db) || db < 0 || !/^\d*$/.test(dbPart)) bad(url, `database must be a number, got "${dbPart}"`);
-      for (const key of u.searchParams.keys()) if (key !== 'volume') bad(url, `unknown parameter "${key}" (only "volume" is understood)`);
-      const volume = u.searchParams.get('volume') ?? opts.volume;
+    case 'rediss:':
+    case 'redis+sentinel:':
+    case 'rediss+sentinel:':
+    case 'redis+cluster:':
+    case 'rediss+cluster:': {
+      const target = parseRedisUrl(url, (why) => bad(url, why));
+      for (const key of target.params.keys()) if (key !== 'volume') bad(url, `unknown parameter "${key}" (only "volume" is understood)`);
+      const volume = target.params.get('volume') ?? opts.volume;
       if (!volume) bad(url, 'needs a volume name: add ?volume=<name> or set the mount\'s volume');
-      // redis://:pass@host and redis://pass@host (the old form) both carry a password.
-      const username = u.password ? decodeURIComponent(u.username) || undefined : undefined;
-      const password = u.password ? decodeURIComponent(u.password) : u.username ? decodeURIComponent(u.username) : undefined;
-      return RedisBackend.open(
-        { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port, db, username, password, tls: u.protocol === 'rediss:' },
-        {
-          volume,
-          chunkSize,
-          connectTimeoutMs: positiveInt(url, 'connectTimeoutMs', opts.connectTimeoutMs),
-          commandTimeoutMs: positiveInt(url, 'commandTimeoutMs', opts.commandTimeoutMs),
-          syncWaitAof: opts.syncWaitAof,
-          label: redactUrl(url),
-        },
-      );
+      return RedisBackend.open(target, {
+        volume,
+        chunkSize,
+        connectTimeoutMs: positiveInt(url, 'connectTimeoutMs', opts.connectTimeoutMs),
+        commandTimeoutMs: positiveInt(url, 'commandTimeoutMs', opts.commandTimeoutMs),
+        syncWaitAof: opts.syncWaitAof,
+        label: redactUrl(url),
+      });
     }
 
     case 'mongodb:':
@@ -147,7 +145,7 @@ export async function openBackend(url: string, opts: OpenBackendOptions = {}): P
     }
 
     default:
-      bad(url, `unknown scheme "${u.protocol.replace(/:$/, '')}" (known: memory, local, redis, rediss, mongodb, mongodb+srv, s3, webdav, webdavs)`);
+      bad(url, `unknown scheme "${u.protocol.replace(/:$/, '')}" (known: memory, local, redis, rediss, redis+sentinel, redis+cluster, mongodb, mongodb+srv, s3, webdav, webdavs)`);
   }
 }
 

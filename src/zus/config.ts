@@ -5,6 +5,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
+import { splitHostList } from '../backends/redis/redis-url.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -24,12 +25,19 @@ export const FS_TYPE_BY_SCHEME: Readonly<Record<string, string>> = Object.freeze
   'memory:': 'zufs-mem',
   'redis:': 'zufs-redis',
   'rediss:': 'zufs-redis',
+  'redis+sentinel:': 'zufs-redis',
+  'rediss+sentinel:': 'zufs-redis',
+  'redis+cluster:': 'zufs-redis',
+  'rediss+cluster:': 'zufs-redis',
   'mongodb:': 'zufs-mongo',
   'mongodb+srv:': 'zufs-mongo',
   's3:': 'zufs-s3',
   'webdav:': 'zufs-webdav',
   'webdavs:': 'zufs-webdav',
 });
+
+/** A store URL as a WHATWG URL; a host list (redis+cluster://h1:7000,h2:7001) is read as its first host. */
+const storeUrl = (v: string): URL => new URL(splitHostList(v).first);
 
 const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
   try { return parseSize(v); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); return z.NEVER; }
@@ -40,7 +48,7 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
 
 const url = z.string().superRefine((v, ctx) => {
   let u: URL;
-  try { u = new URL(v); } catch { ctx.addIssue({ code: 'custom', message: `invalid URL "${v}"` }); return; }
+  try { u = storeUrl(v); } catch { ctx.addIssue({ code: 'custom', message: `invalid URL "${v}"` }); return; }
   if (!(u.protocol in FS_TYPE_BY_SCHEME)) {
     ctx.addIssue({ code: 'custom', message: `unknown store "${u.protocol}" (expected one of ${Object.keys(FS_TYPE_BY_SCHEME).map((s) => s + '//').join(', ')})` });
   }
@@ -138,7 +146,7 @@ export function parseConfig(text: string, file: string): Config {
 
 /** A one-mount config built from a URL given on the command line, validated the same way. */
 export function configFromUrl(rawUrl: string, extra: { name?: string; mountpoint?: string } = {}): Config {
-  const u = (() => { try { return new URL(rawUrl); } catch { return undefined; } })();
+  const u = (() => { try { return storeUrl(rawUrl); } catch { return undefined; } })();
   const name = extra.name ?? (u?.searchParams.get('volume') || (u ? defaultName(u) : 'default'));
   const mount: Record<string, unknown> = { name, url: rawUrl };
   if (extra.mountpoint) mount.mountpoint = extra.mountpoint;
@@ -163,7 +171,7 @@ function finish(data: z.infer<typeof fileSchema>, file: string, doc?: Document, 
     const where = (key: string): number | undefined => (doc && lines ? lineOf(doc, lines, ['mounts', i, key]) : undefined);
     if (names.has(m.name)) throw new ConfigError(file, where('name'), `mounts[${i}].name`, `duplicate mount name "${m.name}"`);
     names.add(m.name);
-    const scheme = new URL(m.url).protocol;
+    const scheme = storeUrl(m.url).protocol;
     const implied = FS_TYPE_BY_SCHEME[scheme]!;
     if (m.fs && m.fs !== implied) {
       throw new ConfigError(file, where('fs'), `mounts[${i}].fs`, `fs "${m.fs}" does not match the URL scheme ${scheme}// (expected ${implied})`);
@@ -171,7 +179,7 @@ function finish(data: z.infer<typeof fileSchema>, file: string, doc?: Document, 
     if ((implied === 'zufs-s3' || implied === 'zufs-webdav') && m.layout === 'posix' && !m.meta_url) {
       throw new ConfigError(file, where('url'), `mounts[${i}].meta_url`, 'an object store holds file data only in the posix layout: name a metadata engine (meta_url: redis://..., mongodb://... or local:///...)');
     }
-    if (m.meta_url && !['zufs-redis', 'zufs-mongo', 'zufs-local'].includes(FS_TYPE_BY_SCHEME[new URL(m.meta_url).protocol] ?? '')) {
+    if (m.meta_url && !['zufs-redis', 'zufs-mongo', 'zufs-local'].includes(FS_TYPE_BY_SCHEME[storeUrl(m.meta_url).protocol] ?? '')) {
       throw new ConfigError(file, where('meta_url'), `mounts[${i}].meta_url`, 'the metadata engine must be redis://, mongodb:// or local:///');
     }
     if ((m.endpoint || m.region || m.addressing || m.access_key_id) && implied !== 'zufs-s3') {

@@ -5,6 +5,7 @@ import type { MountConfig } from './config.js';
 import type { ZusOperations } from '../fs/operations.js';
 import { FsError, errno } from '../fs/errors.js';
 import { openBackend, redactUrl, webdavToHttp } from '../backends/index.js';
+import { joinHostList, splitHostList } from '../backends/redis/redis-url.js';
 import { tieredBackend } from '../pools/tiered-chunk-store.js';
 import { PosixFs } from '../fs/posix-fs.js';
 
@@ -81,12 +82,14 @@ export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise
   return fs;
 }
 
-/** The store URL with the secret from password_env/password_file put in its userinfo. */
+/** The store URL with the secret from password_env/password_file put in its userinfo (a host list,
+ * as in redis+cluster://h1:7000,h2:7001, is kept). */
 function withPassword(url: string, password: string | undefined): string {
   if (password === undefined) return url;
-  const u = new URL(url);
+  const { first, more } = splitHostList(url);
+  const u = new URL(first);
   u.password = encodeURIComponent(password);
-  return u.toString();
+  return joinHostList(u.toString(), more);
 }
 
 /** The s3:// URL with the endpoint/region/addressing keys of the mount as query parameters. */

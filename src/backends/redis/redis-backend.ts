@@ -1,15 +1,17 @@
 // The `redis` backend for the posix layout: inodes, dentries, xattrs and chunks as keys under one
 // volume prefix "zufs:{<volume>}:". The braces are a Redis Cluster hash tag: every key of a volume
-// hashes to one slot, so the Lua scripts below stay legal in a cluster (one volume = one slot; put
-// volumes you want spread on different names).
+// hashes to one slot, so every script and MULTI below touches one slot and stays legal in a cluster
+// (one volume = one slot, so one master; volumes of different names spread over the masters).
+// Sentinel- and Cluster-managed deployments are reached through the same code (redis-url.ts for the
+// URL forms, redis-client.ts for how each mode behaves while a node is down or failing over).
 //
 // Atomicity: commit() is one Lua script (EVALSHA, falling back to EVAL after NOSCRIPT) that checks
 // every dentry precondition and then applies every op. Redis runs a script without interleaving
 // other clients, in one round trip, on the shared multiplexed connection. WATCH/MULTI/EXEC would
 // need a connection per transaction and retry loops, and still cost two or more round trips.
 //
-// Failure behaviour: no offline queue, one retry, a command timeout (default 5 s): while Redis is
-// down an operation fails at once with EIO, a server that stops answering gives ETIMEDOUT after
+// Failure behaviour (one server): no offline queue, one retry, a command timeout (default 5 s): while
+// Redis is down an operation fails at once with EIO, a server that stops answering gives ETIMEDOUT after
 // commandTimeoutMs, and nothing hangs. The client keeps reconnecting in the background and
 // operations succeed again once Redis is back. A timed-out commit may still have been applied.
 //
@@ -18,7 +20,9 @@
 // pub/sub rather than keyspace notifications: it needs no notify-keyspace-events on the server
 // (often disallowed on managed Redis), carries names and the sender (a gateway skips its own
 // changes), and costs one message per commit instead of one per key. Messages published while the
-// subscriber reconnects are lost, so a reconnect tells the watchers to drop all they cache.
+// subscriber reconnects are lost, so a reconnect tells the watchers to drop all they cache. With
+// Sentinel the subscriber follows the master like every connection; in a Cluster, PUBLISH is
+// forwarded to every node, so one subscription on any node hears every gateway.
 // Locks: one JSON table per inode, replaced by a compare-and-set script; records name the
 // gateway's lease key (PX lockLeaseMs, renewed every quarter lease), so a crashed gateway's locks
 // count as gone once its lease expires.
@@ -27,12 +31,13 @@
 // Redis with `appendonly yes` and `appendfsync always`; with `syncWaitAof`, sync() also issues
 // WAITAOF 1 0 (Redis >= 7.2) so it returns only once the local AOF has been fsynced.
 import { randomBytes } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
 import { errno, FsError, fsError } from '../../fs/errors.js';
 import type {
   Backend, ChunkStore, DirEntry, InodeRecord, LockRecord, LockStore, LockTable, MetaChange, MetaOp, MetaStats, MetaStore, MetaTxn,
 } from '../types.js';
 import { changesOf, forEachChange, type ChangeList } from '../changes.js';
+import { connectRedis, duplicateClient, type RedisClient } from './redis-client.js';
+import type { RedisTarget } from './redis-url.js';
 import { ALLOC_IDS, CHUNK_REMOVE, CHUNK_TRUNCATE, CHUNK_WRITE, COMMIT, LOCK_PUT, READDIR, type LuaScript } from './scripts.js';
 
 export const REDIS_DEFAULT_CHUNK_SIZE = 1 << 20;
@@ -40,15 +45,6 @@ const FORMAT = 'zufs-posix';
 const VERSION = '1';
 const READDIR_BATCH = 512;
 const REMOVE_BATCH = 256;
-
-export interface RedisConnection {
-  host: string;
-  port: number;
-  db: number;
-  username?: string | undefined;
-  password?: string | undefined;
-  tls: boolean;
-}
 
 export interface RedisBackendOptions {
   volume: string;
@@ -96,47 +92,6 @@ export function redisError(err: unknown, label: string): FsError {
   if (AUTH_ERROR.test(msg)) return fsError(errno.EACCES, say, err);
   if (e?.code === 'ETIMEDOUT') return fsError(errno.ETIMEDOUT, say, err);
   return fsError(errno.EIO, say, err);
-}
-
-/** Opens an ioredis connection (created with lazyConnect) and waits until it is ready: fails with
- * ETIMEDOUT within connectTimeoutMs, or at once with authError(err) on bad credentials. Later
- * errors are left to the calls (and ioredis keeps reconnecting in the background). */
-export async function connectRedis(
-  options: RedisOptions,
-  o: { what: string; label: string; connectTimeoutMs: number; authError: (err: unknown) => FsError },
-): Promise<Redis> {
-  const redis = new Redis(options);
-  let lastError: unknown;
-  let onAuthError: ((err: unknown) => void) | undefined;
-  // Without a listener ioredis prints every reconnect failure; the errors surface on the calls.
-  redis.on('error', (err: unknown) => {
-    lastError = err;
-    if (err instanceof Error && AUTH_ERROR.test(err.message)) onAuthError?.(err);
-  });
-  await new Promise<void>((resolve, reject) => {
-    const fail = (err: FsError): void => {
-      clearTimeout(timer);
-      redis.off('ready', onReady);
-      onAuthError = undefined;
-      redis.disconnect();
-      reject(err);
-    };
-    const timer = setTimeout(() => {
-      const why = lastError instanceof Error ? `: ${lastError.message}` : '';
-      fail(fsError(errno.ETIMEDOUT, `${o.what}: cannot connect to ${o.label} within ${o.connectTimeoutMs} ms${why}`, lastError));
-    }, o.connectTimeoutMs);
-    const onReady = (): void => {
-      clearTimeout(timer);
-      onAuthError = undefined;
-      resolve();
-    };
-    onAuthError = (err) => fail(o.authError(err));
-    redis.once('ready', onReady);
-    redis.connect().catch((err: unknown) => {
-      lastError ??= err;
-    });
-  });
-  return redis;
 }
 
 function inodeFields(i: InodeRecord): string[] {
@@ -197,14 +152,14 @@ export class RedisBackend implements Backend {
   readonly locks: LockStore;
   private readonly changesChannel: string;
   private readonly locksChannel: string;
-  private sub: Redis | undefined;
+  private sub: RedisClient | undefined;
   private readonly changeListeners = new Set<(c: MetaChange) => void>();
   private readonly lockListeners = new Set<(ino: number) => void>();
   private leaseTimer: NodeJS.Timeout | undefined;
   private lease: Promise<void> | undefined;
 
   private constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly volume: string,
     readonly chunkSize: number,
     private readonly label: string,
@@ -244,32 +199,27 @@ export class RedisBackend implements Backend {
   }
 
   /** Connects (failing within connectTimeoutMs), then creates or checks the volume. */
-  static async open(conn: RedisConnection, opts: RedisBackendOptions): Promise<RedisBackend> {
+  static async open(target: RedisTarget, opts: RedisBackendOptions): Promise<RedisBackend> {
     if (!VOLUME_NAME.test(opts.volume)) {
       throw fsError(errno.EINVAL, `redis backend: volume name ${JSON.stringify(opts.volume)} must match ${VOLUME_NAME.source}`);
     }
-    const label = opts.label ?? `redis://${conn.host}:${conn.port}/${conn.db}`;
+    const first = target.nodes[0]!;
+    const label = opts.label ?? `redis://${first.host}:${first.port}/${target.db}`;
+    if (opts.syncWaitAof && target.mode === 'cluster') {
+      throw fsError(errno.EINVAL, `redis backend (${label}): syncWaitAof is not supported on Redis Cluster (WAITAOF would have to reach the volume's master over the connection that wrote)`);
+    }
     const connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
     const commandTimeoutMs = opts.commandTimeoutMs ?? 5000;
-    const options: RedisOptions = {
-      host: conn.host,
-      port: conn.port,
-      db: conn.db,
-      username: conn.username,
-      password: conn.password,
-      lazyConnect: true,
-      connectTimeout: connectTimeoutMs,
-      commandTimeout: commandTimeoutMs,
-      maxRetriesPerRequest: opts.maxRetriesPerRequest ?? 1,
-      enableOfflineQueue: false,
-      enableAutoPipelining: true,
-      // Keep trying in the background for as long as the backend is open: 50 ms doubling to 1 s.
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times - 1, 5), 1000),
-      connectionName: `zufs:${opts.volume}`,
-    };
-    if (conn.tls) options.tls = { servername: conn.host };
     // Wrong credentials will not get better by retrying.
-    const redis = await connectRedis(options, { what: 'redis backend', label, connectTimeoutMs, authError: (err) => redisError(err, label) });
+    const redis = await connectRedis(target, {
+      what: 'redis backend',
+      label,
+      connectTimeoutMs,
+      commandTimeoutMs,
+      maxRetriesPerRequest: opts.maxRetriesPerRequest,
+      connectionName: `zufs:${opts.volume}`,
+      authError: (err) => redisError(err, label),
+    });
     try {
       const chunkSize = await RedisBackend.initVolume(redis, `zufs:{${opts.volume}}:v`, opts.chunkSize ?? REDIS_DEFAULT_CHUNK_SIZE, label);
       return new RedisBackend(redis, opts.volume, chunkSize, label, opts.syncWaitAof ?? false, commandTimeoutMs, opts.lockLeaseMs ?? 5000);
@@ -279,7 +229,7 @@ export class RedisBackend implements Backend {
     }
   }
 
-  private static async initVolume(redis: Redis, vkey: string, chunkSize: number, label: string): Promise<number> {
+  private static async initVolume(redis: RedisClient, vkey: string, chunkSize: number, label: string): Promise<number> {
     if (!Number.isSafeInteger(chunkSize) || chunkSize < 4096 || chunkSize > 64 * 1024 * 1024) {
       throw fsError(errno.EINVAL, `redis backend: chunk size ${chunkSize} is not between 4 KiB and 64 MiB`);
     }
@@ -314,8 +264,9 @@ export class RedisBackend implements Backend {
       if (!Array.isArray(r) || r[0] < 1) throw fsError(errno.EIO, `redis backend (${this.label}): WAITAOF: the AOF was not fsynced in time`);
       return;
     }
-    // Every acknowledged write is already in the server; a round trip proves it is still there.
-    await this.call(() => this.redis.ping());
+    // Every acknowledged write is already in the server; a round trip proves it is still there
+    // (to the volume's own node: in a cluster a PING would go to any node).
+    await this.call(() => this.redis.exists(this.vkey));
   }
 
   async close(): Promise<void> {
@@ -413,7 +364,7 @@ export class RedisBackend implements Backend {
   private listen<T>(set: Set<(v: T) => void>, fn: (v: T) => void): () => void {
     set.add(fn);
     if (!this.sub && !this.closed) {
-      const sub = this.redis.duplicate({ enableOfflineQueue: true, lazyConnect: false, connectionName: `zufs:${this.volume}:sub` });
+      const sub = duplicateClient(this.redis, `zufs:${this.volume}:sub`);
       sub.on('error', () => undefined); // reconnects in the background; commits keep working without it
       // Messages published while the subscriber was away are lost: after a reconnect every cache goes.
       let connected = false;

@@ -1,18 +1,14 @@
-// Connecting a native-layout mount to Redis: the URL form it accepts, the ioredis options (the same
-// failure behaviour as the posix-layout backend: no offline queue, one retry, every command bounded
-// by commandTimeoutMs, reconnecting in the background) and the errno a Redis error becomes.
-import { Redis, type RedisOptions } from 'ioredis';
+// Connecting a native-layout mount to Redis: the URL forms it accepts (a server, a Sentinel-managed
+// master, or a Cluster: redis-url.ts), the client (the same failure behaviour as the posix-layout
+// backend: every command bounded by commandTimeoutMs, reconnecting in the background;
+// redis-client.ts) and the errno a Redis error becomes.
 import { redactUrl } from '../../backends/index.js';
-import { connectRedis as openRedis, redisError } from '../../backends/redis/redis-backend.js';
+import { redisError } from '../../backends/redis/redis-backend.js';
+import { connectRedis as openRedis, type RedisClient } from '../../backends/redis/redis-client.js';
+import { parseRedisUrl, type RedisTarget } from '../../backends/redis/redis-url.js';
 import { errno, FsError, fsError } from '../errors.js';
 
-export interface RedisNativeTarget {
-  host: string;
-  port: number;
-  db: number;
-  username?: string | undefined;
-  password?: string | undefined;
-  tls: boolean;
+export interface RedisNativeTarget extends RedisTarget {
   /** Only keys that start with this string are shown (stripped from the names); '' = the whole DB. */
   prefix: string;
   /** The URL with secrets hidden, for logs and errors. */
@@ -28,38 +24,15 @@ export interface ConnectOptions {
   clientName?: string | undefined;
 }
 
-
-function bad(url: string, why: string): never {
-  throw fsError(errno.EINVAL, `redis native URL ${redactUrl(url)}: ${why}`);
-}
-
-/** redis[s]://[user:pass@]host[:port][/db][?prefix=<key prefix>] */
+/** redis[s]://[user:pass@]host[:port][/db], redis[s]+sentinel://host[:port],…/master[/db] or
+ * redis[s]+cluster://host[:port],…, each with an optional ?prefix=<key prefix>. */
 export function parseRedisNativeUrl(url: string): RedisNativeTarget {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    bad(url, 'not a URL (expected redis://host:port/db or rediss://...)');
-  }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') bad(url, `scheme must be redis or rediss, got "${u.protocol}"`);
-  if (!u.hostname) bad(url, 'needs a host, e.g. redis://127.0.0.1:6379/0');
-  const dbPart = u.pathname.replace(/^\//, '');
-  const db = dbPart === '' ? 0 : Number(dbPart);
-  if (!/^\d*$/.test(dbPart) || !Number.isInteger(db)) bad(url, `database must be a number, got "${dbPart}"`);
-  for (const key of u.searchParams.keys()) if (key !== 'prefix') bad(url, `unknown parameter "${key}" (only "prefix" is understood by the native layout)`);
-  // redis://:pass@host and redis://pass@host (the old form) both carry a password.
-  const username = u.password ? decodeURIComponent(u.username) || undefined : undefined;
-  const password = u.password ? decodeURIComponent(u.password) : u.username ? decodeURIComponent(u.username) : undefined;
-  return {
-    host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: u.port === '' ? 6379 : Number(u.port),
-    db,
-    username,
-    password,
-    tls: u.protocol === 'rediss:',
-    prefix: u.searchParams.get('prefix') ?? '',
-    label: redactUrl(url),
+  const bad = (why: string): never => {
+    throw fsError(errno.EINVAL, `redis native URL ${redactUrl(url)}: ${why}`);
   };
+  const t = parseRedisUrl(url, bad);
+  for (const key of t.params.keys()) if (key !== 'prefix') bad(`unknown parameter "${key}" (only "prefix" is understood by the native layout)`);
+  return { ...t, prefix: t.params.get('prefix') ?? '', label: redactUrl(url) };
 }
 
 /** The errno a caller sees for a Redis or ioredis error. WRONGTYPE means the key changed type
@@ -68,35 +41,23 @@ export function nativeRedisError(err: unknown, label: string): FsError {
   if (err instanceof FsError) return err;
   const msg = err instanceof Error ? err.message : String(err);
   if (msg.startsWith('WRONGTYPE')) return fsError(errno.ESTALE, `redis native (${label}): the key changed type: ${msg}`, err);
+  // Callers check slots before multi-key commands; this is the backstop, never a bare EIO.
+  if (msg.startsWith('CROSSSLOT')) return fsError(errno.EXDEV, `redis native (${label}): the keys are in different cluster slots: ${msg}`, err);
   if (msg.includes('string exceeds maximum allowed size')) return fsError(errno.EFBIG, `redis native (${label}): ${msg}`, err);
   return redisError(err, label);
 }
 
 /** Connects, failing within connectTimeoutMs (at once on bad credentials) with a clear error. */
-export async function connectRedis(t: RedisNativeTarget, opts: ConnectOptions): Promise<Redis> {
+export async function connectRedis(t: RedisNativeTarget, opts: ConnectOptions): Promise<RedisClient> {
   const connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
-  const options: RedisOptions = {
-    host: t.host,
-    port: t.port,
-    db: t.db,
-    username: t.username,
-    password: t.password,
-    lazyConnect: true,
-    connectTimeout: connectTimeoutMs,
-    commandTimeout: opts.commandTimeoutMs ?? 5000,
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-    enableAutoPipelining: true,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times - 1, 5), 1000),
-    connectionName: opts.clientName ?? 'zufs:native',
-    // RESP2: sorted-set scores then arrive as Redis's own text, the form the files show.
-    protocol: 2,
-  };
-  if (t.tls) options.tls = { servername: t.host };
-  return openRedis(options, {
+  return openRedis(t, {
     what: 'redis native',
     label: t.label,
     connectTimeoutMs,
+    commandTimeoutMs: opts.commandTimeoutMs ?? 5000,
+    connectionName: opts.clientName ?? 'zufs:native',
+    // RESP2: sorted-set scores then arrive as Redis's own text, the form the files show.
+    protocol: 2,
     authError: (err) => nativeRedisError(err, t.label),
   });
 }

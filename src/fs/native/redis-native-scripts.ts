@@ -1,6 +1,6 @@
 // Lua scripts of the Redis native layout. Each runs atomically inside Redis, so a reader with
 // redis-cli sees a key either before or after a truncate or a whole-file replace, never between.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../backends/redis/redis-client.js';
 
 export interface NativeScript {
   name: string;
@@ -115,14 +115,14 @@ redis.call('HSET', KEYS[1], ARGV[1], b, ARGV[2], a)
 return 1`,
 };
 
-/** KEYS[1], KEYS[2]: swap two keys (values, types and TTLs) through a temporary name no client
- * can observe (the script runs without interleaving). */
+/** KEYS[1], KEYS[2]: swap two keys (values, types and TTLs) through the temporary name KEYS[3] no
+ * client can observe (the script runs without interleaving). In a cluster all three share a slot. */
 export const KEY_EXCHANGE: NativeScript = {
   name: 'zufsNativeKeyExchange',
-  keys: 2,
+  keys: 3,
   lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('ZUFS_ENOENT') end
-local tmp = KEYS[1] .. '\0zufs-exchange'
+local tmp = KEYS[3]
 if redis.call('EXISTS', tmp) == 1 then return redis.error_reply('ZUFS_EEXIST') end
 redis.call('RENAME', KEYS[1], tmp)
 redis.call('RENAME', KEYS[2], KEYS[1])
@@ -133,12 +133,12 @@ return 1`,
 const ALL = [KEY_INFO, STRING_TRUNCATE, FIELD_TRUNCATE, FIELD_RENAME, FIELD_EXCHANGE, KEY_EXCHANGE, COLLECTION_REPLACE];
 
 /** Registers the scripts as ioredis commands (EVALSHA with an EVAL fallback after NOSCRIPT). */
-export function defineScripts(redis: Redis): void {
+export function defineScripts(redis: RedisClient): void {
   for (const s of ALL) redis.defineCommand(s.name, { numberOfKeys: s.keys, lua: s.lua });
 }
 
 /** Runs a script registered by defineScripts. */
-export function runScript<T>(redis: Redis, s: NativeScript, keys: string[], args: (string | Buffer | number)[]): Promise<T> {
+export function runScript<T>(redis: RedisClient, s: NativeScript, keys: string[], args: (string | Buffer | number)[]): Promise<T> {
   const fn = (redis as unknown as Record<string, (...a: unknown[]) => Promise<T>>)[s.name];
   if (!fn) throw new Error(`script ${s.name} is not defined on this connection`);
   return fn.call(redis, ...keys, ...args);

@@ -40,10 +40,15 @@
 // or of two fields of one hash, is one Lua script (the TTLs travel with the values).
 //
 // Failure behaviour is the posix-layout backend's: every command is bounded by commandTimeoutMs
-// (ETIMEDOUT), a dropped connection fails calls at once with EIO, and the client reconnects in the
-// background. Standalone Redis (or one Sentinel-chosen primary) only: SCAN does not span a cluster.
-import type { Redis } from 'ioredis';
+// (ETIMEDOUT), and the client reconnects in the background (per deployment: redis-client.ts).
+//
+// Redis Cluster: listings and "is there a key under this directory" SCAN every master; statfs adds
+// up the masters. A key rename within one hash slot is RENAME as elsewhere; across slots (the usual
+// case without hash tags) Redis has no atomic move, so the value is copied with DUMP/RESTORE (type
+// and TTL kept) and the old key deleted: not atomic, and a write to the old key in between is lost.
+// RENAME_EXCHANGE of keys in two slots is refused with EXDEV and one warn line.
 import type { Logger } from 'pino';
+import { isCluster, keySlot, masters, type RedisClient } from '../../backends/redis/redis-client.js';
 import { errno, FsError, fsError } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../mode.js';
 import type { Attr, Caller, DirentOut, NewInode, SetAttr, StatFs, ZusOperations } from '../operations.js';
@@ -146,7 +151,7 @@ export class RedisNativeFs extends NativeFsBase<Entry> implements ZusOperations 
 
   /** Wraps a connected client (open() connects one). Registers the Lua scripts on it. */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     opts: RedisNativeOptions & { label: string },
   ) {
     super({ ...opts, mount: opts.mount ?? opts.label });
@@ -173,6 +178,7 @@ export class RedisNativeFs extends NativeFsBase<Entry> implements ZusOperations 
     const msg = err instanceof Error ? err.message : String(err);
     if (msg.includes('ZUFS_ENOENT')) return fsError(errno.ENOENT);
     if (msg.includes('ZUFS_EEXIST')) return fsError(errno.EEXIST);
+    if (msg.startsWith('CROSSSLOT')) this.log.warn({ err: msg }, `mount ${this.mount}: a command spanned two cluster slots; failing it with EXDEV`);
     return nativeRedisError(err, this.mount);
   }
 
@@ -197,14 +203,27 @@ export class RedisNativeFs extends NativeFsBase<Entry> implements ZusOperations 
     for (let p = path; p !== ''; p = parentPath(p)) this.pinned.add(p);
   }
 
-  private async anyKeyUnder(path: string): Promise<boolean> {
-    const match = `${globEscape(this.key(path === '' ? '' : `${path}/`))}*`;
+  /** The connections that together hold every key: the client, or each master of a cluster. */
+  private nodes(): RedisClient[] {
+    const nodes = masters(this.redis);
+    if (nodes.length === 0) throw fsError(errno.EIO, `redis native (${this.mount}): the cluster has no master known to this client yet`);
+    return nodes;
+  }
+
+  /** SCAN MATCH `match` over one node, batch by batch, until done or `batch` returns true. */
+  private async scanNode(node: RedisClient, match: string, batch: (keys: Buffer[]) => boolean | void): Promise<boolean> {
     let cursor = '0';
     do {
-      const [next, keys] = await this.redis.scanBuffer(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
-      if (keys.length > 0) return true;
+      const [next, keys] = await node.scanBuffer(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
+      if (batch(keys) === true) return true;
       cursor = next.toString();
     } while (cursor !== '0');
+    return false;
+  }
+
+  private async anyKeyUnder(path: string): Promise<boolean> {
+    const match = `${globEscape(this.key(path === '' ? '' : `${path}/`))}*`;
+    for (const node of this.nodes()) if (await this.scanNode(node, match, (keys) => keys.length > 0)) return true;
     return false;
   }
 
@@ -399,7 +418,11 @@ export class RedisNativeFs extends NativeFsBase<Entry> implements ZusOperations 
           if ((!a && !(await this.dirExists(src))) || (!b && !(await this.dirExists(dst)))) throw fsError(errno.ENOENT);
           this.refuse(errno.EXDEV, 'rename(RENAME_EXCHANGE)', src, 'a directory of keys is a key prefix; Redis cannot swap it with another name atomically');
         }
-        await runScript(this.redis, KEY_EXCHANGE, [this.key(src), this.key(dst)], []);
+        const temp = this.sameSlot(this.key(src), this.key(dst)) ? this.exchangeTemp(this.key(src)) : undefined;
+        if (temp === undefined) {
+          this.refuse(errno.EXDEV, 'rename(RENAME_EXCHANGE)', src, `/${src} and /${dst} are keys in different cluster hash slots; Redis Cluster cannot swap them atomically`);
+        }
+        await runScript(this.redis, KEY_EXCHANGE, [this.key(src), this.key(dst), temp], []);
         this.inodes.exchange(src, dst);
         this.touched(from.node.ino);
         this.touched(to.node.ino);
@@ -424,7 +447,9 @@ export class RedisNativeFs extends NativeFsBase<Entry> implements ZusOperations 
       }
       if (dstIsDir) this.forgetDir(dst); // replaced by the source (only an empty one can be)
       if (s) {
-        if (noReplace) {
+        if (!this.sameSlot(this.key(src), this.key(dst))) {
+          await this.moveKey(this.key(src), this.key(dst), noReplace);
+        } else if (noReplace) {
           if (!(await this.redis.renamenx(this.key(src), this.key(dst)))) throw fsError(errno.EEXIST);
         } else {
           await this.redis.rename(this.key(src), this.key(dst));
@@ -440,6 +465,36 @@ export class RedisNativeFs extends NativeFsBase<Entry> implements ZusOperations 
       this.touched(from.node.ino);
       this.touched(to.node.ino);
     });
+  }
+
+  /** Whether two keys may meet in one command: always on one server, in one hash slot on a cluster. */
+  private sameSlot(a: string, b: string): boolean {
+    return !isCluster(this.redis) || keySlot(a) === keySlot(b);
+  }
+
+  /** A name for parking `key` during an exchange that lies in its hash slot, or undefined if the
+   * key's name leaves none (a "}" without a hash tag before it). */
+  private exchangeTemp(key: string): string | undefined {
+    const suffix = '\0zufs-exchange';
+    if (!isCluster(this.redis)) return key + suffix;
+    const open = key.indexOf('{');
+    if (open >= 0 && key.indexOf('}', open + 1) > open + 1) return key + suffix; // the tag stays first
+    return key.includes('}') ? undefined : `{${key}}${suffix}`;
+  }
+
+  /** A rename between two cluster slots: copy (value, type, TTL), then delete. Not atomic. */
+  private async moveKey(src: string, dst: string, noReplace: boolean): Promise<void> {
+    const [dump, pttl] = await Promise.all([this.redis.dumpBuffer(src), this.redis.pttl(src)]);
+    if (dump === null) throw fsError(errno.ENOENT);
+    try {
+      if (noReplace) await this.redis.restore(dst, pttl > 0 ? pttl : 0, dump);
+      else await this.redis.restore(dst, pttl > 0 ? pttl : 0, dump, 'REPLACE');
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('BUSYKEY')) throw fsError(errno.EEXIST);
+      throw err;
+    }
+    await this.redis.unlink(src);
+    this.log.debug({ from: src, to: dst }, `mount ${this.mount}: renamed across cluster slots by copy and delete`);
   }
 
   // ---- listing ----
@@ -458,10 +513,7 @@ export class RedisNativeFs extends NativeFsBase<Entry> implements ZusOperations 
       const base = this.key(path === '' ? '' : `${path}/`);
       const keys = new Set<string>();
       const dirs = new Set<string>();
-      let cursor = '0';
-      do {
-        const [next, batch] = await this.redis.scanBuffer(cursor, 'MATCH', `${globEscape(base)}*`, 'COUNT', SCAN_COUNT);
-        cursor = next.toString();
+      const onBatch = (batch: Buffer[]): void => {
         for (const raw of batch) {
           const full = decodeName(raw);
           if (full === undefined) {
@@ -478,7 +530,8 @@ export class RedisNativeFs extends NativeFsBase<Entry> implements ZusOperations 
           if (parts.length === 1) keys.add(rest);
           else dirs.add(parts[0]!);
         }
-      } while (cursor !== '0');
+      };
+      await Promise.all(this.nodes().map((node) => this.scanNode(node, `${globEscape(base)}*`, onBatch)));
       const under = path === '' ? '' : `${path}/`;
       for (const p of this.pinned) {
         if (p.startsWith(under) && p.length > under.length) dirs.add(p.slice(under.length).split('/')[0]!);
@@ -784,10 +837,17 @@ export class RedisNativeFs extends NativeFsBase<Entry> implements ZusOperations 
   /** Memory as space: maxmemory (or the machine's memory when unlimited) against used_memory. */
   statfs(): Promise<StatFs> {
     return this.guard(async () => {
-      const [mem, keys] = await Promise.all([this.redis.info('memory'), this.redis.dbsize()]);
-      const field = (n: string): number => Number(/^(\w+):(\d+)/m.exec(mem.split('\n').find((l) => l.startsWith(`${n}:`)) ?? '')?.[2] ?? 0);
-      const used = field('used_memory');
-      const max = field('maxmemory') || field('total_system_memory') || 2 ** 40;
+      // A cluster's space is its masters' added up.
+      const per = await Promise.all(this.nodes().map((n) => Promise.all([n.info('memory'), n.dbsize()])));
+      let used = 0;
+      let max = 0;
+      let keys = 0;
+      for (const [mem, n] of per) {
+        const field = (name: string): number => Number(/^(\w+):(\d+)/m.exec(mem.split('\n').find((l) => l.startsWith(`${name}:`)) ?? '')?.[2] ?? 0);
+        used += field('used_memory');
+        max += field('maxmemory') || field('total_system_memory') || 2 ** 40;
+        keys += n;
+      }
       const blocks = Math.max(1, Math.floor(max / BLKSIZE));
       const free = Math.max(0, Math.floor((max - used) / BLKSIZE));
       return statFs(blocks, free, keys + 2 ** 32, 2 ** 32, NAME_MAX);
