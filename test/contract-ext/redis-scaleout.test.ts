@@ -10,11 +10,12 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBackend, redactUrl } from '../../src/backends/index.js';
 import { keySlot } from '../../src/backends/redis/redis-client.js';
+import { joinHostList, parseRedisUrl, splitHostList } from '../../src/backends/redis/redis-url.js';
 import type { Backend, MetaChange } from '../../src/backends/types.js';
 import { errno, toErrno } from '../../src/fs/errors.js';
 import { RedisNativeFs } from '../../src/fs/native/redis-native.js';
 import { RENAME_EXCHANGE } from '../../src/fs/operations.js';
-import { configFromUrl } from '../../src/zus/config.js';
+import { configFromUrl, parseConfig } from '../../src/zus/config.js';
 import { defineBackendContract, inode } from '../contract/backend-contract.js';
 import { scaleoutUnavailable, startCluster, startSentinelSet, waitFor, withClient, type RedisCluster, type SentinelSet } from '../helpers/redis-cluster.js';
 import { cliBuilt, startMount, tmpDir } from '../helpers/mount.js';
@@ -86,6 +87,16 @@ describe.skipIf(skip !== undefined)(`redis scale-out URLs${skip ? ` (skipped: ${
     expect(configFromUrl('rediss+sentinel://:pw@10.0.0.1,10.0.0.2:26380/mymaster/2').mounts[0]!.fs).toBe('zufs-redis');
     expect(redactUrl('redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26379/m/0?volume=v')).toBe('redis+sentinel://:***@10.0.0.1:26379,10.0.0.2:26379/m/0?volume=v');
     expect(redactUrl('redis+cluster://s3cret@h1:7000,h2:7001')).toBe('redis+cluster://***@h1:7000,h2:7001');
+    const yaml = parseConfig('mounts:\n  - name: c\n    url: redis+cluster://10.0.0.1:7000,10.0.0.2:7001\n    layout: native\n', 'x.yaml');
+    expect(yaml.mounts[0]!.fs).toBe('zufs-redis');
+    // what password_env does to a URL: the secret goes in, the host list stays
+    const { first, more } = splitHostList('redis+sentinel://10.0.0.1:26379,[::1]:26380/m/3?volume=v');
+    const u = new URL(first);
+    u.password = encodeURIComponent('p@ss:/word');
+    const t = parseRedisUrl(joinHostList(u.toString(), more), (why) => {
+      throw new Error(why);
+    });
+    expect(t).toMatchObject({ mode: 'sentinel', master: 'm', db: 3, password: 'p@ss:/word', nodes: [{ host: '10.0.0.1', port: 26379 }, { host: '::1', port: 26380 }] });
     for (const [url, why] of [
       ['redis+cluster://127.0.0.1:7000/1?volume=v', 'database 0 only'],
       ['redis+sentinel://127.0.0.1:26379?volume=v', 'master name'],
