@@ -6,7 +6,9 @@
 # 1,000 x 4 KiB files written (same end point) and read (fresh mount); `ls -f | wc -l` of a prefix
 # holding 10,000 objects created beforehand through the S3 API (rclone copy) / on the WebDAV
 # server's disk, on a fresh mount. Rounds are interleaved across targets.
-# Usage: bash bench/objects/run.sh            (env: ROUNDS=3 BIG_MIB=256 SMALL_N=1000 LIST_N=10000)
+# Usage: bash bench/objects/run.sh            (env: ROUNDS=3 BIG_MIB=256 SMALL_N=1000 LIST_N=10000;
+#   TARGETS to run a subset, e.g. "zufs-webdav rclone-webdav": only the servers they need start;
+#   ZUFS_CLI=path/to/cli.js to run another build of zusd)
 # Needs: root, /dev/fuse, `npm run build` done, apt-get install -y s3fs rclone, minio + nginx (test/servers).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,8 +22,10 @@ W=$ZUFS_SERVERS_DIR/work-$RUN; mkdir -p "$W"
 RAW=$W/raw.tsv; : > "$RAW"
 log() { echo "[$(date +%T)] $*" >&2; }
 
-S3URL=$(bash test/servers/s3.sh start) || { echo "MinIO did not start" >&2; exit 1; }
-DAVURL=$(bash test/servers/webdav.sh start) || { echo "nginx WebDAV did not start" >&2; exit 1; }
+ZUFS_CLI=${ZUFS_CLI:-dist/src/zus/cli.js}
+S3URL=http://127.0.0.1:0 DAVURL=http://127.0.0.1:0/
+if [[ $TARGETS == *s3* ]]; then S3URL=$(bash test/servers/s3.sh start) || { echo "MinIO did not start" >&2; exit 1; }; fi
+if [[ $TARGETS == *webdav* ]]; then DAVURL=$(bash test/servers/webdav.sh start) || { echo "nginx WebDAV did not start" >&2; exit 1; }; fi
 DAVDATA=$ZUFS_SERVERS_DIR/webdav-$ZUFS_WEBDAV_PORT/data
 S3DATA=$ZUFS_SERVERS_DIR/s3-$ZUFS_S3_PORT/data
 log "S3 $S3URL  WebDAV $DAVURL  run $RUN  work $W"
@@ -54,9 +58,11 @@ RCLONE_MOUNT_OPTS=(--config "$W/rclone.conf" --vfs-cache-mode writes --vfs-write
 log "seeding $LIST_N objects for the listing shape"
 mkdir -p "$W/seed"; for ((i = 0; i < LIST_N; i++)); do printf 'x' > "$W/seed/o$i"; done
 t0=$(date +%s%N)
-rclone --config "$W/rclone.conf" copy "$W/seed" "s3:zufs-test/$RUN/list" --transfers 32 --checkers 32 --no-check-dest -q || log "rclone seed copy failed"
-log "S3 seed: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-mkdir -p "$DAVDATA/$RUN/list"; cp -r "$W/seed/." "$DAVDATA/$RUN/list/"
+if [[ $TARGETS == *s3* ]]; then
+  rclone --config "$W/rclone.conf" copy "$W/seed" "s3:zufs-test/$RUN/list" --transfers 32 --checkers 32 --no-check-dest -q || log "rclone seed copy failed"
+  log "S3 seed: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+fi
+if [[ $TARGETS == *webdav* ]]; then mkdir -p "$DAVDATA/$RUN/list"; cp -r "$W/seed/." "$DAVDATA/$RUN/list/"; fi
 head -c $((BIG_MIB * 1024 * 1024)) /dev/urandom > "$W/big.src"
 SMALLDATA=$(head -c 4096 /dev/zero | tr '\0' 'a')
 
@@ -80,7 +86,7 @@ do_mount() {
       { echo "mounts:"; echo "  - name: b$n"; echo "    url: $url"; echo "    layout: native"
         if [[ $t == zufs-s3 ]]; then echo "    endpoint: $S3URL"; echo "    access_key_id: zufstest"; echo "    password_file: $W/secret"; fi
       } > "$W/zufs-$n.yaml"
-      node dist/src/zus/cli.js mount --transport fuse "$W/zufs-$n.yaml" "$MNT" > "$lg" 2>&1 &
+      node "$ZUFS_CLI" mount --transport fuse "$W/zufs-$n.yaml" "$MNT" > "$lg" 2>&1 &
       PID=$! ;;
     s3fs-s3)
       s3fs "zufs-test:/$RUN/$sub" "$MNT" -f -o "url=$S3URL,use_path_request_style,passwd_file=$W/s3fs.passwd" > "$lg" 2>&1 &
@@ -178,7 +184,10 @@ WALL=$(( $(date +%s) - START ))
 
 # ---- clean up: fixtures in the stores, servers ------------------------------------------------------
 rm -rf "$W/big.src" "$W/seed" "$DAVDATA/$RUN" "$W"/rc-cache-*
-rclone --config "$W/rclone.conf" purge "s3:zufs-test/$RUN" -q 2>/dev/null || true
-[[ ${KEEP_SERVERS:-0} == 1 ]] || { bash test/servers/s3.sh stop >/dev/null 2>&1; bash test/servers/webdav.sh stop >/dev/null 2>&1; }
+[[ $TARGETS == *s3* ]] && { rclone --config "$W/rclone.conf" purge "s3:zufs-test/$RUN" -q 2>/dev/null || true; }
+if [[ ${KEEP_SERVERS:-0} != 1 ]]; then
+  [[ $TARGETS == *s3* ]] && bash test/servers/s3.sh stop >/dev/null 2>&1
+  [[ $TARGETS == *webdav* ]] && bash test/servers/webdav.sh stop >/dev/null 2>&1
+fi
 
 node bench/objects/report.mjs "$RAW" "$ROUNDS" "$BIG_MIB" "$SMALL_N" "$LIST_N" "$WALL" "$(rclone version | head -1)" "$(dpkg-query -W -f '${Version}' s3fs)" "$(git rev-parse --short HEAD)"

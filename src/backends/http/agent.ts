@@ -1,8 +1,10 @@
 // What the S3 and WebDAV clients share: one undici Agent per distinct timeout setting (so every
-// store on one endpoint reuses its keep-alive connections), and the error type they throw.
+// store on one endpoint reuses its keep-alive connections), the error type they throw, and a one-pass
+// reader for their long list replies (ListObjectsV2 pages, PROPFIND Depth 1).
 // Timeouts are always finite: a server that stops answering fails the request with
 // UND_ERR_CONNECT_TIMEOUT / UND_ERR_HEADERS_TIMEOUT / UND_ERR_BODY_TIMEOUT (ETIMEDOUT), never hangs it.
 import { Agent, type Dispatcher } from 'undici';
+import { decodeEntities } from './xml.js';
 
 export interface HttpTimeouts {
   /** TCP (and TLS) connect. Default 5000 ms. */
@@ -131,4 +133,84 @@ export async function exchange(dispatcher: Dispatcher, req: Dispatcher.RequestOp
 
 function pause(attempt: number): Promise<void> {
   return new Promise((r) => setTimeout(r, attempt === 0 ? 50 : 250));
+}
+
+/**
+ * Walks an XML document's elements in one pass without building a tree — for list replies, where
+ * xml.ts's parseXml spends most of a 10,000-entry listing building objects nobody reads. `open` is
+ * called with each element's local name (prefix dropped, as parseXml does); `close` with the local
+ * name and, for an element with no child elements, its text (entities decoded, CDATA kept); empty
+ * elements (`<D:collection/>`) open and close at once. Attributes are not read. Throws on
+ * mismatched or unterminated markup.
+ */
+export function scanXml(src: string, open: (name: string) => void, close: (name: string, text: string) => void): void {
+  const stack: string[] = [];
+  let i = 0;
+  let leaf = false; // no child element since the innermost open tag
+  let textFrom = 0;
+  let text = ''; // text before a CDATA section or comment inside the current element
+  for (;;) {
+    const lt = src.indexOf('<', i);
+    if (lt < 0) break;
+    const c = src.charCodeAt(lt + 1);
+    if (c === 0x3f /* ? */ || c === 0x21 /* ! */) {
+      const cdata = src.startsWith('<![CDATA[', lt);
+      const close = cdata ? ']]>' : c === 0x3f ? '?>' : src.startsWith('<!--', lt) ? '-->' : '>';
+      const end = src.indexOf(close, lt);
+      if (end < 0) throw new Error(`xml: unterminated markup at ${lt}`);
+      if (leaf) {
+        text += decodeEntities(src.slice(textFrom, lt)) + (cdata ? src.slice(lt + 9, end) : '');
+        textFrom = end + close.length;
+      }
+      i = end + close.length;
+      continue;
+    }
+    const gt = tagEnd(src, lt);
+    if (c === 0x2f /* / */) {
+      const name = localName(src.slice(lt + 2, gt).trim());
+      if (stack.pop() !== name) throw new Error(`xml: unexpected </${name}> at ${lt}`);
+      close(name, leaf ? text + decodeEntities(src.slice(textFrom, lt)) : '');
+      leaf = false;
+    } else {
+      let e = lt + 1;
+      for (let ch = src.charCodeAt(e); e < gt && ch !== 0x20 && ch !== 0x09 && ch !== 0x0a && ch !== 0x0d && ch !== 0x2f; ch = src.charCodeAt(++e));
+      const name = localName(src.slice(lt + 1, e));
+      if (name === '') throw new Error(`xml: bad tag at ${lt}`);
+      open(name);
+      if (src.charCodeAt(gt - 1) === 0x2f) {
+        close(name, '');
+        leaf = false;
+      } else {
+        stack.push(name);
+        leaf = true;
+        textFrom = gt + 1;
+      }
+    }
+    text = '';
+    i = gt + 1;
+  }
+  if (stack.length > 0) throw new Error(`xml: <${stack[stack.length - 1]}> is not closed`);
+}
+
+/** Index of the '>' ending the tag opened at `lt` ('>' may stand unescaped in attribute values). */
+function tagEnd(src: string, lt: number): number {
+  const gt = src.indexOf('>', lt);
+  if (gt < 0) throw new Error(`xml: unterminated markup at ${lt}`);
+  let quoted = false;
+  for (let j = lt + 1; j < gt && !quoted; j++) quoted = src.charCodeAt(j) === 0x22 || src.charCodeAt(j) === 0x27;
+  if (!quoted) return gt;
+  for (let j = lt + 1; j < src.length; j++) {
+    const ch = src.charCodeAt(j);
+    if (ch === 0x3e) return j;
+    if (ch === 0x22 || ch === 0x27) {
+      j = src.indexOf(String.fromCharCode(ch), j + 1);
+      if (j < 0) break;
+    }
+  }
+  throw new Error(`xml: unterminated markup at ${lt}`);
+}
+
+function localName(qname: string): string {
+  const i = qname.indexOf(':');
+  return i < 0 ? qname : qname.slice(i + 1);
 }

@@ -5,7 +5,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { Dispatcher } from 'undici';
-import { exchange, HttpStoreError, sharedAgent, statusErrno, type HttpClientOptions, type HttpReply } from './agent.js';
+import { exchange, HttpStoreError, scanXml, sharedAgent, statusErrno, type HttpClientOptions, type HttpReply } from './agent.js';
 import { child, childText, children, escapeXml, parseXml, type XmlElement } from './xml.js';
 
 export interface S3Options extends HttpClientOptions {
@@ -170,7 +170,7 @@ export class S3Client {
   private async send(
     method: string,
     key: string,
-    opts: { query?: Query; headers?: Record<string, string>; body?: Buffer; ok?: number[] } = {},
+    opts: { query?: Query; headers?: Record<string, string>; body?: Buffer; ok?: number[]; signal?: AbortSignal } = {},
   ): Promise<Sent> {
     const query = opts.query ?? {};
     const t = this.target(key, query);
@@ -182,6 +182,7 @@ export class S3Client {
       method: method as Dispatcher.HttpMethod,
       headers,
       body: body ?? (method === 'PUT' || method === 'POST' ? Buffer.alloc(0) : undefined),
+      ...(opts.signal && { signal: opts.signal }),
     });
     const ok = opts.ok ?? [200, 204, 206];
     if (!ok.includes(res.status)) throw s3Error(method, t.path, res.status, res.body);
@@ -189,12 +190,13 @@ export class S3Client {
   }
 
   /** The object, or the bytes [start, end] (inclusive) of it; undefined when it does not exist.
-   * A range starting at or past the end reads as empty. */
-  async getObject(key: string, range?: { start: number; end?: number }): Promise<Buffer | undefined> {
+   * A range starting at or past the end reads as empty. `signal` abandons the request (read-ahead
+   * no one waits for any more). */
+  async getObject(key: string, range?: { start: number; end?: number }, signal?: AbortSignal): Promise<Buffer | undefined> {
     const headers: Record<string, string> = {};
     if (range) headers['range'] = `bytes=${range.start}-${range.end ?? ''}`;
     try {
-      const r = await this.send('GET', key, { headers, ok: [200, 206, 416] });
+      const r = await this.send('GET', key, { headers, ok: [200, 206, 416], ...(signal && { signal }) });
       if (r.status === 416) return Buffer.alloc(0);
       if (range && r.status === 200) {
         // A server that ignored the Range header sent everything: cut it here.
@@ -277,20 +279,40 @@ export class S3Client {
     if (opts.startAfter) query['start-after'] = opts.startAfter;
     if (opts.maxKeys !== undefined) query['max-keys'] = String(opts.maxKeys);
     const r = await this.send('GET', '', { query });
-    const doc = parseXml(r.body.toString('utf8'));
-    const urlEncoded = childText(doc, 'EncodingType') === 'url';
+    // One pass over the reply (scanXml): a page is 1,000 entries of XML, and a tree of it costs
+    // more than the request. Fields are read at their depth: Contents and CommonPrefixes records,
+    // the rest directly under ListBucketResult.
+    const page: S3ListPage = { objects: [], prefixes: [] };
+    const top: Record<string, string> = {};
+    let depth = 0;
+    let rec: Record<string, string> | undefined;
+    const raw: Array<{ kind: 'object' | 'prefix'; f: Record<string, string> }> = [];
+    scanXml(
+      r.body.toString('utf8'),
+      (name) => {
+        depth++;
+        if (depth === 2 && (name === 'Contents' || name === 'CommonPrefixes')) {
+          rec = {};
+          raw.push({ kind: name === 'Contents' ? 'object' : 'prefix', f: rec });
+        }
+      },
+      (name, text) => {
+        if (depth === 2) {
+          if (rec) rec = undefined;
+          else top[name] ??= text;
+        } else if (depth === 3 && rec) rec[name] ??= text;
+        depth--;
+      },
+    );
+    if (depth !== 0) throw new HttpStoreError('EIO', 's3: malformed ListObjectsV2 reply', r.status);
+    const urlEncoded = top['EncodingType'] === 'url';
     const dec = (s: string): string => (urlEncoded ? decodeURIComponent(s.replace(/\+/g, ' ')) : s);
-    const page: S3ListPage = {
-      objects: children(doc, 'Contents').map((c) => ({
-        key: dec(childText(c, 'Key') ?? ''),
-        size: Number(childText(c, 'Size') ?? 0),
-        etag: childText(c, 'ETag') ?? '',
-        lastModified: childText(c, 'LastModified') ?? '',
-      })),
-      prefixes: children(doc, 'CommonPrefixes').map((p) => dec(childText(p, 'Prefix') ?? '')),
-    };
-    const token = childText(doc, 'NextContinuationToken');
-    if (childText(doc, 'IsTruncated') === 'true') {
+    for (const { kind, f } of raw) {
+      if (kind === 'prefix') page.prefixes.push(dec(f['Prefix'] ?? ''));
+      else page.objects.push({ key: dec(f['Key'] ?? ''), size: Number(f['Size'] ?? 0), etag: f['ETag'] ?? '', lastModified: f['LastModified'] ?? '' });
+    }
+    const token = top['NextContinuationToken'];
+    if (top['IsTruncated'] === 'true') {
       if (!token) throw new HttpStoreError('EIO', 's3: truncated listing without a continuation token', r.status);
       page.nextContinuationToken = token;
     }

@@ -4,8 +4,7 @@
 // create_full_put_path is on, Apache 409 as well): put() creates missing parents and retries once.
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { exchange, HttpStoreError, sharedAgent, statusErrno, type HttpClientOptions, type HttpReply } from './agent.js';
-import { children, childText, find, parseXml } from './xml.js';
+import { exchange, HttpStoreError, scanXml, sharedAgent, statusErrno, type HttpClientOptions, type HttpReply } from './agent.js';
 
 export interface WebDavOptions extends HttpClientOptions {
   /** Base collection, e.g. http://127.0.0.1:8080/dav/ (a trailing '/' is added when missing). */
@@ -57,7 +56,7 @@ export class WebDavClient {
   private async send(
     method: string,
     path: string,
-    opts: { headers?: Record<string, string>; body?: Buffer | string; ok: number[] },
+    opts: { headers?: Record<string, string>; body?: Buffer | string; ok: number[]; signal?: AbortSignal },
   ): Promise<HttpReply> {
     const p = `${this.base.pathname}${encodePath(path.replace(/^\/+/, ''))}`;
     const headers: Record<string, string> = { ...opts.headers };
@@ -68,6 +67,7 @@ export class WebDavClient {
       method: method as Dispatcher.HttpMethod,
       headers,
       body: opts.body ?? (method === 'PUT' ? Buffer.alloc(0) : undefined),
+      ...(opts.signal && { signal: opts.signal }),
     });
     if (!opts.ok.includes(res.status)) {
       throw new HttpStoreError(statusErrno(res.status), `webdav: ${method} ${p}: ${res.status}`, res.status);
@@ -75,11 +75,12 @@ export class WebDavClient {
     return res;
   }
 
-  /** The resource, or bytes [start, end] (inclusive) of it; undefined when it does not exist. */
-  async get(path: string, range?: { start: number; end?: number }): Promise<Buffer | undefined> {
+  /** The resource, or bytes [start, end] (inclusive) of it; undefined when it does not exist.
+   * `signal` abandons the request (read-ahead no one waits for any more). */
+  async get(path: string, range?: { start: number; end?: number }, signal?: AbortSignal): Promise<Buffer | undefined> {
     const headers: Record<string, string> = {};
     if (range) headers['range'] = `bytes=${range.start}-${range.end ?? ''}`;
-    const r = await this.send('GET', path, { headers, ok: [200, 206, 404, 416] });
+    const r = await this.send('GET', path, { headers, ok: [200, 206, 404, 416], ...(signal && { signal }) });
     if (r.status === 404) return undefined;
     if (r.status === 416) return Buffer.alloc(0);
     if (range && r.status === 200) return r.body.subarray(range.start, range.end === undefined ? undefined : range.end + 1);
@@ -110,6 +111,18 @@ export class WebDavClient {
       if (attempt < 2 && [500, 502, 503, 504].includes(res.status)) continue;
       throw new HttpStoreError(statusErrno(res.status), `webdav: PUT ${p}: ${res.status}`, res.status);
     }
+  }
+
+  /** Stores the resource from a stream of unknown length (chunked): one attempt, as the stream
+   * cannot be replayed; the parent collection must exist. Returns the new ETag if sent. */
+  async putChunked(path: string, body: Readable): Promise<string | undefined> {
+    const p = `${this.base.pathname}${encodePath(path.replace(/^\/+/, ''))}`;
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    if (this.auth) headers['authorization'] = this.auth;
+    const res = await exchange(this.dispatcher, { origin: this.base.origin, path: p, method: 'PUT', headers, body }, 0);
+    if (![200, 201, 204].includes(res.status)) throw new HttpStoreError(statusErrno(res.status), `webdav: PUT ${p}: ${res.status}`, res.status);
+    const etag = res.headers['etag'];
+    return Array.isArray(etag) ? etag[0] : etag;
   }
 
   /** Deletes a resource or a whole collection; a missing one is fine. */
@@ -145,33 +158,80 @@ export class WebDavClient {
       ok: [207, 404],
     });
     if (r.status === 404) return undefined;
-    const doc = parseXml(r.body.toString('utf8'));
+    return this.readMultistatus(r.body.toString('utf8'));
+  }
+
+  /** The entries of a 207 reply, read in one pass (scanXml): a Depth 1 listing of 10,000 members is
+   * megabytes of XML. Properties come from the propstat whose status is 200 (a 404 propstat names
+   * what the server lacks). */
+  private readMultistatus(xml: string): DavEntry[] {
     const basePath = decodeURIComponent(this.base.pathname);
     const out: DavEntry[] = [];
-    for (const resp of children(doc, 'response')) {
-      const href = childText(resp, 'href');
-      if (href === undefined) continue;
-      let abs = decodeURIComponent(new URL(href.trim(), this.base).pathname);
-      if (!abs.startsWith(basePath)) continue;
-      abs = abs.slice(basePath.length);
-      // Properties from the 200 propstat only; a 404 propstat lists what the server lacks.
-      const ok = children(resp, 'propstat').find((ps) => / 200 /.test(childText(ps, 'status') ?? ' 200 '));
-      const prop = ok ? find(ok, 'prop') : undefined;
-      const isCollection = prop ? find(prop, 'collection') !== undefined : abs.endsWith('/');
-      const path = isCollection && !abs.endsWith('/') && abs !== '' ? `${abs}/` : abs;
-      const e: DavEntry = {
-        path,
-        name: path.replace(/\/$/, '').split('/').pop() ?? '',
-        isCollection,
-        size: Number((prop && childText(prop, 'getcontentlength')) ?? 0),
-      };
-      const lm = prop && childText(prop, 'getlastmodified');
-      if (lm) e.lastModified = lm;
-      const et = prop && childText(prop, 'getetag');
-      if (et) e.etag = et;
-      out.push(e);
+    interface PropStat {
+      status?: string;
+      hasProp: boolean;
+      collection: boolean;
+      size?: string;
+      lastModified?: string;
+      etag?: string;
     }
+    let href: string | undefined;
+    let ps: PropStat | undefined; // the propstat being read
+    let chosen: PropStat | undefined;
+    scanXml(
+      xml,
+      (name) => {
+        if (name === 'response') {
+          href = undefined;
+          chosen = undefined;
+        } else if (name === 'propstat') ps = { hasProp: false, collection: false };
+        else if (ps && name === 'prop') ps.hasProp = true;
+        else if (ps && name === 'collection') ps.collection = true;
+      },
+      (name, text) => {
+        if (!ps) {
+          if (name === 'href') href ??= text;
+          else if (name === 'response' && href !== undefined) {
+            const e = this.entryOf(href, basePath, chosen);
+            if (e) out.push(e);
+          }
+          return;
+        }
+        if (name === 'propstat') {
+          if (!chosen && / 200 /.test(ps.status ?? ' 200 ')) chosen = ps;
+          ps = undefined;
+        } else if (name === 'status') ps.status ??= text;
+        else if (name === 'getcontentlength') ps.size ??= text;
+        else if (name === 'getlastmodified') ps.lastModified ??= text;
+        else if (name === 'getetag') ps.etag ??= text;
+      },
+    );
     return out;
+  }
+
+  private entryOf(
+    href: string,
+    basePath: string,
+    prop: { hasProp: boolean; collection: boolean; size?: string; lastModified?: string; etag?: string } | undefined,
+  ): DavEntry | undefined {
+    const h = href.trim();
+    // An absolute path needs no URL parsing unless it has segments or parts URL would rewrite.
+    const plain = h.startsWith('/') && !/[?#]|\/\.{1,2}(\/|$)|\/\//.test(h);
+    const p = plain ? h : new URL(h, this.base).pathname;
+    let abs = p.includes('%') ? decodeURIComponent(p) : p;
+    if (!abs.startsWith(basePath)) return undefined;
+    abs = abs.slice(basePath.length);
+    const isCollection = prop?.hasProp ? prop.collection : abs.endsWith('/');
+    const path = isCollection && !abs.endsWith('/') && abs !== '' ? `${abs}/` : abs;
+    const e: DavEntry = {
+      path,
+      name: baseName(path),
+      isCollection,
+      size: Number(prop?.hasProp ? (prop.size ?? 0) : 0),
+    };
+    if (prop?.hasProp && prop.lastModified) e.lastModified = prop.lastModified;
+    if (prop?.hasProp && prop.etag) e.etag = prop.etag;
+    return e;
   }
 
   /** Members of a collection (not the collection itself); empty when it does not exist. */
@@ -182,6 +242,12 @@ export class WebDavClient {
     const self = dir.replace(/^\/+/, '');
     return all.filter((e) => e.path !== self && e.path !== self.replace(/\/$/, ''));
   }
+}
+
+/** The last component of a path ('a/b/' → 'b'). */
+function baseName(path: string): string {
+  const end = path.endsWith('/') ? path.length - 1 : path.length;
+  return path.slice(path.lastIndexOf('/', end - 1) + 1, end);
 }
 
 function parentOf(path: string): string {

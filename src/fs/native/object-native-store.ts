@@ -3,6 +3,7 @@
 // collections). Paths are relative to the mount root, components joined by '/', '' = the root.
 // Every call is one or a few requests on the shared clients, each bounded by their timeouts.
 import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { HttpStoreError } from '../../backends/http/agent.js';
 import { S3ObjectStore, WebDavObjectStore } from '../../backends/http/object-chunks.js';
@@ -39,12 +40,16 @@ export interface NativeObjectStore {
   stat(path: string): Promise<StoreEntry | undefined>;
   /** Whether the directory has any member (objects other than its own marker). */
   hasMembers(dir: string): Promise<boolean>;
-  /** Bytes [start, end] (inclusive) of a file; ENOENT when it is gone. */
-  get(path: string, start: number, end: number): Promise<Buffer>;
+  /** Bytes [start, end] (inclusive) of a file; ENOENT when it is gone. `signal` abandons it. */
+  get(path: string, start: number, end: number, signal?: AbortSignal): Promise<Buffer>;
   /** Stores a small body whole. */
   put(path: string, body: Buffer): Promise<string | undefined>;
   /** Stores `size` bytes of an open file, streamed or in parts, never read whole into memory. */
   putFile(path: string, file: FileHandle, fileName: string, size: number): Promise<string | undefined>;
+  /** An upload fed while a new file is still being written (undefined: whole uploads only), and the
+   * size from which it is worth one (smaller files are one PUT at close). */
+  beginUpload?(path: string, file: FileHandle): EarlyUpload | undefined;
+  readonly earlyUploadFrom: number;
   deleteFile(path: string): Promise<void>;
   /** Server-side copy of a file (S3 CopyObject, WebDAV COPY). */
   copyFile(from: string, to: string): Promise<void>;
@@ -68,7 +73,7 @@ export function openNativeObjectStore(url: string, o: ObjectStoreTimeouts & { pa
     const root = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
     return new S3NativeStore(store.client, root, o.partSize, o.multipartThreshold);
   }
-  if (store instanceof WebDavObjectStore) return new WebDavNativeStore(store.client);
+  if (store instanceof WebDavObjectStore) return new WebDavNativeStore(store.client, o.multipartThreshold);
   throw fsError(errno.EINVAL, `${url}: not an S3 or WebDAV URL`);
 }
 
@@ -84,12 +89,20 @@ export class S3NativeStore implements NativeObjectStore {
   readonly kind = 's3';
   readonly atomicDirRename = false;
 
+  readonly earlyUploadFrom: number;
+
   constructor(
     readonly client: S3Client,
     readonly root: string,
     private readonly partSize: number,
     private readonly multipartThreshold: number,
-  ) {}
+  ) {
+    this.earlyUploadFrom = Math.max(partSize, multipartThreshold);
+  }
+
+  beginUpload(path: string, file: FileHandle): EarlyUpload {
+    return new S3EarlyUpload(this.client, this.key(path), file, this.partSize);
+  }
 
   key(path: string): string {
     return this.root + path;
@@ -147,8 +160,8 @@ export class S3NativeStore implements NativeObjectStore {
     return page.objects.some((o) => o.key !== prefix) || page.prefixes.length > 0;
   }
 
-  async get(path: string, start: number, end: number): Promise<Buffer> {
-    const b = await this.client.getObject(this.key(path), { start, end });
+  async get(path: string, start: number, end: number, signal?: AbortSignal): Promise<Buffer> {
+    const b = await this.client.getObject(this.key(path), { start, end }, signal);
     if (!b) throw fsError(errno.ENOENT, `/${path} is no longer in the bucket`);
     return b;
   }
@@ -199,12 +212,190 @@ export class S3NativeStore implements NativeObjectStore {
   }
 }
 
+/**
+ * An upload that starts while a file is written from its start, so the store receives it while the
+ * writer is still writing instead of all after close. It reads the staging file (the bytes are
+ * there already); the caller promises that nothing below `sent` changes once offered — a write or
+ * truncate there abandons it (abort) and the file is uploaded whole at close, as without one.
+ */
+export interface EarlyUpload {
+  /** Bytes from offset 0 already handed to the store. */
+  readonly sent: number;
+  /** The staging file holds `size` bytes now: send what can be sent. */
+  offer(size: number): void;
+  /** Sends the rest of the `size` bytes and completes; the object's ETag. Rejects when any part
+   * failed (the caller then uploads whole). */
+  finish(size: number): Promise<string | undefined>;
+  /** Abandons it; the store keeps the object it had. */
+  abort(): void;
+}
+
+/** Parts in flight of one early upload: at most this × partSize bytes of the file are in memory. */
+const EARLY_PARTS_IN_FLIGHT = 4;
+
+/** S3: a multipart upload whose parts go as soon as the file holds each whole part. */
+class S3EarlyUpload implements EarlyUpload {
+  sent = 0;
+  /** What the staging file holds. */
+  private size = 0;
+  private readonly uploadId: Promise<string>;
+  private readonly etags: string[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private failure: unknown;
+  private aborted = false;
+
+  constructor(
+    private readonly client: S3Client,
+    private readonly key: string,
+    private readonly file: FileHandle,
+    private readonly partSize: number,
+  ) {
+    this.uploadId = client.createMultipartUpload(key);
+    this.uploadId.catch((err) => (this.failure ??= err));
+  }
+
+  offer(size: number): void {
+    this.size = size;
+    while (!this.aborted && this.failure === undefined && this.running.size < EARLY_PARTS_IN_FLIGHT && size - this.sent >= this.partSize) {
+      this.part(this.sent, this.partSize);
+      this.sent += this.partSize;
+    }
+  }
+
+  private part(start: number, len: number): void {
+    const n = this.etags.length;
+    this.etags.push('');
+    const p = (async () => {
+      const id = await this.uploadId;
+      const body = await readRange(this.file, start, len);
+      this.etags[n] = await this.client.uploadPart(this.key, id, n + 1, body);
+    })()
+      .catch((err) => void (this.failure ??= err))
+      .finally(() => {
+        this.running.delete(p);
+        this.offer(this.size); // a slot is free: the next whole part, if the file has one
+      });
+    this.running.add(p);
+  }
+
+  async finish(size: number): Promise<string | undefined> {
+    this.size = size;
+    while (this.running.size > 0) await Promise.all([...this.running]);
+    if (this.failure !== undefined) throw this.failure;
+    // The rest in parts as well (the last one may be short, or the file may end on a part boundary).
+    while (this.sent < size || this.etags.length === 0) {
+      const len = Math.min(this.partSize, size - this.sent);
+      this.part(this.sent, len);
+      this.sent += len;
+      while (this.running.size >= EARLY_PARTS_IN_FLIGHT) await Promise.race([...this.running]);
+    }
+    while (this.running.size > 0) await Promise.all([...this.running]);
+    if (this.failure !== undefined) throw this.failure;
+    return this.client.completeMultipartUpload(this.key, await this.uploadId, this.etags);
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    void (async () => {
+      await Promise.allSettled([...this.running]);
+      const id = await this.uploadId.catch(() => undefined);
+      if (id !== undefined) await this.client.abortMultipartUpload(this.key, id);
+    })();
+  }
+}
+
+const EARLY_READ = 1024 * 1024;
+
+/** WebDAV: one PUT of unknown length (chunked), its body read from the staging file as the file
+ * grows; the request waits while the writer is behind. */
+class WebDavEarlyUpload implements EarlyUpload {
+  sent = 0;
+  private size = 0;
+  private done = false;
+  private pulling = false;
+  private wake: (() => void) | undefined;
+  private readonly body: Readable;
+  private readonly reply: Promise<string | undefined>;
+
+  constructor(
+    client: WebDavClient,
+    path: string,
+    private readonly file: FileHandle,
+    refused: (status: number) => void,
+  ) {
+    this.body = new Readable({ highWaterMark: EARLY_READ, read: () => void this.pull() });
+    this.reply = client.putChunked(path, this.body).catch((err: unknown) => {
+      if (err instanceof HttpStoreError && err.status !== undefined) refused(err.status);
+      throw err;
+    });
+    this.reply.catch(() => undefined);
+  }
+
+  private async pull(): Promise<void> {
+    if (this.pulling) return;
+    this.pulling = true;
+    try {
+      for (;;) {
+        if (this.sent < this.size) {
+          const b = await readRange(this.file, this.sent, Math.min(EARLY_READ, this.size - this.sent));
+          this.sent += b.length;
+          if (!this.body.push(b)) return;
+        } else if (this.done) {
+          this.body.push(null);
+          return;
+        } else {
+          await new Promise<void>((r) => (this.wake = r));
+          this.wake = undefined;
+        }
+      }
+    } catch (err) {
+      this.body.destroy(err as Error);
+    } finally {
+      this.pulling = false;
+    }
+  }
+
+  offer(size: number): void {
+    this.size = size;
+    this.wake?.();
+  }
+
+  finish(size: number): Promise<string | undefined> {
+    this.size = size;
+    this.done = true;
+    this.wake?.();
+    return this.reply;
+  }
+
+  abort(): void {
+    this.body.destroy(new Error('early upload abandoned'));
+    this.wake?.();
+  }
+}
+
 /** WebDAV: files are resources, directories are collections; MOVE renames either atomically. */
 export class WebDavNativeStore implements NativeObjectStore {
   readonly kind = 'webdav';
   readonly atomicDirRename = true;
 
-  constructor(readonly client: WebDavClient) {}
+  readonly earlyUploadFrom: number;
+  /** Cleared when the server refused a PUT of unknown length (chunked): whole uploads from then on. */
+  private chunked = true;
+
+  constructor(
+    readonly client: WebDavClient,
+    multipartThreshold: number,
+  ) {
+    this.earlyUploadFrom = multipartThreshold;
+  }
+
+  beginUpload(path: string, file: FileHandle): EarlyUpload | undefined {
+    if (!this.chunked) return undefined;
+    return new WebDavEarlyUpload(this.client, path, file, (status) => {
+      if (status === 411 || status === 400 || status === 501) this.chunked = false;
+    });
+  }
 
   async probe(): Promise<void> {
     const self = await this.client.propfind('', 0);
@@ -235,8 +426,8 @@ export class WebDavNativeStore implements NativeObjectStore {
     return (await this.client.list(`${dir}/`)).length > 0;
   }
 
-  async get(path: string, start: number, end: number): Promise<Buffer> {
-    const b = await this.client.get(path, { start, end });
+  async get(path: string, start: number, end: number, signal?: AbortSignal): Promise<Buffer> {
+    const b = await this.client.get(path, { start, end }, signal);
     if (!b) throw fsError(errno.ENOENT, `/${path} is no longer on the server`);
     return b;
   }
@@ -282,4 +473,124 @@ export async function readRange(file: FileHandle, pos: number, len: number): Pro
     got += bytesRead;
   }
   return got === len ? buf : buf.subarray(0, got);
+}
+
+export const READAHEAD_MIN = 1024 * 1024;
+export const READAHEAD_MAX = 8 * 1024 * 1024;
+/** Windows fetched ahead of the one being read, while reads stay sequential. */
+export const READAHEAD_DEPTH = 4;
+
+/** Bytes [start, start + len) of the object, being fetched by one ranged GET. */
+interface Window {
+  start: number;
+  len: number;
+  data: Promise<Buffer>;
+  abort: AbortController;
+  /** Reads waiting on it: a window someone waits for is never abandoned. */
+  waiters: number;
+}
+
+/**
+ * The reads of one open file that is not staged: ranged GETs. The first read fetches
+ * max(len, 1 MiB); once a read lands in what was fetched ahead, the reads are sequential and up to
+ * READAHEAD_DEPTH more windows are kept in flight beyond it, each twice the last up to 8 MiB (so at
+ * most 8 MiB × (1 + READAHEAD_DEPTH) per open file). A read outside every window is random access:
+ * the windows nobody waits for are abandoned (their requests aborted) and it starts afresh.
+ */
+export class ObjectReader {
+  private windows: Window[] = [];
+  /** Where the next window starts. */
+  private next = 0;
+  /** Length of the next window. */
+  private size = READAHEAD_MIN;
+  /** Where the object ended, once a window came back short: nothing is fetched from there on. */
+  private eofAt = Infinity;
+  private lastEnd = -1;
+
+  constructor(
+    private readonly get: (start: number, end: number, signal: AbortSignal) => Promise<Buffer>,
+    /** The object's size as last listed: no window starts at or past it (a short one still ends the
+     * file wherever the store says it ends). */
+    private sizeHint: number,
+  ) {}
+
+  /** Forgets what was fetched (the object was replaced). */
+  reset(sizeHint?: number): void {
+    for (const w of this.windows) if (w.waiters === 0) w.abort.abort();
+    this.windows = [];
+    this.eofAt = Infinity;
+    if (sizeHint !== undefined) this.sizeHint = sizeHint;
+  }
+
+  async read(offset: number, len: number): Promise<Buffer> {
+    const end = offset + len;
+    let i = this.windows.findIndex((w) => offset >= w.start && offset < w.start + w.len);
+    if (i < 0) {
+      const sequential = offset === this.lastEnd;
+      this.reset();
+      this.next = offset;
+      this.size = sequential ? Math.min(READAHEAD_MAX, this.size * 2) : READAHEAD_MIN;
+      this.add(Math.max(len, this.size), true);
+      i = 0;
+    } else {
+      // A hit: drop what lies more than one window behind, keep DEPTH windows beyond this one.
+      if (i > 1) {
+        this.windows.splice(0, i - 1);
+        i = 1;
+      }
+      while (this.windows.length - 1 - i < READAHEAD_DEPTH && this.next < Math.min(this.eofAt, this.sizeHint)) {
+        this.size = Math.min(READAHEAD_MAX, this.size * 2);
+        this.add(this.size, false);
+      }
+    }
+    this.lastEnd = end;
+    const parts: Buffer[] = [];
+    let pos = offset;
+    // A snapshot: other reads of this file may drop or replace windows while this one waits.
+    for (const w of this.windows.slice(i)) {
+      if (pos >= end || pos < w.start || pos >= w.start + w.len) break;
+      w.waiters++;
+      let b: Buffer;
+      try {
+        b = await w.data;
+      } catch (err) {
+        if (w.abort.signal.aborted) break; // abandoned past the end: the store said where it ends
+        if (this.windows.includes(w)) this.reset(); // the next read asks again
+        throw err;
+      } finally {
+        w.waiters--;
+      }
+      if (pos - w.start >= b.length) break;
+      const part = b.subarray(pos - w.start, Math.min(b.length, end - w.start));
+      parts.push(part);
+      pos += part.length;
+      if (b.length < w.len) break; // the object ends inside this window
+    }
+    // A read past what is in flight (a huge read, or the windows were dropped meanwhile).
+    if (pos < end && pos < this.eofAt) {
+      const rest = await this.get(pos, end - 1, new AbortController().signal);
+      if (rest.length > 0) parts.push(rest);
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  private add(len: number, first: boolean): void {
+    const w: Window = { start: this.next, len, data: undefined as unknown as Promise<Buffer>, abort: new AbortController(), waiters: 0 };
+    w.data = this.get(w.start, w.start + len - 1, w.abort.signal).then((b) => {
+      if (b.length < len) this.ended(w.start + b.length);
+      return b;
+    });
+    // A window abandoned or failed with no reader waiting must not be an unhandled rejection.
+    w.data.catch(() => undefined);
+    this.windows.push(w);
+    this.next += len;
+    if (first) this.size = Math.max(this.size, Math.min(READAHEAD_MAX, len));
+  }
+
+  private ended(at: number): void {
+    if (at >= this.eofAt) return;
+    this.eofAt = at;
+    // Windows past the end can only come back empty.
+    for (const w of this.windows) if (w.start >= at && w.waiters === 0) w.abort.abort();
+  }
 }

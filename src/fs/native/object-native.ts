@@ -9,19 +9,26 @@
 //   emptied through this mount stays visible in the mount's memory until rmdir or unmount.
 // - WebDAV: resources are files, collections are directories (MKCOL, DELETE, PROPFIND).
 // - Names that cannot be path components ("a//b", ".", "..", over 255 bytes) are not shown.
-// - Reads are ranged GETs with a per-handle read-ahead window (1 MiB, doubling up to 8 MiB while
-//   reads are sequential). Writes, appends and truncates are staged in a local file
-//   (object-staging.ts): the first one copies the object there (or starts empty after O_TRUNC or
-//   create), and the file is uploaded whole at close (flush), fsync and last release — S3 with a
-//   multipart upload above multipartThresholdBytes, WebDAV as one streamed PUT. A failed upload
-//   fails that close/fsync with the errno and keeps the bytes staged for the next one.
+// - Reads are ranged GETs (ObjectReader): while they are sequential, up to 4 windows (1 MiB doubling
+//   to 8 MiB) are fetched ahead in parallel; a seek abandons them. Writes, appends and truncates are
+//   staged in a local file (object-staging.ts): the first one copies the object there (or starts
+//   empty after O_TRUNC or create), and the file is uploaded whole at close (flush), fsync and last
+//   release — S3 with a multipart upload above multipartThresholdBytes, WebDAV as one streamed PUT.
+//   A new (or O_TRUNC) file written from its start past that size is uploaded while it is written
+//   (S3 parts as each fills, WebDAV one chunked PUT fed from the staging file), and close completes
+//   it; a write or truncate below what was sent abandons that and the close uploads whole. A failed
+//   upload fails that close/fsync with the errno and keeps the bytes staged for the next one.
+// - A file created here is an object from its first close or fsync (an empty one at once after
+//   mknod): create + write + close is one PUT. Until then it is this mount's alone.
 // - Rename of a file: S3 CopyObject + DeleteObject (not atomic: for a moment both names exist, and
 //   a crash between leaves both); WebDAV MOVE (atomic on the server). Rename of a directory:
 //   WebDAV MOVE (atomic); S3 EXDEV — a prefix has no rename, so mv(1) copies file by file instead.
 //   RENAME_EXCHANGE: EINVAL (no store can swap two names).
 // - Attributes: size and mtime from the listing or HEAD/PROPFIND; files 0644, directories 0755,
 //   owner = the mount's uid/gid. A listing is trusted for cacheMs (the mount's attr timeout), so
-//   `ls -l` of 10,000 objects is 10 ListObjectsV2 pages and no HEADs.
+//   `ls -l` of 10,000 objects is 10 ListObjectsV2 pages and no HEADs. Past that, a name in an S3
+//   directory listed before with under 1,000 entries is looked up by listing it again (one request
+//   for all its names, where a stat is a HEAD and a LIST for one); mkdir starts its listing empty.
 // - xattrs: user.s3.etag / user.dav.etag (read-only); others absent on read, ENOTSUP on set.
 // What the store cannot honour fails at once with one warn line naming the mount and the reason:
 // chmod/chown (EPERM unless unchanged), hard links, symlinks, device nodes (EPERM), utimes with
@@ -35,7 +42,7 @@ import type { Attr, Caller, DirentOut, NewInode, SetAttr, StatFs, ZusOperations 
 import { RENAME_EXCHANGE, RENAME_NOREPLACE } from '../operations.js';
 import { BLKSIZE, NativeFsBase, O_ACCMODE, statFs } from './native-base.js';
 import { childPath, type NativeNode, parentPath } from './native-inodes.js';
-import { openNativeObjectStore, type NativeObjectStore, type StoreEntry } from './object-native-store.js';
+import { type EarlyUpload, ObjectReader, openNativeObjectStore, type NativeObjectStore, type StoreEntry } from './object-native-store.js';
 import { StagingDir, type StageFile } from './object-staging.js';
 
 export const XATTR_S3_ETAG = 'user.s3.etag';
@@ -43,8 +50,6 @@ export const XATTR_DAV_ETAG = 'user.dav.etag';
 
 const NAME_MAX = 255;
 const O_TRUNC = 0o1000;
-const READAHEAD_MIN = 1024 * 1024;
-const READAHEAD_MAX = 8 * 1024 * 1024;
 
 export interface ObjectNativeOptions {
   log: Logger;
@@ -74,16 +79,16 @@ interface Cached {
 interface Handle {
   ino: number;
   writable: boolean;
-  raStart: number;
-  ra: Buffer | undefined;
-  raEof: boolean;
-  raSize: number;
-  lastEnd: number;
+  /** Made at the first read that is not served from a staging file. */
+  reader: ObjectReader | undefined;
 }
 
 /** An inode's staging file; it goes with the inode's last release. */
 interface Stage {
   file: StageFile;
+  /** Started empty (create, O_TRUNC) and not uploaded since: an early upload may carry it. */
+  fresh: boolean;
+  early?: EarlyUpload | undefined;
 }
 
 export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOperations {
@@ -92,10 +97,14 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
   private readonly mountTimeMs = Date.now();
   private readonly stats = new Map<string, Cached>();
   private readonly dirCache = new Map<string, { entries: Map<string, StoreEntry>; until: number }>();
+  private readonly listing = new Map<string, Promise<Map<string, StoreEntry>>>();
+  private readonly dirChanges = new Map<string, number>();
   private readonly handles = new Map<number, Handle>();
   private readonly opens = new Map<number, number>();
   private readonly stages = new Map<number, Stage>();
   private readonly mtimes = new Map<number, number>();
+  /** Files created here whose object is not in the store yet (made at first close or fsync). */
+  private readonly unborn = new Set<number>();
   /** S3 directories kept alive by this mount (emptied through it), with their ancestors. */
   private readonly pinned = new Set<string>();
   private readonly staging: StagingDir;
@@ -155,10 +164,17 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
   private invalidate(path: string): void {
     this.stats.delete(path);
     this.dirCache.delete(parentPath(path));
+    this.changed(parentPath(path));
+  }
+
+  /** A listing in flight while its directory changed here may miss the change: it is not cached. */
+  private changed(dir: string): void {
+    this.dirChanges.set(dir, (this.dirChanges.get(dir) ?? 0) + 1);
   }
 
   private remember(path: string, entry: StoreEntry | undefined): void {
     this.stats.set(path, { entry, until: Date.now() + this.cacheMs });
+    this.changed(parentPath(path));
     const dir = this.dirCache.get(parentPath(path));
     if (dir) {
       const name = path.slice(path.lastIndexOf('/') + 1);
@@ -179,13 +195,34 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
     const now = Date.now();
     const hit = this.stats.get(path);
     if (hit && hit.until > now) return hit.entry ?? (this.pinned.has(path) ? this.pinnedEntry(name) : undefined);
-    const dir = this.dirCache.get(parentPath(path));
-    if (dir && dir.until > now) return dir.entries.get(name) ?? (this.pinned.has(path) ? this.pinnedEntry(name) : undefined);
+    const parent = parentPath(path);
+    const dir = this.dirCache.get(parent);
+    if (dir && dir.until > now) return this.inListing(dir.entries, path, name);
+    // A small directory listed before (one ListObjectsV2 page): one request re-lists it for every
+    // name in it, where a stat costs a HEAD and a LIST for one name — files made one after another.
+    if (dir && this.store.kind === 's3' && dir.entries.size < 1000) {
+      const fresh = await this.listDir(parent).catch(() => undefined);
+      if (fresh) return this.inListing(fresh, path, name);
+    }
     const e = await this.store.stat(path);
     this.stats.set(path, { entry: e, until: Date.now() + this.cacheMs });
     if (!e && this.pinned.has(path)) return this.pinnedEntry(name);
+    if (!e && this.unbornAt(path)) return this.unbornEntry(name);
     if (e?.isDir === false && this.pinned.has(path)) this.pinned.delete(path);
     return e;
+  }
+
+  private unbornAt(path: string): boolean {
+    for (const ino of this.unborn) if (this.pathOf(ino) === path) return true;
+    return false;
+  }
+
+  private inListing(entries: Map<string, StoreEntry>, path: string, name: string): StoreEntry | undefined {
+    return entries.get(name) ?? (this.pinned.has(path) ? this.pinnedEntry(name) : undefined) ?? (this.unbornAt(path) ? this.unbornEntry(name) : undefined);
+  }
+
+  private unbornEntry(name: string): StoreEntry {
+    return { name, isDir: false, size: 0, mtimeMs: this.mountTimeMs };
   }
 
   private pinnedEntry(name: string): StoreEntry {
@@ -251,10 +288,24 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
       if (type === S_IFDIR) {
         await this.store.mkdir(path);
         e = { name, isDir: true, size: 0, mtimeMs: now };
+        // Nothing was under it a moment ago: its listing is known (and trusted as any listing).
+        this.dirCache.set(path, { entries: new Map(), until: Date.now() + this.cacheMs });
       } else {
-        // Created at once (empty), so other tools and other gateways see the name as `touch` made it.
-        const etag = await this.store.put(path, Buffer.alloc(0));
-        e = { name, isDir: false, size: 0, mtimeMs: now, etag };
+        // An empty staging file, uploaded at the first close or fsync: create + write + close is one
+        // PUT. Until then the name is this mount's alone (as in rclone and mountpoint-s3).
+        const ino = this.inodes.at(path).ino;
+        if (!this.stages.has(ino)) {
+          const file = await this.staging.create(this.mount);
+          if (this.stages.has(ino)) await file.close();
+          else this.stages.set(ino, { file, fresh: true });
+        }
+        this.stages.get(ino)!.file.dirty = true; // even an empty file is an object to make
+        this.unborn.add(ino);
+        // mknod(2) is never opened: make its object once the transport has had its chance to open it.
+        setImmediate(() => {
+          if (!this.opens.has(ino) && this.unborn.has(ino) && !this.destroyed) void this.retire(ino).catch(() => undefined);
+        });
+        e = { name, isDir: false, size: 0, mtimeMs: now };
       }
       this.remember(path, e);
       const node = this.inodes.at(path);
@@ -342,20 +393,39 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
 
   // ---- listing ----
 
+  /** Lists a directory into the caches (one listing at a time per directory). */
+  private listDir(path: string): Promise<Map<string, StoreEntry>> {
+    let p = this.listing.get(path);
+    if (!p) {
+      const before = this.dirChanges.get(path);
+      p = (async () => {
+        const got = await this.store.list(path);
+        const entries = new Map<string, StoreEntry>();
+        for (const e of got) if (ObjectNativeFs.showable(e.name)) entries.set(e.name, e);
+        if (this.dirChanges.get(path) === before) {
+          const until = Date.now() + this.cacheMs;
+          this.dirCache.set(path, { entries, until });
+          for (const e of entries.values()) this.stats.set(childPath(path, e.name), { entry: e, until });
+        }
+        return entries;
+      })().finally(() => this.listing.delete(path));
+      this.listing.set(path, p);
+    }
+    return p;
+  }
+
   private async list(node: NativeNode): Promise<StoreEntry[]> {
     const path = node.path!;
-    const now = Date.now();
-    let cached = this.dirCache.get(path);
-    if (!cached || cached.until <= now) {
-      const got = await this.store.list(path);
-      const entries = new Map<string, StoreEntry>();
-      for (const e of got) if (ObjectNativeFs.showable(e.name)) entries.set(e.name, e);
-      cached = { entries, until: Date.now() + this.cacheMs };
-      this.dirCache.set(path, cached);
-      for (const e of entries.values()) this.stats.set(childPath(path, e.name), { entry: e, until: cached.until });
-    }
-    const entries = new Map(cached.entries);
+    const cached = this.dirCache.get(path);
+    const entries = new Map(cached && cached.until > Date.now() ? cached.entries : await this.listDir(path));
     const under = path === '' ? '' : `${path}/`;
+    for (const ino of this.unborn) {
+      const p = this.pathOf(ino);
+      if (p !== undefined && parentPath(p) === path) {
+        const name = p.slice(under.length);
+        if (!entries.has(name)) entries.set(name, { name, isDir: false, size: 0, mtimeMs: this.mountTimeMs });
+      }
+    }
     for (const p of this.pinned) {
       if (!p.startsWith(under) || p.length <= under.length) continue;
       const name = p.slice(under.length).split('/')[0]!;
@@ -405,7 +475,10 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
   private async truncate(node: NativeNode, e: StoreEntry, size: number, fh: number | undefined): Promise<void> {
     const open = this.stages.get(node.ino) ?? ((this.opens.get(node.ino) ?? 0) > 0 ? await this.stageFor(node, size === 0) : undefined);
     if (open) {
-      await open.file.lock.run(() => open.file.truncate(size));
+      await open.file.lock.run(() => {
+        if (open.early && size < open.early.sent) this.abandonEarly(open);
+        return open.file.truncate(size);
+      });
       // truncate(2) by path belongs to no open file whose close would upload it: upload now.
       if (fh === undefined) await this.upload(node.ino, open);
       return;
@@ -436,11 +509,15 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
       const e = await this.entryOf(node);
       const writable = (flags & O_ACCMODE) !== 0;
       const fh = this.nextFh++;
-      this.handles.set(fh, { ino, writable, raStart: 0, ra: undefined, raEof: false, raSize: READAHEAD_MIN, lastEnd: -1 });
+      this.handles.set(fh, { ino, writable, reader: undefined });
       this.opens.set(ino, (this.opens.get(ino) ?? 0) + 1);
       if (!e.isDir && writable && flags & O_TRUNC) {
         const st = await this.stageFor(node, true);
-        await st.file.lock.run(() => st.file.truncate(0));
+        await st.file.lock.run(() => {
+          this.abandonEarly(st);
+          st.fresh = true; // rewritten from its start
+          return st.file.truncate(0);
+        });
       }
       return fh;
     });
@@ -468,7 +545,7 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
       await file.close();
       return st;
     }
-    st = { file };
+    st = { file, fresh: empty };
     this.stages.set(node.ino, st);
     return st;
   }
@@ -479,21 +556,13 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
       if (len <= 0) return Buffer.alloc(0);
       const st = this.stages.get(ino);
       if (st) return st.file.read(offset, len);
-      const node = this.inodes.get(ino);
-      const end = offset + len;
-      if (h.ra && offset >= h.raStart && (end <= h.raStart + h.ra.length || h.raEof)) {
-        h.lastEnd = end;
-        return h.ra.subarray(offset - h.raStart, end - h.raStart);
+      if (!h.reader) {
+        const node = this.inodes.get(ino);
+        const size = (await this.entryOf(node)).size;
+        // The path is looked up per request: a rename keeps the open file readable.
+        h.reader = new ObjectReader((start, end, signal) => this.store.get(this.inodes.get(ino).path!, start, end, signal), size);
       }
-      const sequential = offset === h.lastEnd;
-      h.raSize = sequential ? Math.min(READAHEAD_MAX, h.raSize * 2) : READAHEAD_MIN;
-      const want = Math.max(len, h.raSize);
-      const b = await this.store.get(node.path!, offset, offset + want - 1);
-      h.ra = b;
-      h.raStart = offset;
-      h.raEof = b.length < want;
-      h.lastEnd = end;
-      return b.subarray(0, len);
+      return await h.reader.read(offset, len);
     });
   }
 
@@ -502,10 +571,26 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
       const h = this.handle(ino, fh);
       if (!h.writable) throw fsError(errno.EBADF);
       const st = await this.stageFor(this.inodes.get(ino), false);
-      await st.file.lock.run(() => st.file.write(offset, data));
+      await st.file.lock.run(async () => {
+        if (st.early && offset < st.early.sent) this.abandonEarly(st); // rewrites what was sent
+        await st.file.write(offset, data);
+        // A large new file goes to the store while it is written (S3 parts, a WebDAV chunked PUT).
+        if (!st.early && st.fresh && this.store.beginUpload && st.file.size > this.store.earlyUploadFrom) {
+          const path = this.pathOf(ino);
+          if (path !== undefined) st.early = this.store.beginUpload(path, st.file.fh);
+        }
+        st.early?.offer(st.file.size);
+      });
       this.mtimes.set(ino, Date.now());
       return data.length;
     });
+  }
+
+  /** The early upload will not be used: the file is uploaded whole at close. */
+  private abandonEarly(st: Stage): void {
+    st.early?.abort();
+    st.early = undefined;
+    st.fresh = false;
   }
 
   /** Uploads a stage if it holds bytes the store lacks. An unlinked file's bytes are dropped. */
@@ -514,12 +599,28 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
       if (!st.file.dirty) return;
       const path = this.pathOf(ino);
       if (path === undefined) {
+        this.abandonEarly(st);
         st.file.dirty = false;
         return;
       }
-      const etag = await this.store.putFile(path, st.file.fh, st.file.name, st.file.size);
+      let etag: string | undefined;
+      const early = st.early;
+      st.early = undefined;
+      st.fresh = false; // what is written from now on needs the whole file uploaded again
+      if (early) {
+        try {
+          etag = await early.finish(st.file.size);
+        } catch (err) {
+          early.abort();
+          this.log.debug({ err: (err as Error).message }, `mount ${this.mount}: early upload of /${path} failed; uploading it whole`);
+          etag = await this.store.putFile(path, st.file.fh, st.file.name, st.file.size);
+        }
+      } else {
+        etag = await this.store.putFile(path, st.file.fh, st.file.name, st.file.size);
+      }
       st.file.dirty = false;
-      for (const h of this.handles.values()) if (h.ino === ino) h.ra = undefined; // read-ahead of the old object
+      this.unborn.delete(ino);
+      for (const h of this.handles.values()) if (h.ino === ino) h.reader?.reset(st.file.size); // read-ahead of the old object
       this.remember(path, { name: path.slice(path.lastIndexOf('/') + 1), isDir: false, size: st.file.size, mtimeMs: Date.now(), etag });
       this.mtimes.delete(ino);
     });
@@ -544,7 +645,7 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
 
   release(ino: number, fh: number): Promise<void> {
     return this.guard(async () => {
-      this.handle(ino, fh);
+      this.handle(ino, fh).reader?.reset(); // read-ahead no one will read
       this.handles.delete(fh);
       const left = (this.opens.get(ino) ?? 1) - 1;
       if (left > 0) {
@@ -552,22 +653,28 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
         return;
       }
       this.opens.delete(ino);
-      const st = this.stages.get(ino);
-      if (!st) return;
-      this.stages.delete(ino);
-      let kept = false;
-      try {
-        await this.upload(ino, st);
-      } catch (err) {
-        if (st.file.dirty) {
-          kept = true;
-          this.log.error({ err: (err as Error).message, staged: st.file.name }, `mount ${this.mount}: upload at last close failed; the written bytes are kept in ${st.file.name}`);
-        }
-        throw err;
-      } finally {
-        await st.file.close(kept);
-      }
+      await this.retire(ino);
     });
+  }
+
+  /** Uploads and drops the stage of an inode no one has open. A failed upload keeps the bytes on disk. */
+  private async retire(ino: number): Promise<void> {
+    const st = this.stages.get(ino);
+    if (!st) return;
+    this.stages.delete(ino);
+    let kept = false;
+    try {
+      await this.upload(ino, st);
+    } catch (err) {
+      if (st.file.dirty) {
+        kept = true;
+        this.log.error({ err: (err as Error).message, staged: st.file.name }, `mount ${this.mount}: upload at last close failed; the written bytes are kept in ${st.file.name}`);
+      }
+      throw err;
+    } finally {
+      this.unborn.delete(ino);
+      await st.file.close(kept);
+    }
   }
 
   /** Staged bytes are uploaded: once this returns, the store holds them. */
