@@ -27,7 +27,8 @@ const T = 30_000;
 
 let cluster: Promise<RedisCluster> | undefined;
 let sentinel: Promise<SentinelSet> | undefined;
-const theCluster = (): Promise<RedisCluster> => (cluster ??= startCluster());
+// The cluster requires a password (in its URL): every cluster test goes through AUTH on each node.
+const theCluster = (): Promise<RedisCluster> => (cluster ??= startCluster({ password: 'cluster-secret' }));
 const theSentinels = (): Promise<SentinelSet> => (sentinel ??= startSentinelSet());
 afterAll(async () => {
   await Promise.all([cluster?.then((c) => c.stop()), sentinel?.then((s) => s.stop())]);
@@ -111,13 +112,13 @@ describe.skipIf(skip !== undefined)(`redis scale-out URLs${skip ? ` (skipped: ${
   });
 
   it('cluster: a volume lives in one hash slot; the change feed reaches another gateway', async () => {
-    const { url, masters } = await theCluster();
+    const { url, masters, password } = await theCluster();
     const volume = volumeName();
     const b = await open(url, volume);
     try {
       await b.meta.commit({ checks: [], ops: [{ op: 'putInode', inode: inode(10) }, { op: 'putDentry', parent: 1, name: 'f', ino: 10, cookie: 2 }] });
       await b.chunks.write(10, 0, 0, Buffer.from('chunk'));
-      const counts = await Promise.all(masters.map((m) => withClient(m.port, (c) => c.keys(`zufs:{${volume}}:*`))));
+      const counts = await Promise.all(masters.map((m) => withClient(m.port, (c) => c.keys(`zufs:{${volume}}:*`), password)));
       const holding = counts.filter((k) => k.length > 0);
       expect(holding).toHaveLength(1); // one master has the whole volume
       expect(new Set(holding[0]!.map((k) => keySlot(k))).size).toBe(1);
@@ -125,6 +126,18 @@ describe.skipIf(skip !== undefined)(`redis scale-out URLs${skip ? ` (skipped: ${
       await b.close();
     }
     await feedCrosses(url);
+  });
+
+  it('cluster: a wrong or missing password fails open at once with EACCES', async () => {
+    const { masters } = await theCluster();
+    const hosts = masters.map((m) => `127.0.0.1:${m.port}`).join(',');
+    for (const url of [`redis+cluster://:wrong@${hosts}`, `redis+cluster://${hosts}`]) {
+      const t0 = Date.now();
+      const err = await openBackend(`${url}?volume=v`, { connectTimeoutMs: 5000 }).then(() => undefined, (e: unknown) => e);
+      expect(toErrno(err), url).toBe(errno.EACCES);
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect(String((err as Error).message)).not.toContain('wrong');
+    }
   });
 
   it('cluster: an unreachable cluster fails open with ETIMEDOUT within connect_timeout, the native layout too', async () => {
@@ -140,8 +153,8 @@ describe.skipIf(skip !== undefined)(`redis scale-out URLs${skip ? ` (skipped: ${
   });
 
   it('cluster, native layout: keys on every master are listed; files written are Redis values; renames across slots copy, exchanges across slots are EXDEV', async () => {
-    const { url, masters } = await theCluster();
-    const cli = new Cluster(url.replace('redis+cluster://', '').split(',').map((hp) => ({ host: '127.0.0.1', port: Number(hp.split(':')[1]) })));
+    const { masters, password, url } = await theCluster();
+    const cli = new Cluster(masters.map((m) => ({ host: '127.0.0.1', port: m.port })), { redisOptions: { password } });
     const { log, lines } = captureLog('debug');
     const prefix = `n${randomBytes(3).toString('hex')}:`;
     const fs = await RedisNativeFs.open(`${url}?prefix=${prefix}`, { log, mount: 'ncluster', commandTimeoutMs: 3000, connectTimeoutMs: 5000 });
@@ -149,7 +162,7 @@ describe.skipIf(skip !== undefined)(`redis scale-out URLs${skip ? ` (skipped: ${
       const names = Array.from({ length: 40 }, (_, i) => `k${i}`);
       await Promise.all(names.map((n) => cli.set(prefix + n, `value of ${n}`)));
       await cli.set(`${prefix}dir/inner`, 'deep');
-      const holders = await Promise.all(masters.map((m) => withClient(m.port, (c) => c.keys(`${prefix}*`))));
+      const holders = await Promise.all(masters.map((m) => withClient(m.port, (c) => c.keys(`${prefix}*`), password)));
       expect(holders.every((k) => k.length > 0)).toBe(true); // spread over all three masters
       expect((await listDir(fs, '')).sort()).toEqual([...names, 'dir'].sort());
       expect(await listDir(fs, 'dir')).toEqual(['inner']);
@@ -216,7 +229,7 @@ describe.skipIf(skip !== undefined)(`redis scale-out URLs${skip ? ` (skipped: ${
     const frozen: typeof c.masters = [];
     try {
       await b.meta.commit({ checks: [], ops: [{ op: 'putInode', inode: inode(10) }] });
-      for (const m of c.masters) if ((await withClient(m.port, (x) => x.keys(`zufs:{${volume}}:*`))).length > 0) frozen.push(m);
+      for (const m of c.masters) if ((await withClient(m.port, (x) => x.keys(`zufs:{${volume}}:*`), c.password)).length > 0) frozen.push(m);
       expect(frozen).toHaveLength(1);
       frozen[0]!.freeze();
       const t0 = Date.now();
@@ -226,7 +239,7 @@ describe.skipIf(skip !== undefined)(`redis scale-out URLs${skip ? ` (skipped: ${
       frozen.pop()!.thaw();
       await waitFor('the volume readable again', async () => (await b.meta.getInode(10)) !== undefined, 20_000);
       await waitFor('cluster_state:ok on every node', async () => {
-        const states = await Promise.all(c.masters.map((m) => withClient(m.port, (x) => x.cluster('INFO'))));
+        const states = await Promise.all(c.masters.map((m) => withClient(m.port, (x) => x.cluster('INFO'), c.password)));
         return states.every((st) => String(st).includes('cluster_state:ok'));
       }, 20_000);
     } finally {

@@ -132,14 +132,17 @@ async function launch(port: number, args: string[]): Promise<RedisProcess> {
 const BASE = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'];
 
 export interface RedisCluster {
-  /** redis+cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3 */
+  /** redis+cluster://[:password@]127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3 */
   url: string;
+  password?: string | undefined;
   masters: RedisProcess[];
   stop(): Promise<void>;
 }
 
-/** Three masters (no replicas) sharing the 16384 slots, ready when every node says cluster_state:ok. */
-export async function startCluster(): Promise<RedisCluster> {
+/** Three masters (no replicas) sharing the 16384 slots, ready when every node says cluster_state:ok;
+ * with `password`, every node requires it. */
+export async function startCluster(opts: { password?: string } = {}): Promise<RedisCluster> {
+  const pw = opts.password;
   const dir = await mkdtemp(join(tmpdir(), 'zufs-rcluster-'));
   const masters: RedisProcess[] = [];
   const stop = async (): Promise<void> => {
@@ -153,17 +156,19 @@ export async function startCluster(): Promise<RedisCluster> {
         await launch(port, [
           '--port', String(port), '--dir', dir, ...BASE,
           '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000',
+          ...(pw ? ['--requirepass', pw, '--masterauth', pw] : []),
         ]),
       );
     }
     const nodes = masters.map((m) => `127.0.0.1:${m.port}`);
-    const r = spawnSync(CLI!, ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
+    const auth = pw ? ['-a', pw, '--no-auth-warning'] : [];
+    const r = spawnSync(CLI!, [...auth, '--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
     if (r.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${r.stdout}\n${r.stderr}`);
     await waitFor('cluster_state:ok on every node', async () => {
-      const states = await Promise.all(masters.map((m) => withClient(m.port, (c) => c.cluster('INFO'))));
+      const states = await Promise.all(masters.map((m) => withClient(m.port, (c) => c.cluster('INFO'), pw)));
       return states.every((s) => String(s).includes('cluster_state:ok'));
     }, 20_000);
-    return { url: `redis+cluster://${nodes.join(',')}`, masters, stop };
+    return { url: `redis+cluster://${pw ? `:${encodeURIComponent(pw)}@` : ''}${nodes.join(',')}`, password: pw, masters, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -249,8 +254,8 @@ export async function startSentinelSet(masterName = 'zmaster'): Promise<Sentinel
 }
 
 /** Runs `fn` on a short-lived plain connection to 127.0.0.1:port. */
-export async function withClient<T>(port: number, fn: (c: Redis) => Promise<T>): Promise<T> {
-  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
+export async function withClient<T>(port: number, fn: (c: Redis) => Promise<T>, password?: string): Promise<T> {
+  const c = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
   c.on('error', () => undefined);
   try {
     await c.connect();
