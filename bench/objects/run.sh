@@ -8,7 +8,8 @@
 # server's disk, on a fresh mount. Rounds are interleaved across targets.
 # Usage: bash bench/objects/run.sh            (env: ROUNDS=3 BIG_MIB=256 SMALL_N=1000 LIST_N=10000;
 #   TARGETS to run a subset, e.g. "zufs-webdav rclone-webdav": only the servers they need start;
-#   ZUFS_CLI=path/to/cli.js to run another build of zusd)
+#   ZUFS_CLI=path/to/cli.js to run another build of zusd; targets zufsB-s3 / zufsB-webdav run the
+#   build at ZUFS_CLI_B alongside, for an A/B under the same load — raw rows only, not in the report)
 # Needs: root, /dev/fuse, `npm run build` done, apt-get install -y s3fs rclone, minio + nginx (test/servers).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -80,13 +81,14 @@ do_mount() {
   local t=$1 sub=$2 n=$((++MOUNTSEQ))
   MNT=$W/mnt-$n; mkdir -p "$MNT"; local lg=$W/mount-$n-$t.log
   case $t in
-    zufs-s3|zufs-webdav)
-      local url
-      if [[ $t == zufs-s3 ]]; then url="s3://zufs-test/$RUN/$sub/"; else url="webdav://$DAVHOSTPORT/$RUN/$sub/"; fi
+    zufs-s3|zufs-webdav|zufsB-s3|zufsB-webdav)
+      local url cli=$ZUFS_CLI
+      [[ $t == zufsB-* ]] && cli=$ZUFS_CLI_B
+      if [[ $t == *-s3 ]]; then url="s3://zufs-test/$RUN/$sub/"; else url="webdav://$DAVHOSTPORT/$RUN/$sub/"; fi
       { echo "mounts:"; echo "  - name: b$n"; echo "    url: $url"; echo "    layout: native"
-        if [[ $t == zufs-s3 ]]; then echo "    endpoint: $S3URL"; echo "    access_key_id: zufstest"; echo "    password_file: $W/secret"; fi
+        if [[ $t == *-s3 ]]; then echo "    endpoint: $S3URL"; echo "    access_key_id: zufstest"; echo "    password_file: $W/secret"; fi
       } > "$W/zufs-$n.yaml"
-      node "$ZUFS_CLI" mount --transport fuse "$W/zufs-$n.yaml" "$MNT" > "$lg" 2>&1 &
+      node "$cli" mount --transport fuse "$W/zufs-$n.yaml" "$MNT" > "$lg" 2>&1 &
       PID=$! ;;
     s3fs-s3)
       s3fs "zufs-test:/$RUN/$sub" "$MNT" -f -o "url=$S3URL,use_path_request_style,passwd_file=$W/s3fs.passwd" > "$lg" 2>&1 &

@@ -325,6 +325,7 @@ class WebDavEarlyUpload implements EarlyUpload {
     refused: (status: number) => void,
   ) {
     this.body = new Readable({ highWaterMark: EARLY_READ, read: () => void this.pull() });
+    this.body.on('error', () => undefined); // the request reports it; an abandoned body has no reader
     this.reply = client.putChunked(path, this.body).catch((err: unknown) => {
       if (err instanceof HttpStoreError && err.status !== undefined) refused(err.status);
       throw err;

@@ -26,9 +26,10 @@
 //   RENAME_EXCHANGE: EINVAL (no store can swap two names).
 // - Attributes: size and mtime from the listing or HEAD/PROPFIND; files 0644, directories 0755,
 //   owner = the mount's uid/gid. A listing is trusted for cacheMs (the mount's attr timeout), so
-//   `ls -l` of 10,000 objects is 10 ListObjectsV2 pages and no HEADs. Past that, a name in an S3
-//   directory listed before with under 1,000 entries is looked up by listing it again (one request
-//   for all its names, where a stat is a HEAD and a LIST for one); mkdir starts its listing empty.
+//   `ls -l` of 10,000 objects is 10 ListObjectsV2 pages and no HEADs. Past that (and cacheMs > 0),
+//   a name in an S3 directory listed before with under 1,000 entries is looked up by listing it
+//   again — one request for all its names for cacheMs, where a stat is a HEAD and a LIST for one;
+//   mkdir starts its listing empty.
 // - xattrs: user.s3.etag / user.dav.etag (read-only); others absent on read, ENOTSUP on set.
 // What the store cannot honour fails at once with one warn line naming the mount and the reason:
 // chmod/chown (EPERM unless unchanged), hard links, symlinks, device nodes (EPERM), utimes with
@@ -105,6 +106,8 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
   private readonly mtimes = new Map<number, number>();
   /** Files created here whose object is not in the store yet (made at first close or fsync). */
   private readonly unborn = new Set<number>();
+  /** Created by newInode and not opened since (see there). */
+  private readonly created = new Set<number>();
   /** S3 directories kept alive by this mount (emptied through it), with their ancestors. */
   private readonly pinned = new Set<string>();
   private readonly staging: StagingDir;
@@ -200,7 +203,7 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
     if (dir && dir.until > now) return this.inListing(dir.entries, path, name);
     // A small directory listed before (one ListObjectsV2 page): one request re-lists it for every
     // name in it, where a stat costs a HEAD and a LIST for one name — files made one after another.
-    if (dir && this.store.kind === 's3' && dir.entries.size < 1000) {
+    if (dir && this.store.kind === 's3' && this.cacheMs > 0 && dir.entries.size < 1000) {
       const fresh = await this.listDir(parent).catch(() => undefined);
       if (fresh) return this.inListing(fresh, path, name);
     }
@@ -301,9 +304,13 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
         }
         this.stages.get(ino)!.file.dirty = true; // even an empty file is an object to make
         this.unborn.add(ino);
-        // mknod(2) is never opened: make its object once the transport has had its chance to open it.
+        // mknod(2) is never opened: make its object once the transport has had its chance to open it
+        // (a CREATE calls open() straight after, which takes the inode out of `created`).
+        this.created.add(ino);
         setImmediate(() => {
-          if (!this.opens.has(ino) && this.unborn.has(ino) && !this.destroyed) void this.retire(ino).catch(() => undefined);
+          if (this.created.delete(ino) && !this.opens.has(ino) && this.unborn.has(ino) && !this.destroyed) {
+            void this.retire(ino).catch(() => undefined);
+          }
         });
         e = { name, isDir: false, size: 0, mtimeMs: now };
       }
@@ -504,6 +511,7 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
   // ---- data ----
 
   open(_caller: Caller, ino: number, flags: number): Promise<number> {
+    this.created.delete(ino); // before any wait: the stage of a new file is this open's to upload
     return this.guard(async () => {
       const node = this.inodes.get(ino);
       const e = await this.entryOf(node);
