@@ -106,7 +106,14 @@ export interface LockRecord {
   start: number;
   end: number;
   flock: boolean;
+  /** Only in the table of LOCK_WAITS_INO: the inode this waiting request is for. */
+  ino?: number;
 }
+
+/** No inode has this number: its lock table holds the volume's blocked F_SETLKW requests instead,
+ * one record per waiting owner, so any gateway can follow who waits for whom (EDEADLK). Its records
+ * go with their gateway's lease like any lock. */
+export const LOCK_WAITS_INO = 0;
 
 /** The locks of one inode, and an opaque version for a compare-and-set. */
 export interface LockTable {
