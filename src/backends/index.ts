@@ -23,6 +23,8 @@ export interface OpenBackendOptions {
   commandTimeoutMs?: number;
   /** redis: sync() waits for the server's AOF fsync (WAITAOF, Redis >= 7.2). */
   syncWaitAof?: boolean;
+  /** redis, mongodb: a gateway's fcntl/flock locks outlive it (a crash) by at most this long. Default 5000. */
+  lockLeaseMs?: number;
   /** local: log size that triggers a snapshot. */
   compactBytes?: number;
   /** local: data files kept open at once. */
@@ -103,6 +105,7 @@ export async function openBackend(url: string, opts: OpenBackendOptions = {}): P
         connectTimeoutMs: positiveInt(url, 'connectTimeoutMs', opts.connectTimeoutMs),
         commandTimeoutMs: positiveInt(url, 'commandTimeoutMs', opts.commandTimeoutMs),
         syncWaitAof: opts.syncWaitAof,
+        lockLeaseMs: positiveInt(url, 'lockLeaseMs', opts.lockLeaseMs),
         label: redactUrl(url),
       });
     }
@@ -119,6 +122,7 @@ export async function openBackend(url: string, opts: OpenBackendOptions = {}): P
         ...(chunkSize !== undefined && { chunkSize }),
         ...(connectTimeoutMs !== undefined && { connectTimeoutMs, serverSelectionTimeoutMs: connectTimeoutMs }),
         ...(commandTimeoutMs !== undefined && { socketTimeoutMs: commandTimeoutMs }),
+        ...(opts.lockLeaseMs !== undefined && { flockLeaseMs: positiveInt(url, 'lockLeaseMs', opts.lockLeaseMs)! }),
       });
     }
 

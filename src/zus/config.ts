@@ -54,6 +54,11 @@ const url = z.string().superRefine((v, ctx) => {
   }
 });
 
+/** A gateway's fcntl/flock locks outlive it by at most its lock lease; renewals come every quarter
+ * of it, so below 1 s a busy event loop could let a live gateway's lease lapse. */
+const LOCK_LEASE_MIN_MS = 1000;
+const LOCK_LEASE_MAX_MS = 3_600_000;
+
 const devices = z.union([z.string(), z.array(z.string()).min(1).max(64)]);
 const tiers = z.strictObject({
   t1: devices,
@@ -80,6 +85,7 @@ const mountSchema = z.strictObject({
   read_only: z.boolean().default(false),
   allow_other: z.boolean().default(true),
   attr_timeout: duration.default(1000),
+  lock_lease: duration.optional(),
   channels: z.number().int().min(1).max(64).optional(),
   tiers: tiers.optional(),
   meta_url: url.optional(),
@@ -184,6 +190,15 @@ function finish(data: z.infer<typeof fileSchema>, file: string, doc?: Document, 
     }
     if ((m.endpoint || m.region || m.addressing || m.access_key_id) && implied !== 'zufs-s3') {
       throw new ConfigError(file, where(m.endpoint ? 'endpoint' : m.region ? 'region' : m.addressing ? 'addressing' : 'access_key_id'), `mounts[${i}]`, 'endpoint, region, addressing and access_key_id are S3 keys');
+    }
+    if (m.lock_lease !== undefined) {
+      const lockStore = ['zufs-redis', 'zufs-mongo'].includes(m.meta_url ? (FS_TYPE_BY_SCHEME[storeUrl(m.meta_url).protocol] ?? '') : implied);
+      if (m.layout !== 'posix' || !lockStore) {
+        throw new ConfigError(file, where('lock_lease'), `mounts[${i}].lock_lease`, 'only a posix volume in redis or mongodb (or with such a meta_url) shares locks between gateways; other mounts keep them in the process and have no lease');
+      }
+      if (m.lock_lease < LOCK_LEASE_MIN_MS || m.lock_lease > LOCK_LEASE_MAX_MS) {
+        throw new ConfigError(file, where('lock_lease'), `mounts[${i}].lock_lease`, `must be between 1s and 1h (it is renewed every quarter of itself), got ${m.lock_lease}ms`);
+      }
     }
     if (m.password_env && m.password_file) {
       throw new ConfigError(file, where('password_env'), `mounts[${i}]`, 'give password_env or password_file, not both');

@@ -58,6 +58,7 @@ export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise
     connectTimeoutMs: m.connect_timeout,
     commandTimeoutMs: m.timeout,
     chunkSize: m.chunk_size,
+    ...(m.lock_lease !== undefined && { lockLeaseMs: Math.round(m.lock_lease) }),
   });
   if (m.tiers) {
     const t = m.tiers;
