@@ -9,11 +9,15 @@
  * copies the reply out of the op buffer and only then puts the channel back: the buffer belongs
  * to the application from claim to put, so the ZT can never overwrite a reply being read.
  *
+ * A CPU whose channels are all busy asks the server for one more (ZUFS_M_ADD_CHANNEL through
+ * the mount thread, not waited for): the server starts a ZT pinned there, up to its own limit.
+ *
  * A dying server closes its files: every op posted or running fails with -EIO, a claimed
  * buffer is freed by the application's put, and with no channel left dispatch fails at once.
  */
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/bitmap.h>
 #include <linux/vmalloc.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
@@ -43,6 +47,7 @@ struct zufc_thread {
 };
 
 static struct zufc_thread *zt_array;		/* [nr_cpu_ids * ZUFS_MAX_ZT_CHANNELS] */
+static unsigned long *zt_asked;			/* CPUs with an ADD_CHANNEL out or refused */
 
 /* an op the server answered -EZUFS_ASYNC: parked on the application's stack, keyed by op_id */
 struct zuf_async_wait {
@@ -73,6 +78,11 @@ int zufc_init(void)
 	zt_array = kvcalloc(nr_cpu_ids * ZUFS_MAX_ZT_CHANNELS, sizeof(*zt_array), GFP_KERNEL);
 	if (!zt_array)
 		return -ENOMEM;
+	zt_asked = bitmap_zalloc(nr_cpu_ids, GFP_KERNEL);
+	if (!zt_asked) {
+		kvfree(zt_array);
+		return -ENOMEM;
+	}
 	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
 		for (chan = 0; chan < ZUFS_MAX_ZT_CHANNELS; chan++) {
 			struct zufc_thread *zt = _zt(cpu, chan);
@@ -92,6 +102,8 @@ void zufc_exit(void)
 	/* module refcount: no special file is open and no super block exists here */
 	kvfree(zt_array);
 	zt_array = NULL;
+	bitmap_free(zt_asked);
+	zt_asked = NULL;
 }
 
 void zuf_hdr_init(struct zufs_ioc_hdr *hdr, u16 op, size_t size, size_t out_start)
@@ -112,6 +124,8 @@ static bool _try_claim(struct zufc_thread *zt)
 {
 	bool ok;
 
+	if (!READ_ONCE(zt->zsf))
+		return false;	/* an unregistered slot: no lock taken */
 	spin_lock(&zt->lock);
 	ok = zt->zsf && !zt->claimed && !zt->broken;
 	if (ok) {
@@ -130,13 +144,15 @@ static struct zufc_thread *_claim_any(void)
 	int chan, c;
 
 	put_cpu();
-	for (chan = 0; chan < ZUFS_BACK_CHAN_NO; chan++)
-		if (_try_claim(_zt(cpu, chan)))
+	for (chan = 0; chan < ZUFS_MAX_ZT_CHANNELS; chan++)
+		if (chan != ZUFS_BACK_CHAN_NO && _try_claim(_zt(cpu, chan)))
 			return _zt(cpu, chan);
 	for_each_online_cpu(c) {
 		if (c == cpu)
 			continue;
-		for (chan = 0; chan < ZUFS_BACK_CHAN_NO; chan++) {
+		for (chan = 0; chan < ZUFS_MAX_ZT_CHANNELS; chan++) {
+			if (chan == ZUFS_BACK_CHAN_NO)
+				continue;
 			if (_try_claim(_zt(c, chan))) {
 				atomic64_inc(&zuf_stats.cross_cpu);
 				return _zt(c, chan);
@@ -144,6 +160,52 @@ static struct zufc_thread *_claim_any(void)
 		}
 	}
 	return NULL;
+}
+
+/* this CPU's channels were all busy: ask the server for another one there (once at a time) */
+static void _want_channel(int cpu)
+{
+	struct zuf_mount_work *zmw;
+	int chan;
+
+	for (chan = 0; chan < ZUFS_MAX_ZT_CHANNELS; chan++)
+		if (chan != ZUFS_BACK_CHAN_NO && !READ_ONCE(_zt(cpu, chan)->zsf))
+			break;
+	if (chan == ZUFS_MAX_ZT_CHANNELS || test_and_set_bit(cpu, zt_asked))
+		return;
+	zmw = kzalloc(sizeof(*zmw), GFP_KERNEL);
+	if (zmw)
+		zmw->zmi = kzalloc(sizeof(*zmw->zmi), GFP_KERNEL);
+	if (!zmw || !zmw->zmi) {
+		kfree(zmw);
+		clear_bit(cpu, zt_asked);
+		return;
+	}
+	INIT_LIST_HEAD(&zmw->list);
+	zmw->operation = ZUFS_M_ADD_CHANNEL;
+	zmw->zmi->cpu = cpu;
+	zmw->zmi->channel_no = chan;
+	if (zuf_mount_thread_post(zmw)) {
+		clear_bit(cpu, zt_asked);
+		return;
+	}
+	atomic64_inc(&zuf_stats.channels_asked);
+}
+
+/* the server answered ADD_CHANNEL: granted, the CPU may ask again; refused, it may not */
+void zufc_add_channel_done(unsigned int cpu, int err)
+{
+	if (cpu >= nr_cpu_ids)
+		return;
+	if (!err) {
+		atomic64_inc(&zuf_stats.channels_added);
+		clear_bit(cpu, zt_asked);
+	}
+}
+
+void zufc_add_channel_reset(void)
+{
+	bitmap_zero(zt_asked, nr_cpu_ids);
 }
 
 static bool _no_server(struct zuf_sb_info *sbi)
@@ -160,6 +222,8 @@ struct zufc_thread *zufc_get_channel(struct zuf_sb_info *sbi, int *err)
 	if (_no_server(sbi))
 		goto dead;
 	zt = _claim_any();
+	if (!zt || zt->cpu != raw_smp_processor_id())
+		_want_channel(raw_smp_processor_id());
 	if (zt)
 		goto claimed;
 

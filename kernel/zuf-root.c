@@ -162,20 +162,51 @@ int zuf_mount_thread_call(struct zuf_mount_work *zmw)
 	return zmw->err;
 }
 
+/* hand a detached job to the mount thread; nobody waits for it. Frees @zmw on failure. */
+int zuf_mount_thread_post(struct zuf_mount_work *zmw)
+{
+	zmw->detached = true;
+	zmw->err = 0;
+	spin_lock(&zri.lock);
+	if (!zri.mount_thread || zri.mount_break) {
+		spin_unlock(&zri.lock);
+		kfree(zmw->zmi);
+		kfree(zmw);
+		return -EIO;
+	}
+	list_add_tail(&zmw->list, &zri.mount_pending);
+	spin_unlock(&zri.lock);
+	wake_up(&zri.mount_wq);
+	return 0;
+}
+
+/* a job is answered (or failed): wake its caller, or finish a detached one */
+static void _mount_work_done_locked(struct zuf_mount_work *zmw, int err)
+{
+	lockdep_assert_held(&zri.lock);
+	zmw->err = err;
+	if (!zmw->detached) {
+		complete(&zmw->done);
+		return;
+	}
+	if (zmw->operation == ZUFS_M_ADD_CHANNEL)
+		zufc_add_channel_done(zmw->zmi->cpu, err);
+	kfree(zmw->zmi);
+	kfree(zmw);
+}
+
 static void _mount_fail_all_locked(int err)
 {
 	struct zuf_mount_work *zmw, *n;
 
 	lockdep_assert_held(&zri.lock);
 	if (zri.mount_cur) {
-		zri.mount_cur->err = err;
-		complete(&zri.mount_cur->done);
+		_mount_work_done_locked(zri.mount_cur, err);
 		zri.mount_cur = NULL;
 	}
 	list_for_each_entry_safe(zmw, n, &zri.mount_pending, list) {
 		list_del_init(&zmw->list);
-		zmw->err = err;
-		complete(&zmw->done);
+		_mount_work_done_locked(zmw, err);
 	}
 }
 
@@ -215,14 +246,13 @@ static int _mount_ioctl(struct zuf_special_file *zsf, struct zufs_ioc_mount __us
 			atomic64_inc(&zuf_stats.bad_replies);
 			res = -EIO;
 		}
-		zmw->err = res;
 		/* only the OUT fields are taken from the server */
 		zmw->zmi->zus_sbi = zim->zmi.zus_sbi;
 		zmw->zmi->zus_ii = zim->zmi.zus_ii;
 		zmw->zmi->_zi = zim->zmi._zi;
 		zmw->zmi->fs_caps = zim->zmi.fs_caps;
 		zmw->zmi->s_blocksize_bits = zim->zmi.s_blocksize_bits;
-		complete(&zmw->done);
+		_mount_work_done_locked(zmw, res);
 	}
 	spin_unlock(&zri.lock);
 
@@ -264,6 +294,7 @@ static void _mount_thread_release(struct zuf_special_file *zsf)
 		_mount_fail_all_locked(-EIO);
 	}
 	spin_unlock(&zri.lock);
+	zufc_add_channel_reset();	/* the next server is asked afresh */
 	/* super blocks of the dead server fail their ops from now on */
 	zufc_async_fail_all();
 	wake_up(&zri.free_wq);
@@ -463,6 +494,8 @@ static ssize_t zuf_stats_read(struct file *file, char __user *ubuf, size_t count
 	ZS(zi_getattr);
 	ZS(dead_server);
 	ZS(async_ops);
+	ZS(channels_asked);
+	ZS(channels_added);
 #undef ZS
 	n += scnprintf(buf + n, max - n, "channels %d\n", READ_ONCE(zri.num_zts));
 	for (i = 0; i < ZUFS_OP_MAX_OPT; i++) {

@@ -56,10 +56,11 @@ struct zuf_fs_type {
 	char			name[ZUFS_FSNAME_LEN];
 };
 
-/* a mount/umount job for the mount thread */
+/* a job for the mount thread */
 struct zuf_mount_work {
 	struct list_head	list;		/* zri.lock */
 	__u16			operation;	/* ZUFS_M_* */
+	bool			detached;	/* nobody waits: freed when answered (ADD_CHANNEL) */
 	int			err;
 	struct zufs_mount_info	*zmi;
 	struct completion	done;
@@ -94,6 +95,8 @@ struct zuf_stats {
 	atomic64_t	zi_getattr;		/* getattr answered from the shared zus_inode */
 	atomic64_t	dead_server;		/* ops failed because no server was there */
 	atomic64_t	async_ops;		/* ops the server answered -EZUFS_ASYNC */
+	atomic64_t	channels_asked;		/* ADD_CHANNEL requests to the server */
+	atomic64_t	channels_added;		/* ... it granted */
 };
 extern struct zuf_stats zuf_stats;
 
@@ -150,12 +153,15 @@ int zufc_wait_opt(struct zuf_special_file *zsf);
 int zufc_zt_mmap(struct zuf_special_file *zsf, struct vm_area_struct *vma);
 void zufc_zt_release(struct zuf_special_file *zsf);
 void zufc_break_all(void);
+void zufc_add_channel_done(unsigned int cpu, int err);
+void zufc_add_channel_reset(void);
 void zuf_hdr_init(struct zufs_ioc_hdr *hdr, u16 op, size_t size, size_t out_start);
 
 /* zuf-root.c */
 int zuf_root_init(void);
 void zuf_root_exit(void);
 int zuf_mount_thread_call(struct zuf_mount_work *zmw);
+int zuf_mount_thread_post(struct zuf_mount_work *zmw);
 bool zuf_server_alive(u64 gen);
 
 /* pools.c */

@@ -61,7 +61,7 @@
 #define ZUFS_CONFIG_MAX		256	/* -o config=PATH */
 #define ZUFS_XATTR_NAME_MAX	256	/* incl. the NUL */
 #define ZUFS_XATTR_SIZE_MAX	65536
-#define ZUFS_MAX_ZT_CHANNELS	4	/* per CPU */
+#define ZUFS_MAX_ZT_CHANNELS	8	/* per CPU: the back channel and up to 7 foreground */
 #define ZUFS_DEF_ZT_CHANNELS	3	/* 2 foreground + 1 back channel */
 #define ZUFS_BACK_CHAN_NO	2
 #define ZUFS_NUMA_MAX_CPUS	512
@@ -196,6 +196,12 @@ enum e_mount_operation {
 	ZUFS_M_UMOUNT	= 2,
 	ZUFS_M_REMOUNT	= 3,
 	ZUFS_M_BREAK	= 4,	/* BREAK_ALL: return to user space and exit */
+	/*
+	 * Every channel of zmi.cpu was busy: the server may start a ZT on (zmi.cpu,
+	 * zmi.channel_no) and answer once it is registered, or refuse (any error: that CPU is
+	 * not asked again until the server restarts). The kernel does not wait for the answer.
+	 */
+	ZUFS_M_ADD_CHANNEL = 5,
 };
 
 #define ZUFS_M_RDONLY		(1 << 0)	/* mount_flags */
@@ -220,7 +226,10 @@ struct zufs_mount_info {
 	zu_dpp_t _zi;			/* root zus_inode */
 	__u32	fs_caps;		/* ZUFS_FSC_* */
 	__u32	s_blocksize_bits;
-	__u64	reserved[2];
+	/* IN (ADD_CHANNEL) */
+	__u32	cpu;
+	__u32	channel_no;
+	__u64	reserved;
 	/* IN */
 	__u32	config_len;		/* strlen of config (without NUL) */
 	__u32	mount_options_len;

@@ -165,10 +165,16 @@ program
   .option('-d, --daemon', 'run in the background once registered')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
   .option('--log-file <file>', 'log file for --daemon')
-  .action(async (flags: { root: string; daemon?: boolean; logLevel: string; logFile?: string }) => {
+  .option('--max-channels <n>', 'channels per CPU the server grows to when the kernel finds them all busy (1-7)', '4')
+  .action(async (flags: { root: string; daemon?: boolean; logLevel: string; logFile?: string; maxChannels: string }) => {
     if (flags.daemon) return daemonize(flags.logFile);
+    const maxChannels = Number(flags.maxChannels);
+    if (!Number.isInteger(maxChannels) || maxChannels < 1 || maxChannels > 7) {
+      process.stderr.write(`zufs serve: --max-channels must be an integer from 1 to 7, not ${flags.maxChannels}\n`);
+      process.exit(2);
+    }
     const { serveZuf } = await import('./serve.js');
-    await serveZuf(flags.root, createLogger(flags.logLevel), defaultLocalUrl());
+    await serveZuf(flags.root, createLogger(flags.logLevel), defaultLocalUrl(), { maxChannelsPerCpu: maxChannels });
     setTimeout(() => process.exit(0), 20).unref();
   });
 

@@ -46,7 +46,7 @@ function mountConfigFor(req: ZufMountRequest, defaultLocalUrl: string): MountCon
   return { ...m[0]!, read_only: m[0]!.read_only || req.readOnly };
 }
 
-export async function serveZuf(root: string, log: Logger, defaultLocalUrl: string): Promise<void> {
+export async function serveZuf(root: string, log: Logger, defaultLocalUrl: string, opts: { maxChannelsPerCpu?: number } = {}): Promise<void> {
   ensureZufRoot(root);
   const { zufTransport } = await import('./zuf/index.js');
   const open = async (req: ZufMountRequest) => {
@@ -63,6 +63,7 @@ export async function serveZuf(root: string, log: Logger, defaultLocalUrl: strin
   const server = await zufTransport.serve({
     root,
     types: Object.fromEntries(ZUF_FS_TYPES.map((t) => [t, open])),
+    ...opts,
     log: (msg) => log.info(msg),
   });
   const startedAt = new Date().toISOString();

@@ -35,6 +35,7 @@ const server = await zufTransport.serve({
   },
   asyncAfterMs: { 'zufs-slow': Number(process.env.ASYNC_MS ?? 50) },
   channelsPerCpu: Number(process.env.ZUF_CHANNELS ?? 1),
+  maxChannelsPerCpu: Number(process.env.ZUF_MAX_CHANNELS ?? 4),
   log,
 });
 process.stdout.write('zusd-vm: ready\n');

@@ -20,7 +20,7 @@ export const ZUFS_MO_MAX = 512;
 export const ZUFS_CONFIG_MAX = 256;
 export const ZUFS_XATTR_NAME_MAX = 256;
 export const ZUFS_XATTR_SIZE_MAX = 65536;
-export const ZUFS_MAX_ZT_CHANNELS = 4;
+export const ZUFS_MAX_ZT_CHANNELS = 8;
 export const ZUFS_DEF_ZT_CHANNELS = 3;
 export const ZUFS_BACK_CHAN_NO = 2;
 export const ZUFS_NUMA_MAX_CPUS = 512;
@@ -63,6 +63,7 @@ export const ZUFS_M_MOUNT = 1;
 export const ZUFS_M_UMOUNT = 2;
 export const ZUFS_M_REMOUNT = 3;
 export const ZUFS_M_BREAK = 4;
+export const ZUFS_M_ADD_CHANNEL = 5;
 export const ZUFS_M_RDONLY = 1 << 0;
 export const ZUFS_M_SILENT = 1 << 2;
 export const ZUFS_FSC_ACL_ON = 1 << 0;
@@ -188,7 +189,7 @@ export const zufs_mount_info = {
   size: 856,
   fields: {
     zus_zfi: 0, sb_id: 8, sb_key: 16, mount_flags: 24, num_cpu: 28, num_channels: 30, zus_sbi: 32, zus_ii: 40, _zi: 48,
-    fs_caps: 56, s_blocksize_bits: 60, reserved: 64, config_len: 80, mount_options_len: 84, config: 88, mount_options: 344,
+    fs_caps: 56, s_blocksize_bits: 60, cpu: 64, channel_no: 68, reserved: 72, config_len: 80, mount_options_len: 84, config: 88, mount_options: 344,
   },
 } as const satisfies Layout;
 
@@ -296,7 +297,7 @@ export const CONSTANTS: Readonly<Record<string, number | bigint>> = {
   ZUFS_OP_BUF_DEF, ZUFS_OP_BUF_MAX, ZUFS_ERRNO_MAX, EZUFS_RETRY, EZUFS_ASYNC, ZUFS_DPP_POOL_MASK, ZUFS_DPP_POOL_T1,
   ZUFS_DPP_POOL_FIRST, ZUFS_DPP_POOL_LAST, ZUFS_DPP_POOL_APP, ZUFS_INODE_SIZE, ZUFS_S_IMMUTABLE, ZUFS_S_APPEND,
   ZUFS_INLINE_SYMLINK_MAX, ZU_IOC_MAGIC, ZUFS_H_INTR, ZUFS_H_HAS_PIGY_PUT, ZUFS_M_NONE, ZUFS_M_MOUNT, ZUFS_M_UMOUNT,
-  ZUFS_M_REMOUNT, ZUFS_M_BREAK, ZUFS_M_RDONLY, ZUFS_M_SILENT, ZUFS_FSC_ACL_ON, ZUFS_FSC_NIO_READS, ZUFS_FSC_NIO_WRITES,
+  ZUFS_M_REMOUNT, ZUFS_M_BREAK, ZUFS_M_ADD_CHANNEL, ZUFS_M_RDONLY, ZUFS_M_SILENT, ZUFS_FSC_ACL_ON, ZUFS_FSC_NIO_READS, ZUFS_FSC_NIO_WRITES,
   ZUFS_FSC_XATTR, ZUFS_IOM_VAL_BITS, IOM_NONE, IOM_T1_WRITE, IOM_T1_READ, IOM_T2_WRITE, IOM_T2_READ, IOM_T2_WRITE_LEN,
   IOM_T2_READ_LEN, IOM_T2_ZUSMEM_WRITE, IOM_T2_ZUSMEM_READ, IOM_UNMAP, IOM_WBINV, IOM_REPEAT, IOM_DISCARD,
   IOM_NUM_LEGAL_OPT, ZUFS_OP_NULL, ZUFS_OP_BREAK, ZUFS_OP_STATFS, ZUFS_OP_SHOW_OPTIONS, ZUFS_OP_NEW_INODE,

@@ -8,8 +8,8 @@ import type { ZusOperations } from '../../fs/operations.js';
 import { errno, toErrno } from '../../fs/errors.js';
 import { allowedCpus } from '../sys/affinity.js';
 import {
-  EZUFS_ASYNC, ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FSC_XATTR, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT,
-  ZUFS_OP_BUF_DEF, ZUFS_OP_MAX_OPT, ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_STATFS, ZU_IOC_ASYNC_DONE, ZU_IOC_BREAK_ALL,
+  EZUFS_ASYNC, ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FSC_XATTR, ZUFS_M_ADD_CHANNEL, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT,
+  ZUFS_MAX_ZT_CHANNELS, ZUFS_OP_BUF_DEF, ZUFS_OP_MAX_OPT, ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_STATFS, ZU_IOC_ASYNC_DONE, ZU_IOC_BREAK_ALL,
   zufs_ioc_async_done, zufs_ioc_break_all, zufs_ioc_hdr, zufs_ioc_mount, zufs_mount_info,
 } from '../abi/zus-api.js';
 import { COOKIE_SHIFT } from './handlers.js';
@@ -31,7 +31,10 @@ export interface ZufServeOptions {
   root?: string; // where the zuf root is mounted (default /sys/fs/zuf)
   /** fs type name ("zufs-mem") → the filesystem to serve for each mount of that type. */
   types: Record<string, (req: ZufMountRequest) => Promise<ZusOperations> | ZusOperations>;
-  channelsPerCpu?: number; // foreground ZT channels per CPU (1..2), default 1
+  channelsPerCpu?: number; // foreground ZT channels per CPU at start (1..2), default 1
+  /** Foreground channels a CPU may grow to when the kernel finds them all busy (ZUFS_M_ADD_CHANNEL);
+   * default 4, at most ZUFS_MAX_ZT_CHANNELS - 1. */
+  maxChannelsPerCpu?: number;
   cpus?: number[]; // default: the CPUs this process may run on
   opBufSize?: number;
   poolSize?: number; // bytes of zus_inode pool per super block (128 bytes per cached inode)
@@ -262,6 +265,7 @@ export class ZufServer {
     try {
       if (op === ZUFS_M_MOUNT) await this.mount(dv);
       else if (op === ZUFS_M_UMOUNT) await this.umount(dv);
+      else if (op === ZUFS_M_ADD_CHANNEL) err = await this.addChannel(dv);
       else err = -errno.EINVAL;
     } catch (e) {
       this.log(`zuf: mount op ${op} failed: ${(e as Error).message}`);
@@ -308,6 +312,22 @@ export class ZufServer {
     dv.setUint32(ZMI + M.fs_caps, ZUFS_FSC_XATTR, true);
     dv.setUint32(ZMI + M.s_blocksize_bits, 12, true);
     this.log(`zuf: mounted ${fsType} sb ${req.sbId} config=${req.config || '-'} options=${req.options || '-'}`);
+  }
+
+  /** Dynamic channels: the kernel found every channel of a CPU busy. Answers 0 once the new ZT
+   * is registered, or a refusal (that CPU is then not asked again). */
+  private async addChannel(dv: DataView): Promise<number> {
+    const cpu = dv.getUint32(ZMI + M.cpu, true);
+    const channel = dv.getUint32(ZMI + M.channel_no, true);
+    const max = Math.min(this.opts.maxChannelsPerCpu ?? 4, ZUFS_MAX_ZT_CHANNELS - 1);
+    const have = this.chans.filter((c) => c.cpu === cpu).length;
+    if (this.stopping || have >= max || !(this.opts.cpus ?? allowedCpus()).includes(cpu)) {
+      this.log(`zuf: CPU ${cpu} busy, no channel added (${have} there, limit ${max})`);
+      return -errno.ENOSPC;
+    }
+    await this.startZt(cpu, channel);
+    this.log(`zuf: CPU ${cpu} busy: channel ${channel} added (${have + 1} there, limit ${max})`);
+    return 0;
   }
 
   private async umount(dv: DataView): Promise<void> {
