@@ -6,7 +6,7 @@
 // visible through the store. Then: with `lock_lease: 1s`, a gateway killed with SIGKILL loses its
 // locks within about a second, not the default 5.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliBuilt, sh, startMount, tmpDir, type RunningMount } from '../helpers/mount.js';
@@ -30,6 +30,19 @@ except OSError as e:
     print('error', 'EDEADLK' if e.errno == errno.EDEADLK else errno.errorcode.get(e.errno, e.errno), flush=True)
 sys.stdin.readline()
 `;
+
+const SYS_fcntl: Record<string, number> = { x64: 72, arm64: 25 };
+
+/** The process is in the fcntl system call (where unknown for this arch: assume it got there). */
+function inFcntl(pid: number): boolean {
+  const nr = SYS_fcntl[process.arch];
+  if (nr === undefined) return true;
+  try {
+    return readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0] === String(nr);
+  } catch {
+    return false;
+  }
+}
 
 interface Crosser {
   proc: ChildProcess;
@@ -63,7 +76,9 @@ async function deadlock(script: string, px: string, py: string, qx: string, qy: 
   const q = await crosser(script, qy, qx);
   try {
     p.say();
-    await sleep(400); // P is blocked in F_SETLKW (its wait recorded)
+    // P is inside fcntl(F_SETLKW); give the server a moment to record its wait.
+    await until(10_000, 'P in fcntl', () => inFcntl(p.proc.pid!));
+    await sleep(400);
     expect(p.out()).not.toMatch(/got|error/);
     q.say();
     await until(5000, `Q's answer (${q.out()})`, () => /got|error/.test(q.out()));
