@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { cliBuilt, startMount, tmpDir } from '../helpers/mount.js';
 import { E2E_STORES } from './stores.js';
 
-const TRIALS = Number(process.env.ZUFS_CRASH_TRIALS ?? 12);
+// 50 trials where acknowledged data may live only in the t1 journal (the tiers issue asks for 50)
+const trialsFor = (store: string): number => Number(process.env.ZUFS_CRASH_TRIALS ?? (store === 'redis+tiers' ? 50 : 12));
 const BLOCK = 4096;
 const FILES = 3;
 
@@ -74,6 +75,7 @@ function verify(mnt: string, acked: number[]): { checkedBlocks: number } {
 }
 
 for (const store of E2E_STORES.filter((s) => s.name === 'local' || s.name === 'redis+tiers')) {
+  const TRIALS = trialsFor(store.name);
   describe.skipIf(!cliBuilt())(`crash safety (SIGKILL of zusd) on ${store.name}`, () => {
     it(`${TRIALS} trials: every fsync-acknowledged byte survives, nothing never-written appears`, async (ctx) => {
       const s = await store.open();
@@ -101,6 +103,6 @@ for (const store of E2E_STORES.filter((s) => s.name === 'local' || s.name === 'r
       }
       expect(totalAcked, 'the writer never got a write acknowledged').toBeGreaterThan(TRIALS);
       await s.close();
-    }, 600_000);
+    }, 1_200_000);
   });
 }
