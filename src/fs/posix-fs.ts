@@ -54,6 +54,18 @@ const STATFS_FILES = 2 ** 32;
  * others, which may wait for directory locks held by requests in flight). */
 const INVALIDATE_WAIT_MS = 200;
 
+/** A chunk store that acknowledges writes before they reach the store (the write-back tiers of
+ * src/pools): settleInode uploads a file's pending bytes and says whether some reached the store
+ * after its record's last commit began. */
+interface DeferredChunks {
+  settleInode(ino: number): Promise<boolean>;
+}
+
+function deferredChunks(backend: Backend): DeferredChunks | undefined {
+  const c = backend.chunks as Partial<DeferredChunks>;
+  return typeof c.settleInode === 'function' ? (backend.chunks as unknown as DeferredChunks) : undefined;
+}
+
 function settleWithin(p: Promise<void>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
@@ -67,6 +79,7 @@ export class PosixFs implements ZusOperations {
   private nextFh = 1;
   private readonly fileLocks: FileLocks;
   private readonly unwatch: (() => void) | undefined;
+  private readonly deferred: DeferredChunks | undefined;
   onInvalidate: ((inv: Invalidation) => Promise<void>) | undefined;
 
   constructor(
@@ -78,6 +91,7 @@ export class PosixFs implements ZusOperations {
     // Several gateways: what another one commits drops our cached records at once and is passed
     // on to the kernel, which caches attributes and names for attr_timeout.
     this.unwatch = backend.meta.watch?.((c) => this.changed(c));
+    this.deferred = this.core.revalidate ? deferredChunks(backend) : undefined;
   }
 
   /** Drops cached state of `ino` (another gateway changed it). */
@@ -233,10 +247,19 @@ export class PosixFs implements ZusOperations {
     if (core.evictPending.has(ino)) await this.freeIfUnlinked(ino);
   }
 
-  /** Nothing is staged in the posix layout: every write is in the store when it returns. A close
-   * drops the closing process's fcntl locks on the file (POSIX), wherever they were taken. */
+  /** A close drops the closing process's fcntl locks on the file (POSIX), wherever they were
+   * taken. Over a store that acknowledges writes before they reach it (write-back tiers) on a
+   * volume other gateways may serve, a close also makes the file's bytes reach the store, then,
+   * if some landed after its record's last commit, commits a new ctime: the record changes after
+   * the bytes, which is what another gateway's open checks (close-to-open). */
   async flush(ino: number, _fh: number, lockOwner?: string): Promise<void> {
     if (lockOwner !== undefined) await this.fileLocks.releaseOwner(ino, lockOwner, false);
+    if (!this.deferred || !(await this.deferred.settleInode(ino))) return;
+    const core = this.core;
+    await core.locks.run(ino, async () => {
+      const rec = await core.findInode(ino);
+      if (rec && isReg(rec.mode)) await core.putInodes([{ ...rec, ctimeNs: core.now() }]);
+    });
   }
 
   async getlk(_caller: Caller, ino: number, _fh: number, owner: string, lock: FileLock): Promise<FileLock> {

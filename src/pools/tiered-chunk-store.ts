@@ -19,11 +19,28 @@
 //   store has synced; it is also reset after each replay and when write-back goes idle.
 // - t1/t2 contents do not outlive the process: a mount starts cold (after the replay).
 //
+// Several gateways on one volume (chunk keys are (ino, idx), not versioned, so a peer's write
+// makes cached bytes stale). Close-to-open by construction, with no change feed needed:
+// - The store's record of a file changes after its bytes do: with write-through a write reaches the
+//   store before its inode commit; with write-back, settleInode() at close uploads the file's dirty
+//   chunks and tells the caller to commit a new ctime when bytes landed after the last commit.
+// - Every inode record this gateway reads or commits goes through TieredBackend.meta, which keeps
+//   the record's stamp (size, mtime, ctime). A record read with another stamp than the last one
+//   seen (or none seen) means another gateway changed the file: its clean chunks (t1, t2, holes)
+//   are dropped before the read returns, so an open after the peer's close serves the peer's bytes.
+// - The change feed (meta.watch), when the store has one, does the same between opens.
+// - A dirty chunk is this gateway's unflushed write: it is rebased instead of dropped (the store's
+//   current bytes with ours over them in [upLo, upHi)), and ours overwrite the peer's there at
+//   upload: last writer at flush wins, per byte range, logged as a conflict and counted. The cached
+//   copy always equals what the store will hold after the upload, never a mix nobody wrote.
+// - A journal replay bumps the ctime of every replayed inode, so peers drop what they cached.
+//
 // Locking: a chunk mutex per (ino, idx) serializes everything touching that chunk in t1/t2; its
 // holder never waits for an inode barrier, and an inode barrier's holder takes chunk mutexes, so
 // the two cannot deadlock. Eviction only takes chunk mutexes that are free.
 import type { Logger } from 'pino';
-import type { Backend, ChunkStore, MetaStore } from '../backends/types.js';
+import type { Backend, ChunkStore, InodeRecord, LockStore, MetaChange, MetaStore } from '../backends/types.js';
+import { nowNs } from '../fs/clock.js';
 import { errno, fsError } from '../fs/errors.js';
 import { LruPolicy, TwoQueuePolicy } from './cache-policy.js';
 import { openTiers, type Tiers, type TiersConfig } from './format.js';
@@ -59,6 +76,9 @@ export interface TierStats {
   dirtyBytes: number;
   dirtyMaxBytes: number;
   writebackWaits: number;
+  /** Another gateway changed a cached file: inode invalidations that found cached chunks, the
+   * clean chunks dropped, and dirty chunks rebased under this gateway's unflushed bytes. */
+  invalidations: { inodes: number; chunks: number; conflicts: number };
   journal: { bytes: number; usedBytes: number; records: number; appended: number; checkpoints: number; replayed: number };
 }
 
@@ -152,11 +172,15 @@ const keyOf = (ino: number, idx: number): string => `${ino}:${idx}`;
 const MAX_UPLOAD_BACKOFF_MS = 5000;
 const DRAIN_ERROR_LIMIT = 5;
 
-/** What sync() and open() need of the wrapped backend. */
+/** What sync() and open() need of the wrapped backend (meta: for the ctime bump after a replay). */
 export interface InnerStore {
   readonly chunks: ChunkStore;
+  readonly meta?: MetaStore;
   sync(): Promise<void>;
 }
+
+/** What an inode record says about its file's bytes: it changes whenever they do (see the header). */
+const stampOf = (r: InodeRecord): string => `${r.size}:${r.mtimeNs}:${r.ctimeNs}`;
 
 export class TieredChunkStore implements ChunkStore {
   readonly chunkSize: number;
@@ -193,6 +217,15 @@ export class TieredChunkStore implements ChunkStore {
   private flushTimer: NodeJS.Timeout | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  // Peer gateways: the last record stamp seen per inode (bounded, oldest first out), inode
+  // invalidations in progress, and inodes with bytes that reached the store after the last
+  // commit of their record began (sequence numbers from `seq`).
+  private readonly stamps = new Map<number, string>();
+  private readonly maxStamps: number;
+  private readonly invalidating = new Map<number, Promise<void>>();
+  private readonly invalidateNext = new Map<number, Promise<void>>();
+  private readonly landed = new Map<number, number>();
+  private seq = 0;
   private readonly c = {
     t1Hits: 0,
     t2Hits: 0,
@@ -208,6 +241,9 @@ export class TieredChunkStore implements ChunkStore {
     appended: 0,
     checkpoints: 0,
     replayed: 0,
+    invalidations: 0,
+    invalidatedChunks: 0,
+    conflicts: 0,
   };
 
   private constructor(
@@ -226,6 +262,7 @@ export class TieredChunkStore implements ChunkStore {
     this.log = opts.log;
     this.t1Policy = new TwoQueuePolicy(tiers.t1.slots);
     this.maxHoles = Math.max(1024, tiers.t1.slots);
+    this.maxStamps = Math.max(4096, 4 * tiers.t1.slots);
     const slotBytes = tiers.t1.slotSize;
     const max = Math.floor((opts.dirtyMaxBytes ?? (tiers.t1.slots * slotBytes) / 2) / slotBytes);
     this.budget = new DirtyBudget(Math.max(1, Math.min(max, tiers.t1.slots - 2)));
@@ -248,6 +285,24 @@ export class TieredChunkStore implements ChunkStore {
     }
     await this.tiers.journal.reset();
     this.c.replayed = recs.length;
+    await this.announceReplay(recs);
+  }
+
+  /** Replayed bytes reached the store with no commit of their inode after them: commit a new ctime
+   * for each, so other gateways see a changed record at their next open and drop their copies.
+   * (A read-modify-write of the record: a peer's change of the same record in between is lost,
+   * as with any two gateways changing one inode at once.) */
+  private async announceReplay(recs: JournalRecord[]): Promise<void> {
+    const meta = this.backend.meta;
+    if (!meta) return;
+    for (const ino of new Set(recs.map((r) => r.ino))) {
+      try {
+        const rec = await meta.getInode(ino);
+        if (rec) await meta.commit({ checks: [], ops: [{ op: 'putInode', inode: { ...rec, ctimeNs: nowNs() } }] });
+      } catch (err) {
+        this.log?.warn({ err, ino }, 'could not announce a replayed file to other gateways');
+      }
+    }
   }
 
   private applyToStore(r: JournalRecord): Promise<void> {
@@ -348,20 +403,150 @@ export class TieredChunkStore implements ChunkStore {
     );
   }
 
-  /** Forgets the clean cached chunks of an inode (t1, t2 and holes), so the next reads go to the
-   * store: for a file another gateway changed. Dirty chunks are this gateway's newer writes and stay. */
-  async invalidate(ino: number): Promise<void> {
+  /**
+   * Another gateway changed the file: forgets its clean cached chunks (t1, t2 and holes), so the
+   * next reads go to the store. Dirty chunks are this gateway's newer, unflushed writes: each is
+   * rebased on the store's current bytes with ours kept over them where we wrote (see the header).
+   * Calls for one inode share one pass.
+   */
+  invalidate(ino: number): Promise<void> {
     this.checkOpen();
-    if (!this.inos.has(ino)) return;
+    const running = this.invalidating.get(ino);
+    if (running) {
+      // Chunks filled during a pass are not cached, but one change may come after its cut: one
+      // more pass then, shared by every call meanwhile.
+      let next = this.invalidateNext.get(ino);
+      if (!next) {
+        next = running.then(() => {
+          this.invalidateNext.delete(ino);
+          return this.invalidate(ino);
+        });
+        this.invalidateNext.set(ino, next);
+      }
+      return next;
+    }
+    if (!this.inos.has(ino)) return Promise.resolve();
+    const p = this.invalidatePass(ino).finally(() => {
+      if (this.invalidating.get(ino) === p) this.invalidating.delete(ino);
+    });
+    this.invalidating.set(ino, p);
+    return p;
+  }
+
+  private async invalidatePass(ino: number): Promise<void> {
+    let dropped = 0;
+    const conflicts: number[] = [];
     await this.destructive(
       ino,
       () => true,
-      (e) => {
-        if (!e.dirty && !e.uploading) this.drop(e);
+      async (e) => {
+        if (e.where === 't1' && (e.dirty || e.uploading)) {
+          await this.rebase(e);
+          conflicts.push(e.idx);
+        } else {
+          this.drop(e);
+          dropped++;
+        }
       },
       null,
       null,
     );
+    if (dropped + conflicts.length > 0) this.c.invalidations++;
+    this.c.invalidatedChunks += dropped;
+    this.c.conflicts += conflicts.length;
+    if (conflicts.length > 0) {
+      this.log?.warn(
+        { ino, chunks: conflicts },
+        'another gateway changed a file this gateway has unflushed writes to: ours overwrite theirs where we wrote (last writer at flush wins)',
+      );
+    }
+  }
+
+  /** invalidate() for every inode with cached chunks (the change feed may have missed changes). */
+  async invalidateAll(): Promise<void> {
+    this.checkOpen();
+    await Promise.all([...this.inos.keys()].map((ino) => this.invalidate(ino)));
+  }
+
+  /** The store's current bytes of a dirty chunk with this gateway's not yet uploaded ones over
+   * them: what the store will hold once the upload is done. Chunk mutex held, no upload of the
+   * inode between snapshot and reply (the caller's barrier). */
+  private async rebase(e: Entry): Promise<void> {
+    const stored = await this.inner.read(e.ino, e.idx, 0, this.chunkSize);
+    this.c.storeReads++;
+    const v = this.tiers.t1.view(e.slot);
+    const lo = e.upLo;
+    const hi = Math.min(e.upHi, e.len);
+    const mine = lo < hi ? Buffer.from(v.subarray(lo, hi)) : null;
+    const len = mine ? Math.max(stored.length, hi) : stored.length;
+    stored.copy(v, 0);
+    if (stored.length < len) v.fill(0, stored.length, len);
+    if (mine) mine.copy(v, lo);
+    e.len = len;
+    if (e.jHi > len) e.jHi = len;
+    if (e.jLo >= e.jHi) this.clearJournalSpan(e);
+  }
+
+  // ---- peer gateways (TieredBackend.meta calls these) ----
+
+  /** A record of `ino` was read from the store: when its stamp differs from the last one seen (or
+   * none was), another gateway changed the file, and the cached chunks go before this returns. */
+  async observe(rec: InodeRecord): Promise<void> {
+    if (this.closed) return;
+    const stamp = stampOf(rec);
+    if (this.stamps.get(rec.ino) === stamp) {
+      await this.invalidating.get(rec.ino);
+      return;
+    }
+    this.setStamp(rec.ino, stamp);
+    await this.invalidate(rec.ino);
+  }
+
+  /** A commit is about to start: returns its sequence number for committed(). */
+  commitStarting(): number {
+    return ++this.seq;
+  }
+
+  /** This gateway committed `rec` (in a commit that started at `seq`). */
+  committed(rec: InodeRecord, seq: number): void {
+    this.setStamp(rec.ino, stampOf(rec));
+    if ((this.landed.get(rec.ino) ?? seq) < seq) this.landed.delete(rec.ino);
+  }
+
+  /** This gateway deleted the inode's record. */
+  deleted(ino: number): void {
+    this.stamps.delete(ino);
+    this.landed.delete(ino);
+  }
+
+  /**
+   * For a close: uploads the dirty chunks of `ino` now (not the others). Returns true when some of
+   * its bytes reached the store after its record's last commit began: the caller commits a new
+   * ctime then, or another gateway could keep bytes it cached in between (see the header).
+   */
+  async settleInode(ino: number): Promise<boolean> {
+    this.checkOpen();
+    const st = this.inos.get(ino);
+    if (this.writeback && st) {
+      const mine = [...st.entries.values()].filter((e) => e.dirty);
+      if (mine.length > 0) {
+        for (const e of mine) e.dirtyAt = 0; // due now
+        await this.waitUntil(() => !mine.some((e) => e.dirty && this.entries.get(e.key) === e), false);
+      }
+    }
+    return this.landed.has(ino);
+  }
+
+  private setStamp(ino: number, stamp: string): void {
+    if (!this.stamps.has(ino) && this.stamps.size >= this.maxStamps) {
+      const oldest = this.stamps.keys().next();
+      if (!oldest.done) this.stamps.delete(oldest.value);
+    }
+    this.stamps.set(ino, stamp);
+  }
+
+  private markLanded(ino: number): void {
+    this.landed.set(ino, ++this.seq);
   }
 
   async list(ino: number): Promise<number[]> {
@@ -440,6 +625,7 @@ export class TieredChunkStore implements ChunkStore {
       dirtyBytes: this.dirty.size * t1.slotSize,
       dirtyMaxBytes: this.budget.max * t1.slotSize,
       writebackWaits: this.c.writebackWaits,
+      invalidations: { inodes: this.c.invalidations, chunks: this.c.invalidatedChunks, conflicts: this.c.conflicts },
       journal: { bytes: j.bytes, usedBytes: j.usedBytes, records: j.recordCount, appended: this.c.appended, checkpoints: this.c.checkpoints, replayed: this.c.replayed },
     };
   }
@@ -694,6 +880,7 @@ export class TieredChunkStore implements ChunkStore {
     try {
       await this.inner.write(ino, idx, off, data);
       this.c.storeWrites++;
+      this.markLanded(ino);
       const e = this.entries.get(key);
       if (e?.where === 't1') this.apply(e, off, data);
       else if (e) this.drop(e); // a t2 copy is stale now, a hole is no longer one
@@ -705,7 +892,7 @@ export class TieredChunkStore implements ChunkStore {
   private async destructive(
     ino: number,
     match: (idx: number) => boolean,
-    cut: (e: Entry) => void,
+    cut: (e: Entry) => void | Promise<void>,
     storeOp: (() => Promise<void>) | null,
     rec: JournalRecord | null,
   ): Promise<void> {
@@ -724,7 +911,7 @@ export class TieredChunkStore implements ChunkStore {
         if (!match(e.idx)) continue;
         const release = await this.locks.lock(e.key);
         try {
-          if (this.entries.get(e.key) === e) cut(e);
+          if (this.entries.get(e.key) === e) await cut(e);
         } finally {
           release();
         }
@@ -732,6 +919,7 @@ export class TieredChunkStore implements ChunkStore {
       if (storeOp) {
         await storeOp();
         this.c.storeTruncates++;
+        this.markLanded(ino);
       }
       if (rec && this.writeback && this.journaledInos.has(ino)) {
         if (this.tiers.journal.append(rec)) this.c.appended++;
@@ -797,9 +985,10 @@ export class TieredChunkStore implements ChunkStore {
     });
   }
 
-  /** Drives uploads regardless of their delay until `cond` holds; fails after repeated upload errors. */
-  private async waitUntil(cond: () => boolean): Promise<void> {
-    this.draining++;
+  /** Drives uploads (regardless of their delay with `drain`) until `cond` holds; fails after
+   * repeated upload errors. */
+  private async waitUntil(cond: () => boolean, drain = true): Promise<void> {
+    if (drain) this.draining++;
     const failures0 = this.uploadFailures;
     try {
       this.pump();
@@ -811,7 +1000,7 @@ export class TieredChunkStore implements ChunkStore {
         this.pump();
       }
     } finally {
-      this.draining--;
+      if (drain) this.draining--;
     }
   }
 
@@ -886,6 +1075,7 @@ export class TieredChunkStore implements ChunkStore {
         if (data) {
           await this.inner.write(e.ino, e.idx, lo, data);
           this.c.storeWrites++;
+          this.markLanded(e.ino);
         }
         ok = true;
         this.failStreak = 0;
@@ -944,20 +1134,39 @@ export class TieredChunkStore implements ChunkStore {
 export class TieredBackend implements Backend {
   readonly kind: string;
   readonly meta: MetaStore;
+  readonly locks?: LockStore;
   constructor(
     private readonly inner: Backend,
     readonly chunks: TieredChunkStore,
     private readonly tiers: Tiers,
+    log?: Log,
   ) {
     this.kind = inner.kind;
+    if (inner.locks) this.locks = inner.locks;
     const m = inner.meta;
+    // Every record read or committed passes its stamp to the chunk store, which drops the chunks
+    // of a file another gateway changed (see the header of this file).
     this.meta = {
-      getInode: (ino) => m.getInode(ino),
+      getInode: async (ino) => {
+        const rec = await m.getInode(ino);
+        if (rec) await chunks.observe(rec);
+        return rec;
+      },
       lookup: (parent, name) => m.lookup(parent, name),
       readdir: (parent, after, limit) => m.readdir(parent, after, limit),
       getXattr: (ino, name) => m.getXattr(ino, name),
       listXattrs: (ino) => m.listXattrs(ino),
-      commit: (txn) => m.commit(txn),
+      commit: async (txn) => {
+        const seq = chunks.commitStarting();
+        const ok = await m.commit(txn);
+        if (ok) {
+          for (const op of txn.ops) {
+            if (op.op === 'putInode') chunks.committed(op.inode, seq);
+            else if (op.op === 'delInode') chunks.deleted(op.ino);
+          }
+        }
+        return ok;
+      },
       allocIds: (count) => m.allocIds(count),
       // The store counts only uploaded bytes: upload first so statfs matches what was written.
       stats: async () => {
@@ -965,6 +1174,17 @@ export class TieredBackend implements Backend {
         return m.stats();
       },
     };
+    // The change feed drops a changed file's chunks before the filesystem hears of it (and tells
+    // the kernel, whose next read must not find the old chunks here).
+    if (m.watch) {
+      const watch = m.watch.bind(m);
+      this.meta.watch = (fn) =>
+        watch((c: MetaChange) => {
+          if (c.kind === 'dir') return fn(c);
+          const drop = Promise.resolve().then(() => (c.kind === 'inode' ? chunks.invalidate(c.ino) : chunks.invalidateAll()));
+          drop.catch((err: unknown) => log?.warn({ err, change: c }, 'dropping the chunks another gateway changed failed')).finally(() => fn(c));
+        });
+    }
   }
 
   get table(): Tiers['table'] {
@@ -1004,7 +1224,7 @@ export async function tieredBackend(backend: Backend, cfg: TiersConfig, opts: Ti
     tiers = await openTiers(cfg, { storeKey: opts.storeKey, chunkSize: backend.chunks.chunkSize, ...(opts.label !== undefined && { label: opts.label }) });
     if (tiers.formatted) opts.log?.info({ t1: cfg.t1, t2: cfg.t2, volume: tiers.table.volumeUuid }, 'tier devices were new: formatted them');
     const store = await TieredChunkStore.open(backend, tiers, { ...opts, writeback: cfg.writeback ?? false });
-    return new TieredBackend(backend, store, tiers);
+    return new TieredBackend(backend, store, tiers, opts.log);
   } catch (e) {
     await tiers?.close();
     await backend.close();
