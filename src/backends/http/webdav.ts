@@ -113,18 +113,6 @@ export class WebDavClient {
     }
   }
 
-  /** Stores the resource from a stream of unknown length (chunked): one attempt, as the stream
-   * cannot be replayed; the parent collection must exist. Returns the new ETag if sent. */
-  async putChunked(path: string, body: Readable): Promise<string | undefined> {
-    const p = `${this.base.pathname}${encodePath(path.replace(/^\/+/, ''))}`;
-    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
-    if (this.auth) headers['authorization'] = this.auth;
-    const res = await exchange(this.dispatcher, { origin: this.base.origin, path: p, method: 'PUT', headers, body }, 0);
-    if (![200, 201, 204].includes(res.status)) throw new HttpStoreError(statusErrno(res.status), `webdav: PUT ${p}: ${res.status}`, res.status);
-    const etag = res.headers['etag'];
-    return Array.isArray(etag) ? etag[0] : etag;
-  }
-
   /** Deletes a resource or a whole collection; a missing one is fine. */
   async delete(path: string): Promise<void> {
     await this.send('DELETE', path, { ok: [200, 204, 404] });

@@ -14,9 +14,10 @@
 //   staged in a local file (object-staging.ts): the first one copies the object there (or starts
 //   empty after O_TRUNC or create), and the file is uploaded whole at close (flush), fsync and last
 //   release — S3 with a multipart upload above multipartThresholdBytes, WebDAV as one streamed PUT.
-//   A new (or O_TRUNC) file written from its start past that size is uploaded while it is written
-//   (S3 parts as each fills, WebDAV one chunked PUT fed from the staging file), and close completes
-//   it; a write or truncate below what was sent abandons that and the close uploads whole. A failed
+//   On S3 a new (or O_TRUNC) file written past that size is uploaded while it is written (each
+//   part as soon as the staging file holds it), and close completes it; a write or truncate below
+//   what was sent abandons that and the close uploads whole. (A WebDAV PUT fed while writing — one
+//   chunked request — cost more CPU than it saved here, so WebDAV uploads at close.) A failed
 //   upload fails that close/fsync with the errno and keeps the bytes staged for the next one.
 // - A file created here is an object from its first close or fsync (an empty one at once after
 //   mknod): create + write + close is one PUT. Until then it is this mount's alone.
@@ -582,8 +583,8 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
       await st.file.lock.run(async () => {
         if (st.early && offset < st.early.sent) this.abandonEarly(st); // rewrites what was sent
         await st.file.write(offset, data);
-        // A large new file goes to the store while it is written (S3 parts, a WebDAV chunked PUT).
-        if (!st.early && st.fresh && this.store.beginUpload && st.file.size > this.store.earlyUploadFrom) {
+        // A large new file goes to the store while it is written (S3: parts as each fills).
+        if (!st.early && st.fresh && this.store.beginUpload && st.file.size > (this.store.earlyUploadFrom ?? Infinity)) {
           const path = this.pathOf(ino);
           if (path !== undefined) st.early = this.store.beginUpload(path, st.file.fh);
         }
