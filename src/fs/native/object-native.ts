@@ -187,6 +187,15 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
     }
   }
 
+  /** A directory renamed: what was cached at and under both names is wrong now (a directory made
+   * again by the old name must not find the old files, the new name must show them). */
+  private forgetUnder(dir: string): void {
+    const under = `${dir}/`;
+    for (const p of this.stats.keys()) if (p.startsWith(under)) this.stats.delete(p);
+    for (const p of this.dirCache.keys()) if (p === dir || p.startsWith(under)) this.dirCache.delete(p);
+    for (const p of this.listing.keys()) if (p === dir || p.startsWith(under)) this.changed(p);
+  }
+
   private pin(path: string): void {
     if (this.store.kind !== 's3') return;
     for (let p = path; p !== ''; p = parentPath(p)) this.pinned.add(p);
@@ -391,6 +400,10 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
       this.invalidate(src);
       this.invalidate(dst);
       this.dirCache.delete(src);
+      if (s.isDir) {
+        this.forgetUnder(src);
+        this.forgetUnder(dst);
+      }
       this.remember(dst, { ...s, name: newName });
       this.inodes.rename(src, dst);
       const now = Date.now();
