@@ -4,6 +4,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digest, outcome, rng } from '../helpers/differential.js';
 import { cliBuilt, startMount, tmpDir, type RunningMount } from '../helpers/mount.js';
 import { snapshot, xattrDump } from '../helpers/tree.js';
 import { E2E_STORES } from './stores.js';
@@ -13,17 +14,6 @@ const setxattr = libc.func('int setxattr(const char *path, const char *name, con
 
 const OPS = Number(process.env.ZUFS_DIFF_OPS ?? 2500);
 const SEED = Number(process.env.ZUFS_DIFF_SEED ?? 20261124);
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Op = { kind: string; run: (root: string) => Promise<unknown> };
 
@@ -92,10 +82,7 @@ function makeOps(seed: number, count: number): Op[] {
     } else if (x < 0.92) {
       ops.push({
         kind: `read ${a}`,
-        run: async (root) => {
-          const buf = await fsp.readFile(path.join(root, a));
-          return `${buf.length}:${buf.subarray(0, 64).toString('hex')}:${buf.reduce((s, v, i) => (s + v * (i + 1)) % 1_000_000_007, 0)}`;
-        },
+        run: async (root) => digest(await fsp.readFile(path.join(root, a))),
       });
     } else {
       ops.push({
@@ -108,15 +95,6 @@ function makeOps(seed: number, count: number): Op[] {
     }
   }
   return ops;
-}
-
-async function outcome(op: Op, root: string): Promise<unknown> {
-  try {
-    const v = await op.run(root);
-    return { ok: v === undefined ? true : v };
-  } catch (e) {
-    return { err: (e as NodeJS.ErrnoException).code ?? String(e) };
-  }
 }
 
 for (const store of E2E_STORES) {
@@ -148,8 +126,8 @@ for (const store of E2E_STORES) {
       const errnos = new Map<string, number>();
       let succeeded = 0;
       for (const [i, op] of ops.entries()) {
-        const want = await outcome(op, host);
-        const got = await outcome(op, mnt);
+        const want = await outcome(() => op.run(host));
+        const got = await outcome(() => op.run(mnt));
         const code = (want as { err?: string }).err;
         if (code) errnos.set(code, (errnos.get(code) ?? 0) + 1);
         else succeeded++;
