@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs INSIDE the VM (root), started by bench/vm/run.sh through test/vm/vmrun.sh.
 # Three targets in one boot: tmpfs, zuf (zuf.ko + test/vm/.build/zusd-vm.js serving zufs-mem) and
-# FUSE (dist/src/zus/cli.js mount --transport fuse memory://b, attr_timeout 0s). Both servers use
+# FUSE (the bundled CLI, bench/vm/.build/zufs-cli.js mount --transport fuse memory://b, attr_timeout 0s). Both servers use
 # the in-memory backend. Every workload is bench/cfuse/load.c (compiled on the host), pinned with
 # -c CPU. Rounds are interleaved, target order rotating each round. Emits one JSON line per run
 # ("BENCH {...}") with load's result and the counter deltas; the host turns them into tables.
@@ -54,7 +54,7 @@ mounts:
     mountpoint: /mnt/fuse
     attr_timeout: 0s
 Y
-node "$ROOT/dist/src/zus/cli.js" mount --transport fuse /tmp/fuse-bench.yaml /mnt/fuse > /tmp/fuse-zusd.log 2>&1 &
+node "$ROOT/bench/vm/.build/zufs-cli.js" mount --transport fuse /tmp/fuse-bench.yaml /mnt/fuse > /tmp/fuse-zusd.log 2>&1 &
 FUSE_PID=$!
 for _ in $(seq 1 900); do grep -q ' /mnt/fuse fuse' /proc/mounts && break; kill -0 $FUSE_PID 2>/dev/null || break; sleep 0.2; done
 grep -q ' /mnt/fuse fuse' /proc/mounts || { echo "BENCH-ERROR fuse mount failed"; tail -20 /tmp/fuse-zusd.log; }

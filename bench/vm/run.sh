@@ -20,7 +20,7 @@ fi
 [ -n "$BUILD_NOTE" ] && echo "bench/vm: WARNING: $BUILD_NOTE" >&2
 # snapshot what the guest runs, so a concurrent rebuild of the shared tree cannot change it mid-run
 mkdir -p bench/vm/.build bench/results
-cp kernel/zuf.ko test/vm/.build/zusd-vm.js test/vm/.build/zuf-worker.js bench/vm/.build/ || exit 2
+cp kernel/zuf.ko test/vm/.build/{zusd-vm,zuf-worker,zufs-cli,notify-worker,channel-worker}.js bench/vm/.build/ || exit 2
 gcc -O2 -Wall -o bench/vm/.build/load bench/cfuse/load.c || exit 2
 gcc -O2 -Wall -Werror -o bench/vm/.build/nullop bench/vm/nullop.c || exit 2
 KVER=$(ls -d /lib/modules/6.1.*-amd64 2>/dev/null | sort -V | tail -1 | xargs -r basename)

@@ -52,6 +52,11 @@ export async function serveZuf(root: string, log: Logger, defaultLocalUrl: strin
   const open = async (req: ZufMountRequest) => {
     try {
       const m = mountConfigFor(req, defaultLocalUrl);
+      // native layouts stage a file between open and close (an upload or replace at close);
+      // zuf.ko sends no open/close to the server yet, so they would fail at the first write
+      if (m.layout === 'native') {
+        throw new FsError(errno.EOPNOTSUPP, `${m.name}: the native layout needs open/close, which the zuf transport does not carry yet; mount it with zufs mount (FUSE)`);
+      }
       const mlog = log.child({ mount: m.name });
       mlog.info({ fs: req.fsType, config: req.config || '(default)' }, 'zuf mount');
       return await openFilesystem(m, { log: mlog, password: mountPassword(m) });
