@@ -1,9 +1,10 @@
 // The stores the host e2e suites run on, each as a source for `zufs mount` (a URL or a YAML file);
-// a store whose server is not available is reported as skipped with the reason.
+// a store whose server is not available is reported as skipped with the reason. Through zuf
+// (ZUFS_TEST_TRANSPORT=zuf, the VM suite) the stores are zufs-local and zufs-redis.
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll } from 'vitest';
-import { tmpDir } from '../helpers/mount.js';
+import { TRANSPORT, tmpDir } from '../helpers/mount.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { s3Config, startServer, uniqueName, unavailable, type ServerKind, type TestServer } from '../servers/servers.js';
 
@@ -47,7 +48,7 @@ function configFile(lines: string[]): string {
 
 const localMeta = (): string => `local://${path.join(tmpDir('zufs-e2e-meta-'), 'meta')}`;
 
-export const E2E_STORES: E2EStore[] = [
+const ALL_STORES: E2EStore[] = [
   {
     name: 'local',
     async open() {
@@ -123,3 +124,7 @@ export const E2E_STORES: E2EStore[] = [
     },
   },
 ];
+
+const ZUF_STORES = ['local', 'redis'];
+
+export const E2E_STORES: E2EStore[] = TRANSPORT === 'zuf' ? ALL_STORES.filter((s) => ZUF_STORES.includes(s.name)) : ALL_STORES;

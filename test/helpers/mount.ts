@@ -1,13 +1,20 @@
 // Starts the built `zufs` CLI as a real separate process serving one mount, waits until the
 // kernel shows the mount, and stops it. E2E tests talk to the mount only through syscalls.
+// ZUFS_TEST_TRANSPORT=zuf (inside the VM, with zuf.ko loaded and a `zufs serve` already running)
+// mounts through zuf instead: `mount -t zufs-<store> -o config=FILE none DIR`, stopped by umount(8).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { configFromUrl, loadConfig } from '../../src/zus/config.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'dist/src/zus/cli.js');
+
+export type TestTransport = 'fuse' | 'zuf';
+export const TRANSPORT: TestTransport = process.env.ZUFS_TEST_TRANSPORT === 'zuf' ? 'zuf' : 'fuse';
 
 export function cliBuilt(): boolean {
   return existsSync(CLI);
@@ -32,8 +39,13 @@ export function tmpDir(prefix: string): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** `zufs mount SOURCE MOUNTPOINT` in the foreground of a child process. */
+/** `zufs mount SOURCE MOUNTPOINT` in the foreground of a child process (FUSE), or a kernel mount
+ * served by the running `zufs serve` (ZUFS_TEST_TRANSPORT=zuf). */
 export async function startMount(source: string, mountpoint: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningMount> {
+  if (TRANSPORT === 'zuf') {
+    if (extraArgs.length || Object.keys(env).length) throw new Error('zuf transport: zufs serve takes no per-mount arguments or environment');
+    return startZufMount(source, mountpoint);
+  }
   const proc = spawn(process.execPath, [CLI, 'mount', '--transport', 'fuse', '--log-level', 'warn', ...extraArgs, source, mountpoint], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
@@ -66,6 +78,71 @@ export async function startMount(source: string, mountpoint: string, extraArgs: 
       proc.kill('SIGKILL');
       await exited;
       if (isMounted(mountpoint)) spawnSync('umount', ['-l', mountpoint]);
+    },
+  };
+}
+
+/** The fs type and config file a zuf mount of SOURCE (a URL or a one-mount YAML file) needs. */
+function zufSource(source: string): { fsType: string; config: string } {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
+    const mounts = loadConfig(source).mounts;
+    if (mounts.length !== 1) throw new Error(`zuf transport: ${source} has ${mounts.length} mounts, want one`);
+    return { fsType: mounts[0]!.fs, config: source };
+  }
+  // the config `zufs mount URL` would build, as the file `mount -o config=` names
+  const m = configFromUrl(source).mounts[0]!;
+  const config = path.join(tmpDir('zufs-zuf-cfg-'), 'zufs.yaml');
+  writeFileSync(config, stringify({ mounts: [{ name: m.name, url: m.url, volume: m.volume }] }));
+  return { fsType: m.fs, config };
+}
+
+/** The last lines of zusd's log (the suite that started `zufs serve` names it) and of dmesg. */
+function zufDiagnostics(): string {
+  const log = process.env.ZUFS_TEST_SERVE_LOG;
+  const tail = log && existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : '(no ZUFS_TEST_SERVE_LOG)';
+  const dmesg = spawnSync('sh', ['-c', 'dmesg | tail -10'], { encoding: 'utf8' }).stdout;
+  return `---- zusd log ----\n${tail}\n---- dmesg ----\n${dmesg}`;
+}
+
+function run(cmd: string, args: string[]): { proc: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const done = new Promise<{ code: number | null; out: string }>((r) => proc.once('close', (code) => r({ code, out })));
+  return { proc, done };
+}
+
+/** A zuf mount: zuf.ko asks the running `zufs serve` for the filesystem. `proc` is mount(8). */
+async function startZufMount(source: string, mountpoint: string): Promise<RunningMount> {
+  const { fsType, config } = zufSource(source);
+  // `zufs serve` may still be starting (a cold start takes a minute under TCG): wait for its types
+  const registered = (): boolean => readFileSync('/proc/filesystems', 'utf8').split('\n').some((l) => l.split('\t')[1] === fsType);
+  const deadline = Date.now() + Number(process.env.ZUFS_TEST_SERVE_WAIT_MS ?? 0);
+  while (!registered()) {
+    if (Date.now() > deadline) throw new Error(`ZUFS_TEST_TRANSPORT=zuf: ${fsType} is not registered: load zuf.ko and start \`zufs serve\` first`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const m = run('mount', ['-t', fsType, '-o', `config=${config}`, 'none', mountpoint]);
+  const r = await m.done;
+  if (r.code !== 0 || !isMounted(mountpoint)) {
+    throw new Error(`mount -t ${fsType} -o config=${config} none ${mountpoint} failed (exit ${r.code}): ${r.out}\n${zufDiagnostics()}`);
+  }
+  let stopped: Promise<number | null> | undefined;
+  return {
+    mountpoint,
+    proc: m.proc,
+    log: () => r.out + zufDiagnostics(),
+    // umount(2) returns once zusd has drained and closed the store (ZUFS_M_UMOUNT)
+    stop() {
+      stopped ??= run('umount', [mountpoint]).done.then((u) => {
+        if (u.code !== 0) process.stderr.write(`umount ${mountpoint}: ${u.out}`);
+        return u.code;
+      });
+      return stopped;
+    },
+    async kill() {
+      await run('umount', ['-l', mountpoint]).done;
     },
   };
 }
