@@ -1,11 +1,12 @@
 // Differential test: one seeded random sequence of file operations runs against a directory on
 // the host's own filesystem and against the mount; every result, errno and the final trees must match.
+// The mount is FUSE, or zuf.ko with ZUFS_TEST_TRANSPORT=zuf (the VM suite, which lowers ZUFS_DIFF_OPS).
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest, outcome, rng } from '../helpers/differential.js';
-import { cliBuilt, startMount, tmpDir, type RunningMount } from '../helpers/mount.js';
+import { TRANSPORT, cliBuilt, startMount, tmpDir, type RunningMount } from '../helpers/mount.js';
 import { snapshot, xattrDump } from '../helpers/tree.js';
 import { E2E_STORES } from './stores.js';
 
@@ -98,7 +99,7 @@ function makeOps(seed: number, count: number): Op[] {
 }
 
 for (const store of E2E_STORES) {
-  describe.skipIf(!cliBuilt())(`differential random ops on ${store.name}`, () => {
+  describe.skipIf(!cliBuilt())(`differential random ops on ${store.name} (${TRANSPORT})`, () => {
     let mount: RunningMount | undefined;
     let skip: string | undefined;
     let mnt = '';
