@@ -1,9 +1,11 @@
 #!/bin/bash
 # The zuf VM suite, CI entry point: `bash test/vm/run.sh` from anywhere.
 # Builds zuf.ko (Debian 6.1 headers, W=1 -Werror) and the bundled zusd, then boots Debian's 6.1
-# kernel under qemu TCG once per suite (e2e, crash, evil, async, serve) with the host root over 9p, loads zuf.ko,
-# runs the suite, rmmods zuf (a failed unload fails the run) and fails on any BUG/WARNING/Oops
-# in dmesg. Exit status: 0 only if every suite passed. SUITES="e2e" limits the run.
+# kernel under qemu TCG once per suite (e2e, crash, evil, async, serve, vitest) with the host root over 9p,
+# loads zuf.ko, runs the suite, rmmods zuf (a failed unload fails the run) and fails on any
+# BUG/WARNING/Oops in dmesg. The vitest suite (the host's vitest e2e files through zuf) gets a
+# private redis-server on the host, reached from the guest through vmrun.sh -p, stopped afterwards.
+# Exit status: 0 only if every suite passed. SUITES="e2e" limits the run.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 2
@@ -11,12 +13,43 @@ bash test/vm/build.sh || { echo "run.sh: build failed" >&2; exit 2; }
 KVER=$(ls -d /lib/modules/6.1.*-amd64 2>/dev/null | sort -V | tail -1 | xargs -r basename)
 [ -n "$KVER" ] || { echo "run.sh: no Debian 6.1 kernel in /lib/modules (apt-get install linux-image-amd64)" >&2; exit 2; }
 ART=${ARTIFACTS:-$(mktemp -d /tmp/zuf-vm.XXXXXX)}
+
+# a private redis-server on a free host port for the vitest suite; only this pid is ever stopped
+REDIS_PID=""; REDIS_DIR=""
+start_host_redis() {
+  command -v redis-server > /dev/null || { echo "run.sh: vitest suite needs redis-server on the host" >&2; return 1; }
+  REDIS_PORT=$(node -e "const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })")
+  REDIS_DIR=$(mktemp -d /tmp/zuf-vm-redis.XXXXXX)
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" --save '' --appendonly no \
+    --protected-mode no --loglevel warning --logfile "$REDIS_DIR/redis.log" &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do
+    redis-cli -p "$REDIS_PORT" ping 2> /dev/null | grep -q PONG && return 0
+    kill -0 "$REDIS_PID" 2> /dev/null || break
+    sleep 0.1
+  done
+  echo "run.sh: redis-server did not start on port $REDIS_PORT" >&2; cat "$REDIS_DIR/redis.log" >&2; return 1
+}
+stop_host_redis() {
+  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2> /dev/null && wait "$REDIS_PID" 2> /dev/null
+  [ -n "$REDIS_DIR" ] && rm -rf "$REDIS_DIR"
+  REDIS_PID=""; REDIS_DIR=""
+}
+trap stop_host_redis EXIT
+
 rc=0; summary=""
-for suite in ${SUITES:-e2e crash evil async serve}; do
+for suite in ${SUITES:-e2e crash evil async serve vitest}; do
   echo "==== zuf VM suite: $suite (kernel $KVER, artifacts $ART/$suite) ===="
   start=$(date +%s)
-  bash test/vm/vmrun.sh -k "$KVER" -m kernel/zuf.ko -u -c 2 -r 2G -t "${VM_SUITE_TIMEOUT:-1200}" -o "$ART/$suite" -- bash test/vm/guest-$suite.sh
+  extra=()
+  if [ "$suite" = vitest ]; then
+    # ext4 on a loop device: the guest's scratch dir, a local disk like the host's /tmp (tmpfs on 6.1 has no user xattrs)
+    if start_host_redis; then extra=(-M ext4 -M loop -p "$REDIS_PORT" -e "ZUFS_VM_REDIS_PORT=$REDIS_PORT")
+    else summary+="$suite=rc2(no redis) "; rc=2; stop_host_redis; continue; fi
+  fi
+  bash test/vm/vmrun.sh -k "$KVER" -m kernel/zuf.ko -u -c 2 -r 2G -t "${VM_SUITE_TIMEOUT:-1200}" -o "$ART/$suite" "${extra[@]}" -- bash test/vm/guest-$suite.sh
   src=$?
+  [ "$suite" = vitest ] && stop_host_redis
   if [ -f "$ART/$suite/dmesg" ]; then
     if grep -E 'BUG:|WARNING:|Oops|Call Trace|general protection|blocked for more than|UBSAN|KASAN' "$ART/$suite/dmesg"; then
       echo "run.sh: $suite: kernel log shows the problems above" >&2
