@@ -6,7 +6,7 @@ import path from 'node:path';
 import koffi from 'koffi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest, outcome, rng } from '../helpers/differential.js';
-import { TRANSPORT, cliBuilt, startMount, tmpDir, type RunningMount } from '../helpers/mount.js';
+import { TRANSPORT, cliBuilt, startMount, timeoutMs, tmpDir, type RunningMount } from '../helpers/mount.js';
 import { snapshot, xattrDump } from '../helpers/tree.js';
 import { E2E_STORES } from './stores.js';
 
@@ -114,11 +114,11 @@ for (const store of E2E_STORES) {
       close = s.close;
       mnt = tmpDir(`zufs-diff-${store.name}-`);
       mount = await startMount(s.url, mnt);
-    }, 60_000);
+    }, timeoutMs(60_000));
     afterAll(async () => {
       if (mount) expect(await mount.stop()).toBe(0);
       await close?.();
-    }, 60_000);
+    }, timeoutMs(60_000));
 
     it(`${OPS} seeded operations give the same results, errnos and final tree`, async (ctx) => {
       if (skip) return ctx.skip(skip);
@@ -146,6 +146,6 @@ for (const store of E2E_STORES) {
       }
       expect(gotTree).toEqual(wantTree);
       expect(xattrDump(mnt)).toBe(xattrDump(host));
-    }, 300_000);
+    }, timeoutMs(300_000));
   });
 }

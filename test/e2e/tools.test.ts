@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync, symlinkSync, linkSync, chmodSync } from 'node
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { TRANSPORT, cliBuilt, sh, shOk, startMount, tmpDir, type RunningMount } from '../helpers/mount.js';
+import { TRANSPORT, cliBuilt, sh, shOk, startMount, timeoutMs, tmpDir, type RunningMount } from '../helpers/mount.js';
 import { snapshot } from '../helpers/tree.js';
 import { E2E_STORES } from './stores.js';
 
@@ -40,12 +40,12 @@ for (const store of E2E_STORES) {
       close = s.close;
       mnt = tmpDir(`zufs-mnt-${store.name}-`);
       mount = await startMount(s.url, mnt);
-    }, 60_000);
+    }, timeoutMs(60_000));
 
     afterAll(async () => {
       if (mount) expect(await mount.stop()).toBe(0);
       await close?.();
-    }, 60_000);
+    }, timeoutMs(60_000));
 
     const dir = (name: string): string => {
       const d = path.join(mnt, name);
@@ -96,7 +96,7 @@ for (const store of E2E_STORES) {
       // and back out again: an archive made from the mount has the same content
       shOk(`tar -C ${d} -cf ${src}.back.tar . && mkdir ${src}.back && tar -C ${src}.back -xpf ${src}.back.tar`);
       expect(await snapshot(`${src}.back`)).toEqual(await snapshot(src));
-    }, 120_000);
+    }, timeoutMs(120_000));
 
     it('git: init, add, commit, fsck inside the mount', (ctx) => {
       if (skip) return ctx.skip(skip);
@@ -110,7 +110,7 @@ for (const store of E2E_STORES) {
         shOk('cd repo && git fsck --full --strict', d);
         expect(shOk('cd repo && git show HEAD:file1.txt', d)).toBe('line 1\nchanged\n');
       });
-    }, 120_000);
+    }, timeoutMs(120_000));
 
     it('xattrs and POSIX ACLs: setfattr/getfattr, setfacl/getfacl, enforced for other users', (ctx) => {
       if (skip) return ctx.skip(skip);

@@ -16,6 +16,12 @@ export const CLI = path.join(ROOT, 'dist/src/zus/cli.js');
 export type TestTransport = 'fuse' | 'zuf';
 export const TRANSPORT: TestTransport = process.env.ZUFS_TEST_TRANSPORT === 'zuf' ? 'zuf' : 'fuse';
 
+/** A test's time limit on the host, scaled by ZUFS_TEST_TIMEOUT_SCALE where everything is slower
+ * (the VM suite: qemu TCG runs 30-100x slower than the host). */
+export function timeoutMs(hostMs: number): number {
+  return hostMs * Number(process.env.ZUFS_TEST_TIMEOUT_SCALE ?? 1);
+}
+
 export function cliBuilt(): boolean {
   return existsSync(CLI);
 }
@@ -133,12 +139,20 @@ async function startZufMount(source: string, mountpoint: string): Promise<Runnin
     mountpoint,
     proc: m.proc,
     log: () => r.out + zufDiagnostics(),
-    // umount(2) returns once zusd has drained and closed the store (ZUFS_M_UMOUNT)
+    // umount(2) returns once zusd has drained and closed the store (ZUFS_M_UMOUNT); a command
+    // of a test that timed out may still hold the mount busy for a while
     stop() {
-      stopped ??= run('umount', [mountpoint]).done.then((u) => {
-        if (u.code !== 0) process.stderr.write(`umount ${mountpoint}: ${u.out}`);
-        return u.code;
-      });
+      stopped ??= (async () => {
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const u = await run('umount', [mountpoint]).done;
+          if (u.code === 0 || !/busy/i.test(u.out) || Date.now() > deadline) {
+            if (u.code !== 0) process.stderr.write(`umount ${mountpoint}: ${u.out}`);
+            return u.code;
+          }
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      })();
       return stopped;
     },
     async kill() {
@@ -149,7 +163,7 @@ async function startZufMount(source: string, mountpoint: string): Promise<Runnin
 
 /** Runs a shell command (never in-process: the mount's server is another process anyway). */
 export function sh(cmd: string, cwd?: string): { code: number; out: string; err: string } {
-  const r = spawnSync('bash', ['-o', 'pipefail', '-c', cmd], { cwd, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync('bash', ['-o', 'pipefail', '-c', cmd], { cwd, encoding: 'utf8', timeout: timeoutMs(120_000) });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
