@@ -4,25 +4,10 @@
 import { mkdirSync, writeFileSync, symlinkSync, linkSync, chmodSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRANSPORT, cliBuilt, sh, shOk, startMount, timeoutMs, tmpDir, type RunningMount } from '../helpers/mount.js';
 import { snapshot } from '../helpers/tree.js';
 import { E2E_STORES } from './stores.js';
-
-// zuf.ko cannot mmap files yet (page-cache mmap is being added to kernel/), and git maps its config,
-// index and packs: through zuf, exactly that failure (ENODEV from mmap) is reported as an expected
-// failure with its reason. Any other failure fails the test, and once zuf maps files it just passes.
-const NO_MMAP = /(?:unable to mmap|mmap failed)[^\n]*No such device/;
-function failsOnlyWithoutMmap(ctx: TestContext, body: () => void): void {
-  if (TRANSPORT !== 'zuf') return body();
-  try {
-    body();
-  } catch (e) {
-    const m = NO_MMAP.exec((e as Error).message);
-    if (m) return ctx.skip(`expected failure through zuf: zuf.ko has no mmap yet (git: ${m[0]})`);
-    throw e;
-  }
-}
 
 for (const store of E2E_STORES) {
   describe.skipIf(!cliBuilt())(`e2e tools on ${store.name} (${TRANSPORT})`, () => {
@@ -102,14 +87,12 @@ for (const store of E2E_STORES) {
       if (skip) return ctx.skip(skip);
       const d = dir('git');
       const git = 'git -c user.email=t@example.com -c user.name=t -c init.defaultBranch=main';
-      failsOnlyWithoutMmap(ctx, () => {
-        shOk(`${git} init -q repo && cd repo && for i in $(seq 1 30); do echo "line $i" > file$i.txt; done && mkdir sub && seq 1 5000 > sub/big.txt && ${git} add -A && ${git} commit -qm first`, d);
-        shOk(`cd repo && echo changed >> file1.txt && git mv file2.txt renamed.txt && ${git} commit -qam second && ${git} gc -q`, d);
-        expect(shOk('cd repo && git log --oneline | wc -l', d).trim()).toBe('2');
-        expect(shOk('cd repo && git status --porcelain', d)).toBe('');
-        shOk('cd repo && git fsck --full --strict', d);
-        expect(shOk('cd repo && git show HEAD:file1.txt', d)).toBe('line 1\nchanged\n');
-      });
+      shOk(`${git} init -q repo && cd repo && for i in $(seq 1 30); do echo "line $i" > file$i.txt; done && mkdir sub && seq 1 5000 > sub/big.txt && ${git} add -A && ${git} commit -qm first`, d);
+      shOk(`cd repo && echo changed >> file1.txt && git mv file2.txt renamed.txt && ${git} commit -qam second && ${git} gc -q`, d);
+      expect(shOk('cd repo && git log --oneline | wc -l', d).trim()).toBe('2');
+      expect(shOk('cd repo && git status --porcelain', d)).toBe('');
+      shOk('cd repo && git fsck --full --strict', d);
+      expect(shOk('cd repo && git show HEAD:file1.txt', d)).toBe('line 1\nchanged\n');
     }, timeoutMs(120_000));
 
     it('xattrs and POSIX ACLs: setfattr/getfattr, setfacl/getfacl, enforced for other users', (ctx) => {
