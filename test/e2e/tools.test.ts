@@ -81,7 +81,7 @@ for (const store of E2E_STORES) {
       // and back out again: an archive made from the mount has the same content
       shOk(`tar -C ${d} -cf ${src}.back.tar . && mkdir ${src}.back && tar -C ${src}.back -xpf ${src}.back.tar`);
       expect(await snapshot(`${src}.back`)).toEqual(await snapshot(src));
-    }, timeoutMs(120_000));
+    }, timeoutMs(300_000));
 
     it('git: init, add, commit, fsck inside the mount', (ctx) => {
       if (skip) return ctx.skip(skip);
@@ -93,7 +93,7 @@ for (const store of E2E_STORES) {
       expect(shOk('cd repo && git status --porcelain', d)).toBe('');
       shOk('cd repo && git fsck --full --strict', d);
       expect(shOk('cd repo && git show HEAD:file1.txt', d)).toBe('line 1\nchanged\n');
-    }, timeoutMs(120_000));
+    }, timeoutMs(300_000));
 
     it('xattrs and POSIX ACLs: setfattr/getfattr, setfacl/getfacl, enforced for other users', (ctx) => {
       if (skip) return ctx.skip(skip);

@@ -163,7 +163,7 @@ async function startZufMount(source: string, mountpoint: string): Promise<Runnin
 
 /** Runs a shell command (never in-process: the mount's server is another process anyway). */
 export function sh(cmd: string, cwd?: string): { code: number; out: string; err: string } {
-  const r = spawnSync('bash', ['-o', 'pipefail', '-c', cmd], { cwd, encoding: 'utf8', timeout: timeoutMs(120_000) });
+  const r = spawnSync('bash', ['-o', 'pipefail', '-c', cmd], { cwd, encoding: 'utf8', timeout: timeoutMs(300_000) });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
