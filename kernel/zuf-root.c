@@ -272,12 +272,12 @@ static int _mount_ioctl(struct zuf_special_file *zsf, struct zufs_ioc_mount __us
 	zmw = list_first_entry(&zri.mount_pending, struct zuf_mount_work, list);
 	list_del_init(&zmw->list);
 	zri.mount_cur = zmw;
-	spin_unlock(&zri.lock);
-
+	/* copied under the lock: a BREAK_ALL from elsewhere may finish (free) the job any time */
 	memset(zim, 0, sizeof(*zim));
 	zuf_hdr_init(&zim->hdr, zmw->operation, sizeof(*zim),
 		     offsetof(struct zufs_ioc_mount, zmi.zus_sbi));
 	zim->zmi = *zmw->zmi;
+	spin_unlock(&zri.lock);
 copy_out:
 	err = copy_to_user(arg, zim, sizeof(*zim)) ? -EFAULT : 0;
 out:
