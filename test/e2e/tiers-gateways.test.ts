@@ -101,7 +101,22 @@ for (const vol of VOLUMES) {
         let t = tiersOf(A);
         expect(t.invalidations.conflicts).toBe(0);
 
+        // A caches the current bytes, then waits until no change notice is still arriving for the
+        // previous step (MongoDB's feed is polled: a late notice would drop these blocks before
+        // B's change and leave nothing for the step to drop)
+        const settle = async (): Promise<void> => {
+          read(fa);
+          let last = tiersOf(A).invalidations.inodes;
+          for (let quiet = 0, i = 0; quiet < 3 && i < 50; i++) {
+            await new Promise((r) => setTimeout(r, 100));
+            const now = tiersOf(A).invalidations.inodes;
+            quiet = now === last ? quiet + 1 : 0;
+            last = now;
+          }
+          read(fa);
+        };
         const step = async (what: string, change: () => void, expectDrop = true): Promise<void> => {
+          await settle();
           const before = tiersOf(A);
           change();
           // Names are the change feed's (the kernel may cache them for attr_timeout): wait for A
