@@ -167,12 +167,12 @@ program
   .option('--log-file <file>', 'log file for --daemon')
   .option('--max-channels <n>', 'channels per CPU the server grows to when the kernel finds them all busy (1-7)', '4')
   .action(async (flags: { root: string; daemon?: boolean; logLevel: string; logFile?: string; maxChannels: string }) => {
-    if (flags.daemon) return daemonize(flags.logFile);
     const maxChannels = Number(flags.maxChannels);
     if (!Number.isInteger(maxChannels) || maxChannels < 1 || maxChannels > 7) {
       process.stderr.write(`zufs serve: --max-channels must be an integer from 1 to 7, not ${flags.maxChannels}\n`);
       process.exit(2);
     }
+    if (flags.daemon) return daemonize(flags.logFile);
     const { serveZuf } = await import('./serve.js');
     await serveZuf(flags.root, createLogger(flags.logLevel), defaultLocalUrl(), { maxChannelsPerCpu: maxChannels });
     setTimeout(() => process.exit(0), 20).unref();
