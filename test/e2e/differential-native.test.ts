@@ -405,9 +405,12 @@ for (const layout of LAYOUTS) {
         hosts.set(seed, host);
         for (const [i, op] of makeOps(seed, OPS, layout).entries()) {
           const { want, got, refused } = await op.step(host, root);
-          if ('err' in want) errnos.set(want.err, (errnos.get(want.err) ?? 0) + 1);
-          else succeeded++;
-          if (refused) refusals.set(refused, (refusals.get(refused) ?? 0) + 1);
+          // coverage is counted on the fixed seeds only, so it cannot change from run to run
+          if (seed !== RANDOM_SEED) {
+            if ('err' in want) errnos.set(want.err, (errnos.get(want.err) ?? 0) + 1);
+            else succeeded++;
+            if (refused) refusals.set(refused, (refusals.get(refused) ?? 0) + 1);
+          }
           if (JSON.stringify(got) !== JSON.stringify(want)) {
             expect({ seed, step: i, op: op.kind, result: got }, `replay: ZUFS_DIFF_NATIVE_SEED=${seed}`).toEqual({ seed, step: i, op: op.kind, result: want });
           }
@@ -416,7 +419,7 @@ for (const layout of LAYOUTS) {
       }
       if (REPLAY) return; // a replayed sequence alone need not meet every errno
       // the sequences must exercise both paths: real work, and the interesting errors
-      expect(succeeded).toBeGreaterThan((SEEDS.length * OPS) / 4);
+      expect(succeeded).toBeGreaterThan((SEEDS.filter((x) => x !== RANDOM_SEED).length * OPS) / 4);
       for (const code of EXPECTED_ERRNOS) expect(errnos.get(code) ?? 0, code).toBeGreaterThan(0);
       // every refusal of the table was met (where the host succeeded), not skipped
       const refusalsWanted = ['link EPERM', 'symlink EPERM', 'mkfifo EPERM', 'utimes EPERM', 'chmod EPERM', 'setxattr ENOTSUP'];

@@ -326,7 +326,10 @@ export class ObjectNativeFs extends NativeFsBase<StoreEntry> implements ZusOpera
       }
       this.remember(path, e);
       const node = this.inodes.at(path);
-      this.mtimes.delete(node.ino);
+      // a directory keeps the time it was made: a later listing (marker object, or a bare prefix)
+      // would give another, and tar -c would see it "changed as we read it"
+      if (type === S_IFDIR) this.mtimes.set(node.ino, now);
+      else this.mtimes.delete(node.ino);
       return this.attr(node, e);
     });
   }
