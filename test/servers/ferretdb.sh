@@ -22,7 +22,7 @@ BIN="${ZUFS_SERVERS_BIN:-/usr/local/bin}"
 EXE="$BIN/ferretdb"
 
 install() {
-  if [ -x "$EXE" ] && "$EXE" --version 2>/dev/null | grep -qx "version: $VERSION"; then
+  if [ -x "$EXE" ] && "$EXE" --version 2>/dev/null | grep -x "version: $VERSION" > /dev/null; then  # no grep -q: with pipefail, an early exit is SIGPIPE
     echo "ferretdb: $VERSION already installed at $EXE" >&2
     return
   fi

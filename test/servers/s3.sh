@@ -22,7 +22,7 @@ SECRET_KEY="${ZUFS_S3_SECRET_KEY:-zufstestsecret}"
 BUCKET=zufs-test
 
 install() {
-  if [ -x "$EXE" ] && go version -m "$EXE" 2>/dev/null | grep -q "mod[[:space:]]*github.com/minio/minio[[:space:]]*$VERSION"; then
+  if [ -x "$EXE" ] && go version -m "$EXE" 2>/dev/null | grep "mod[[:space:]]*github.com/minio/minio[[:space:]]*$VERSION" > /dev/null; then
     echo "s3: minio $VERSION already installed at $EXE" >&2
     return
   fi
