@@ -2,13 +2,12 @@
 // 3-master Redis Cluster, and a master + replica watched by one Sentinel. Each process runs under
 // the same sh watchdog as redis-server.ts (SIGKILLed when our end of its stdin closes), and stop()
 // ends exactly the processes this helper started, by pid.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from './redis-server.js';
+import { forget, freePort, launchWatched } from './redis-server.js';
 
 function onPath(exe: string): string | undefined {
   const r = spawnSync('sh', ['-c', `command -v ${exe}`], { encoding: 'utf8' });
@@ -37,27 +36,6 @@ export interface RedisProcess {
   thaw(): void;
 }
 
-const running = new Set<number>();
-process.once('exit', () => {
-  for (const pid of running) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 export async function waitFor(what: string, cond: () => Promise<boolean> | boolean, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -73,38 +51,7 @@ export async function waitFor(what: string, cond: () => Promise<boolean> | boole
 
 /** Starts `redis-server ...args` listening on `port` and waits until it accepts connections. */
 async function launch(port: number, args: string[]): Promise<RedisProcess> {
-  const c: ChildProcess = spawn('sh', ['-c', '"$0" "$@" & r=$!; echo "$r"; read _; kill -9 "$r" 2>/dev/null; wait "$r" 2>/dev/null', SERVER!, ...args], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  c.unref();
-  (c.stdin as unknown as { unref(): void }).unref();
-  const pid = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      c.stdout!.off('data', onData);
-      c.stdout!.resume();
-      (c.stdout as unknown as { unref(): void }).unref();
-      resolve(Number(out.slice(0, nl)));
-    };
-    c.stdout!.on('data', onData);
-    c.once('exit', () => reject(new Error('redis-server watchdog exited at start')));
-  });
-  running.add(pid);
-  const alive = (): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  await waitFor(`redis-server on port ${port}`, async () => {
-    if (!alive()) throw new Error(`redis-server exited at start (port ${port})`);
-    return canConnect(port);
-  }, 10_000);
+  const { child: c, pid } = await launchWatched(SERVER!, port, args);
   let gone: Promise<void> | undefined;
   return {
     port,
@@ -113,7 +60,7 @@ async function launch(port: number, args: string[]): Promise<RedisProcess> {
     thaw: () => process.kill(pid, 'SIGCONT'),
     kill: () =>
       (gone ??= (async () => {
-        running.delete(pid);
+        forget(pid);
         if (c.exitCode === null && c.signalCode === null) {
           const exited = new Promise<void>((r) => c.once('exit', () => r()));
           try {

@@ -84,6 +84,53 @@ async function waitUntil(what: string, cond: () => Promise<boolean>, ms: number)
   }
 }
 
+/**
+ * Starts `binary ...args` (redis-server, or a Sentinel) under a small sh watchdog that SIGKILLs it
+ * when our end of its stdin pipe closes: however this process ends (even SIGKILL), no server
+ * outlives the tests. Resolves once it accepts connections on `port`; `forget(pid)` when it is
+ * stopped, so the exit handler never signals a reused pid.
+ */
+export async function launchWatched(binary: string, port: number, args: string[]): Promise<{ child: ChildProcess; pid: number }> {
+  const c = spawn('sh', ['-c', '"$0" "$@" & r=$!; echo "$r"; read _; kill -9 "$r" 2>/dev/null; wait "$r"', binary, ...args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  c.unref();
+  (c.stdin as unknown as { unref(): void }).unref();
+  const pid = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      c.stdout!.off('data', onData);
+      c.stdout!.resume(); // the server's own log lines: drained and dropped
+      (c.stdout as unknown as { unref(): void }).unref();
+      resolve(Number(out.slice(0, nl)));
+    };
+    c.stdout!.on('data', onData);
+    c.once('exit', () => reject(new Error('redis-server watchdog exited at start')));
+  });
+  running.add(pid);
+  const alive = (): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await waitUntil(`redis-server on port ${port}`, async () => {
+    if (!alive()) throw new Error(`redis-server exited at start (port ${port})`);
+    return canConnect(port);
+  }, 10_000);
+  return { child: c, pid };
+}
+
+/** A stopped server's pid leaves the exit handler's list. */
+export function forget(pid: number): void {
+  running.delete(pid);
+}
+
 export interface StartOptions {
   /** Keep an append-only file (appendfsync always) so data survives a restart. */
   persistent?: boolean;
@@ -132,45 +179,10 @@ export async function startRedis(opts: StartOptions = {}): Promise<RedisServer> 
       : ['--appendonly', 'no']),
     ...(opts.password ? ['--requirepass', opts.password] : []),
   ];
-  // redis-server runs under a small sh watchdog that SIGKILLs it when our end of its stdin pipe
-  // closes: however this process ends (even SIGKILL), no server outlives the tests.
   let child: ChildProcess | undefined;
   let pid: number | undefined;
   const launch = async (): Promise<void> => {
-    const c = spawn('sh', ['-c', '"$0" "$@" & r=$!; echo "$r"; read _; kill -9 "$r" 2>/dev/null; wait "$r"', BINARY, ...args], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    child = c;
-    c.unref();
-    (c.stdin as unknown as { unref(): void }).unref();
-    const got = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      const onData = (d: Buffer): void => {
-        out += d.toString();
-        const nl = out.indexOf('\n');
-        if (nl < 0) return;
-        c.stdout!.off('data', onData);
-        c.stdout!.resume(); // the server's own log lines: drained and dropped
-        (c.stdout as unknown as { unref(): void }).unref();
-        resolve(Number(out.slice(0, nl)));
-      };
-      c.stdout!.on('data', onData);
-      c.once('exit', () => reject(new Error('redis-server watchdog exited at start')));
-    });
-    pid = got;
-    running.add(got);
-    const alive = (): boolean => {
-      try {
-        process.kill(got, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    await waitUntil(`redis-server on port ${port}`, async () => {
-      if (!alive()) throw new Error(`redis-server exited at start (port ${port})`);
-      return canConnect(port);
-    }, 10_000);
+    ({ child, pid } = await launchWatched(BINARY!, port, args));
   };
   const kill = async (): Promise<void> => {
     const c = child;
