@@ -1,26 +1,10 @@
 // Tiering through a real mount: a working set larger than t1 but smaller than t1 + t2, read twice
 // after a cold start; the second pass makes no store requests (zusd's own counters) — it is served
 // from t1, and from t2 for what t1 had to spill.
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, cliBuilt, shOk, startMount, tmpDir } from '../helpers/mount.js';
+import { cliBuilt, shOk, startMount, tierCounters, tmpDir } from '../helpers/mount.js';
 import { redisUnavailable, startRedis } from '../helpers/redis-server.js';
-
-interface Tiers {
-  storeReads: number;
-  misses: number;
-  t1: { hits: number; slots: number };
-  t2: { hits: number; spills: number; slots: number } | null;
-}
-
-function tiersOf(mountpoint: string): Tiers {
-  const r = spawnSync(process.execPath, [CLI, 'status', '--json'], { encoding: 'utf8' });
-  const daemons = JSON.parse(r.stdout) as { mounts: { mountpoint: string; tiers?: Tiers }[] }[];
-  const m = daemons.flatMap((d) => d.mounts).find((x) => x.mountpoint === mountpoint);
-  if (!m?.tiers) throw new Error(`no tier counters for ${mountpoint} in: ${r.stdout}`);
-  return m.tiers;
-}
 
 /** Reads every file with O_DIRECT so the page cache cannot answer for the tiers. */
 function readAll(dir: string): void {
@@ -45,13 +29,13 @@ describe.skipIf(!cliBuilt() || Boolean(redisUnavailable))('tiering on redis', ()
 
       const reader = await startMount(cfg, mnt);
       try {
-        const t0 = tiersOf(mnt);
+        const t0 = tierCounters(mnt);
         readAll(mnt);
-        const t1 = tiersOf(mnt);
+        const t1 = tierCounters(mnt);
         expect(t1.storeReads - t0.storeReads).toBeGreaterThanOrEqual(20); // cold: from Redis
         expect(t1.t2!.spills).toBeGreaterThan(0); // t1 is too small: chunks went to t2
         readAll(mnt);
-        const t2 = tiersOf(mnt);
+        const t2 = tierCounters(mnt);
         expect(t2.storeReads - t1.storeReads).toBe(0);
         expect(t2.t1.hits + t2.t2!.hits - (t1.t1.hits + t1.t2!.hits)).toBeGreaterThanOrEqual(20);
         expect(t2.t2!.hits).toBeGreaterThan(t1.t2!.hits);

@@ -3,28 +3,13 @@
 // closes; A, reopening at once (no sleep: close-to-open, not the change feed's timing), reads B's
 // bytes exactly — a partial overwrite, a truncate, a whole rewrite, an unlink and a new file under
 // the name — and A's tier counters show the invalidations. Then B reads what A wrote back.
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, cliBuilt, shOk, startMount, tmpDir } from '../helpers/mount.js';
+import { cliBuilt, shOk, startMount, tierCounters, tmpDir } from '../helpers/mount.js';
 import { redisUnavailable, startRedis } from '../helpers/redis-server.js';
 import { startServer, uniqueName, unavailable } from '../servers/servers.js';
-
-interface Tiers {
-  storeReads: number;
-  t1: { hits: number };
-  invalidations: { inodes: number; chunks: number; conflicts: number };
-}
-
-function tiersOf(mountpoint: string): Tiers {
-  const r = spawnSync(process.execPath, [CLI, 'status', '--json'], { encoding: 'utf8' });
-  const daemons = JSON.parse(r.stdout) as { mounts: { mountpoint: string; tiers?: Tiers }[] }[];
-  const m = daemons.flatMap((d) => d.mounts).find((x) => x.mountpoint === mountpoint);
-  if (!m?.tiers) throw new Error(`no tier counters for ${mountpoint} in: ${r.stdout}`);
-  return m.tiers;
-}
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer): string => `${b.length}:${createHash('sha1').update(b).digest('hex')}`;
@@ -98,7 +83,7 @@ for (const vol of VOLUMES) {
         expect(read(fa)).toBe(sha(want));
         expect(read(fa)).toBe(sha(want)); // from A's t1 now
         expect(read(fb)).toBe(sha(want));
-        let t = tiersOf(A);
+        let t = tierCounters(A);
         expect(t.invalidations.conflicts).toBe(0);
 
         // A caches the current bytes, then waits until no change notice is still arriving for the
@@ -106,10 +91,10 @@ for (const vol of VOLUMES) {
         // B's change and leave nothing for the step to drop)
         const settle = async (): Promise<void> => {
           read(fa);
-          let last = tiersOf(A).invalidations.inodes;
+          let last = tierCounters(A).invalidations.inodes;
           for (let quiet = 0, i = 0; quiet < 3 && i < 50; i++) {
             await new Promise((r) => setTimeout(r, 100));
-            const now = tiersOf(A).invalidations.inodes;
+            const now = tierCounters(A).invalidations.inodes;
             quiet = now === last ? quiet + 1 : 0;
             last = now;
           }
@@ -117,7 +102,7 @@ for (const vol of VOLUMES) {
         };
         const step = async (what: string, change: () => void, expectDrop = true): Promise<void> => {
           await settle();
-          const before = tiersOf(A);
+          const before = tierCounters(A);
           change();
           // Names are the change feed's (the kernel may cache them for attr_timeout): wait for A
           // to resolve the name to B's inode. Bytes are not waited for.
@@ -127,7 +112,7 @@ for (const vol of VOLUMES) {
             await new Promise((r) => setTimeout(r, 10));
           }
           expect(read(fa), what).toBe(sha(want));
-          const after = tiersOf(A);
+          const after = tierCounters(A);
           if (expectDrop) expect(after.invalidations.inodes, `${what}: A dropped its blocks`).toBeGreaterThan(before.invalidations.inodes);
           t = after;
         };
@@ -158,17 +143,17 @@ for (const vol of VOLUMES) {
           },
           false, // a new inode: nothing of it was cached on A
         );
-        const end = tiersOf(A);
+        const end = tierCounters(A);
         expect(end.invalidations.chunks).toBeGreaterThan(0);
         expect(end.invalidations.conflicts).toBe(0);
 
         // and the other way round: A writes, closes; B reads A's bytes
-        const before = tiersOf(B);
+        const before = tierCounters(B);
         expect(read(fb)).toBe(sha(want));
         want = pattern(4, MiB + 3);
         writeFileSync(fa, want);
         expect(read(fb)).toBe(sha(want));
-        expect(tiersOf(B).invalidations.inodes).toBeGreaterThan(before.invalidations.inodes);
+        expect(tierCounters(B).invalidations.inodes).toBeGreaterThan(before.invalidations.inodes);
       } finally {
         expect(await b.stop()).toBe(0);
         expect(await a.stop()).toBe(0);

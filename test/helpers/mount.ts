@@ -172,3 +172,20 @@ export function shOk(cmd: string, cwd?: string): string {
   if (r.code !== 0) throw new Error(`command failed (${r.code}): ${cmd}\n${r.out}\n${r.err}`);
   return r.out;
 }
+
+/** The t1/t2 counters `zufs status --json` shows for a mount with `tiers:`. */
+export interface TierCounters {
+  storeReads: number;
+  misses: number;
+  t1: { hits: number; slots: number };
+  t2: { hits: number; spills: number; slots: number } | null;
+  invalidations: { inodes: number; chunks: number; conflicts: number };
+}
+
+export function tierCounters(mountpoint: string): TierCounters {
+  const r = spawnSync(process.execPath, [CLI, 'status', '--json'], { encoding: 'utf8' });
+  const daemons = JSON.parse(r.stdout) as { mounts: { mountpoint: string; tiers?: TierCounters }[] }[];
+  const m = daemons.flatMap((d) => d.mounts).find((x) => x.mountpoint === mountpoint);
+  if (!m?.tiers) throw new Error(`no tier counters for ${mountpoint} in: ${r.stdout}`);
+  return m.tiers;
+}

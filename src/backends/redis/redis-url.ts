@@ -5,7 +5,6 @@
 // A host list is not a WHATWG URL (a port may not be followed by ","), so the list is cut out, the
 // rest parsed as a URL with the first host alone, and each host parsed on its own. The password is
 // the data nodes'; Sentinels are reached without one.
-import { errno, fsError } from '../../fs/errors.js';
 
 export type RedisMode = 'standalone' | 'sentinel' | 'cluster';
 
