@@ -34,6 +34,11 @@
  *     (an op answered -EZUFS_ASYNC frees its channel; ZU_IOC_ASYNC_DONE completes it).
  *     Reserved (defined here, not yet served by the kernel): t1 pmem (GRAB_PMEM), NIO
  *     (GET_MULTY/PUT_MULTY/IOMAP words), IOMAP_EXEC.
+ * 1.1 (2026-12) t1 and NIO reads: ZU_IOC_GRAB_PMEM takes the fd of a DAX block device (the t1
+ *     member) and maps it for both sides; ZUFS_OP_GET_MULTY answers one IOMAP word per page;
+ *     the kernel keeps the answer as a per-inode block map (a lease, not a pin: PUT_MULTY stays
+ *     reserved) until the server revokes it with ZU_IOC_UNMAP. Kernel features add
+ *     ZUFS_FEATURE_T1 | ZUFS_FEATURE_NIO. Writes still go through ZUFS_OP_WRITE.
  */
 #ifndef _LINUX_ZUS_API_H
 #define _LINUX_ZUS_API_H
@@ -42,7 +47,7 @@
 #include <linux/ioctl.h>
 
 #define ZUFS_MAJOR_VERSION 1
-#define ZUFS_MINOR_VERSION 0
+#define ZUFS_MINOR_VERSION 1
 
 /* Feature bits: kern_features in REGISTER_FS reply; a server sets the ones it uses in rfi.features */
 #define ZUFS_FEATURE_POOLS	(1ULL << 0)	/* ZU_IOC_ALLOC_POOL, zus_inode in pools 1..6 */
@@ -254,14 +259,21 @@ struct zufs_ioc_numa_map {
 };
 #define ZU_IOC_NUMA_MAP		_IOWR(ZU_IOC_MAGIC, 13, struct zufs_ioc_numa_map)
 
-/* --- ZU_IOC_GRAB_PMEM: reserved (t1) --- */
+/*
+ * --- ZU_IOC_GRAB_PMEM: this special file becomes t1 member dev_index of super block sb_id ---
+ * fd is an open file of a DAX-capable block device (pmem) that zufs format made a t1 member.
+ * The kernel holds the device exclusively until the super block goes, maps all of it with DAX
+ * and answers its size; mmap(this special file, MAP_SHARED, offset = byte offset in the device)
+ * then maps the same memory into the server. One member (dev_index 0) in this version; a second
+ * grab for the same super block fails with EEXIST, a device without DAX with EOPNOTSUPP.
+ */
 struct zufs_ioc_pmem {
 	struct zufs_ioc_hdr hdr;
 	__u64	sb_id;
 	__u64	sb_key;
-	__u64	t1_size;		/* OUT */
+	__u64	t1_size;		/* OUT: bytes */
 	__u32	dev_index;
-	__u32	__pad;
+	__s32	fd;
 };
 #define ZU_IOC_GRAB_PMEM	_IOWR(ZU_IOC_MAGIC, 14, struct zufs_ioc_pmem)
 
@@ -342,6 +354,23 @@ struct zufs_ioc_async_done {
 	/* struct zufs_ioc_<op> reply; __u8 payload[payload_len]; follow */
 };
 #define ZU_IOC_ASYNC_DONE	_IOWR(ZU_IOC_MAGIC, 20, struct zufs_ioc_async_done)
+
+/*
+ * --- ZU_IOC_UNMAP: revokes the kernel's t1 block map of inode ino, pages [first, first + count)
+ * (count 0: to the end; ino 0: every inode of the super block). When it returns no reader copies
+ * from those blocks any more and no GET_MULTY answer given before it will be kept: the server
+ * may reuse the blocks. Allowed on any special file; sb_id + sb_key name the super block.
+ */
+struct zufs_ioc_unmap {
+	struct zufs_ioc_hdr hdr;
+	__u64	sb_id;
+	__u64	sb_key;
+	__u64	ino;
+	__u64	first;			/* page index */
+	__u64	count;			/* pages; 0 = to the end of the file */
+	__u64	unmapped;		/* OUT: pages that were mapped */
+};
+#define ZU_IOC_UNMAP		_IOWR(ZU_IOC_MAGIC, 21, struct zufs_ioc_unmap)
 
 /* ~~~~ IOMAP words (reserved for NIO/IOMAP_EXEC): top 8 bits type, low 56 bits value ~~~~ */
 #define ZUFS_IOM_VAL_BITS	56
@@ -490,7 +519,18 @@ struct zufs_ioc_readdir {
 	__u32	count;			/* records in the payload */
 };
 
-/* ZUFS_OP_READ / ZUFS_OP_WRITE / ZUFS_OP_PRE_READ / GET_MULTY / PUT_MULTY */
+/*
+ * ZUFS_OP_READ / ZUFS_OP_WRITE / ZUFS_OP_PRE_READ / GET_MULTY / PUT_MULTY
+ *
+ * GET_MULTY (NIO, once t1 is grabbed): filepos is page aligned and hdr.len = 4096 * pages asked.
+ * The server answers hdr.len = 8 * n (1 <= n <= pages asked) and n IOMAP words in the payload,
+ * one per page from filepos: ZUFS_IOM_WORD(IOM_T1_READ, bn) when t1 block bn (4 KiB units from
+ * the start of the device) holds that page of the file, or 0 when it does not map the page (a
+ * hole, bytes not cached, no room): the kernel reads such a page with ZUFS_OP_READ. Block 0
+ * (the device table) is never a data block. A mapped page stays valid until ZU_IOC_UNMAP
+ * revokes it; the kernel never reads a block past i_size, and bytes of a mapped block up to
+ * i_size must be the file's (zero where the file has none).
+ */
 #define ZUFS_RW_WRITE		(1 << 0)
 #define ZUFS_RW_MMAP		(1 << 1)
 #define ZUFS_RW_RAND		(1 << 4)
