@@ -6,6 +6,8 @@
 # BUG/WARNING/Oops in dmesg. The vitest suite (the host's vitest e2e files through zuf) gets a
 # private redis-server on the host, reached from the guest through vmrun.sh -p, stopped afterwards.
 # Exit status: 0 only if every suite passed. SUITES="e2e" limits the run.
+# The pmem-crash suite is test/vm/pmem-crash.sh (its own boots, NVDIMM file and host redis) with
+# short trial counts (PMEM_CRASH_KILL_TRIALS=10, PMEM_CRASH_POWEROFF_TRIALS=3).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 2
@@ -38,9 +40,15 @@ stop_host_redis() {
 trap stop_host_redis EXIT
 
 rc=0; summary=""
-for suite in ${SUITES:-e2e crash evil async serve vitest}; do
+for suite in ${SUITES:-e2e crash evil async serve vitest pmem-crash}; do
   echo "==== zuf VM suite: $suite (kernel $KVER, artifacts $ART/$suite) ===="
   start=$(date +%s)
+  if [ "$suite" = pmem-crash ]; then   # its own driver (several boots, an NVDIMM file, its host redis); short counts here
+    SKIP_BUILD=1 KVER=$KVER ARTIFACTS=$ART/$suite KILL_TRIALS=${PMEM_CRASH_KILL_TRIALS:-10} POWEROFF_TRIALS=${PMEM_CRASH_POWEROFF_TRIALS:-3} \
+      timeout "${VM_SUITE_TIMEOUT:-1200}" bash test/vm/pmem-crash.sh both
+    src=$?; summary+="$suite=rc$src($(( $(date +%s) - start ))s) "; [ $src = 0 ] || rc=$src
+    continue
+  fi
   extra=()
   if [ "$suite" = vitest ]; then
     # ext4 on a loop device: the guest's scratch dir, a local disk like the host's /tmp (tmpfs on 6.1 has no user xattrs)
