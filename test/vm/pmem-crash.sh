@@ -352,6 +352,7 @@ for mode in $MODES; do
         mrc=1; break
       fi
       passed=$((passed + 1))
+      grep "^  trial $((k - 1)): check" "$state/results" | tail -1
       echo "boot $k done in $(( $(date +%s) - t0 )) s"
     done
     summary+="poweroff=rc$mrc($passed/$((POWEROFF_TRIALS + 1)) boots passed, $(( $(date +%s) - start ))s) "
