@@ -2,7 +2,7 @@
 // ZU_IOC_GRAB_PMEM and its slots are mapped through that special file, so zuf.ko and zusd share the
 // same memory; GET_MULTY answers which t1 block holds each page of a file (filling the chunk first),
 // and ZU_IOC_UNMAP takes the kernel's map of a chunk back before its slot is reused.
-import { fstatSync } from 'node:fs';
+import { fstatSync, fsyncSync } from 'node:fs';
 import type { ZusOperations } from '../../fs/operations.js';
 import { PosixFs } from '../../fs/posix-fs.js';
 import type { OpenMember } from '../../pools/t1.js';
@@ -60,6 +60,9 @@ export class NioGrab {
     if (chunkSize % NIO_PAGE !== 0) return this.refuse(`chunk size ${chunkSize} is not a multiple of ${NIO_PAGE}`);
     let fd = -1;
     try {
+      // dirty page-cache pages of the device (an earlier mapping through it) must not be written
+      // back later over what the kernel and this process now write directly
+      fsyncSync(m.fd);
       fd = openSpecial(this.root);
       const size = grabPmem(fd, this.sbId, this.sbKey, m.fd);
       if (size < m.bytes) throw new Error(`the kernel mapped ${size} bytes of ${m.path}, its device table says ${m.bytes}`);

@@ -357,7 +357,7 @@ export class ZufServer {
     const store = tieredStoreOf(fs);
     let why: string;
     if (!grab) why = `the kernel does not offer t1 and NIO (kern_features 0x${this.kernFeatures.toString(16)})`;
-    else if (!grab.asked) why = 'the mount has no tiers:';
+    else if (!grab.asked) why = 'the mount has no tiers: (t1 was never opened)';
     else if (grab.fd < 0) why = grab.reason;
     else if (!store) why = 'its filesystem has no tiered chunk store';
     else {
