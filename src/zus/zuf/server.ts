@@ -330,9 +330,11 @@ export class ZufServer {
       this.sbs.set(idx, sb);
       dv.setBigUint64(ZMI + M._zi, await publish(sb, rootAttr), true);
       // another gateway changed an inode: its shared zus_inode is rewritten, so the kernel's next
-      // getattr sees it (data is never cached in the kernel). Names: not pushed yet (no revalidate).
+      // getattr sees it (its t1 blocks were revoked by the store); a name: the directory's
+      // names_gen moves, so the kernel looks up that directory's dentries again
       fs.onInvalidate = async (inv) => {
         if (inv.ino !== undefined) await refresh(sb, inv.ino);
+        else sb.pool.bumpNamesGen(inv.parent);
       };
     } catch (e) {
       this.sbs.delete(idx);
