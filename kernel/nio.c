@@ -101,8 +101,8 @@ static long _nio_get(struct inode *inode, pgoff_t index, unsigned long want)
 	for (i = 0; i < n; i++) {
 		u64 w = words[i];
 
-		if (w && (ZUFS_IOM_TYPE(w) != IOM_T1_READ || !ZUFS_IOM_VAL(w) ||
-			  ZUFS_IOM_VAL(w) >= t1->nblocks))
+		if (w && (ZUFS_IOM_TYPE(w) != IOM_T1_READ || ZUFS_IOM_VAL(w) < t1->data_first ||
+			  ZUFS_IOM_VAL(w) >= t1->data_end))
 			goto bad;
 	}
 

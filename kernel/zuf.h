@@ -52,7 +52,9 @@ struct zuf_t1 {
 	struct dax_device	*dax;
 	void			*kaddr;		/* the whole device, immutable */
 	unsigned long		pfn;		/* of block 0 */
-	u64			nblocks;	/* 4 KiB blocks */
+	u64			nblocks;	/* 4 KiB blocks of the device */
+	u64			data_first;	/* blocks a GET_MULTY may name: after the table */
+	u64			data_end;	/* and the journal, inside the member's size */
 	struct mutex		unmap_lock;
 	struct xarray		inodes;		/* unmap_lock */
 };
