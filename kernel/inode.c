@@ -211,6 +211,7 @@ int zuf_setattr(struct user_namespace *mnt_userns, struct dentry *dentry, struct
 	zuf_refresh_inode(inode);
 	if (!err && (ia & ATTR_SIZE)) {
 		truncate_pagecache(inode, i_size_read(inode));
+		zuf_nio_forget(inode, i_size_read(inode) >> PAGE_SHIFT);
 		zuf_pc_note(inode);
 	}
 	if (ia & ATTR_MODE)	/* the server rewrote the access ACL (posix_acl_chmod) */
@@ -243,6 +244,7 @@ void zuf_evict_inode(struct inode *inode)
 	u16 op = inode->i_nlink ? ZUFS_OP_EVICT_INODE : ZUFS_OP_FREE_INODE;
 
 	truncate_inode_pages_final(&inode->i_data);
+	zuf_nio_evict(inode);
 	clear_inode(inode);
 	if (!zii->zus_ii)
 		return;

@@ -65,6 +65,8 @@ void zuf_sbi_put_pools(struct zuf_sb_info *sbi)
 		zuf_pool_put(sbi->pools[i]);
 		sbi->pools[i] = NULL;
 	}
+	zuf_t1_put(sbi->t1);
+	sbi->t1 = NULL;
 }
 
 int zuf_pool_alloc(struct zuf_special_file *zsf, struct zufs_ioc_alloc_pool __user *arg)
@@ -162,6 +164,47 @@ bad:
 	atomic64_inc(&zuf_stats.bad_replies);
 	zuf_warn("bad zus_inode dpp 0x%llx from the server\n", dpp);
 	return NULL;
+}
+
+/* GRAB_PMEM: the super block (sb_id, sb_key) takes a reference on @t1; one t1 per super block */
+int zuf_sb_install_t1(u64 sb_id, u64 sb_key, struct zuf_t1 *t1)
+{
+	struct zuf_sb_info *sbi;
+	int err = -ENOENT;
+
+	spin_lock(&zuf_sb_idr_lock);
+	sbi = idr_find(&zuf_sb_idr, sb_id);
+	if (sbi && sbi->sb_key == sb_key) {
+		spin_lock(&sbi->pool_lock);
+		err = -EEXIST;
+		if (!sbi->t1) {
+			kref_get(&t1->kref);
+			WRITE_ONCE(sbi->t1, t1);
+			err = 0;
+		}
+		spin_unlock(&sbi->pool_lock);
+	}
+	spin_unlock(&zuf_sb_idr_lock);
+	return err;
+}
+
+/* the t1 of super block (sb_id, sb_key) with a reference (zuf_t1_put), or NULL */
+struct zuf_t1 *zuf_sb_get_t1(u64 sb_id, u64 sb_key)
+{
+	struct zuf_sb_info *sbi;
+	struct zuf_t1 *t1 = NULL;
+
+	spin_lock(&zuf_sb_idr_lock);
+	sbi = idr_find(&zuf_sb_idr, sb_id);
+	if (sbi && sbi->sb_key == sb_key) {
+		spin_lock(&sbi->pool_lock);
+		t1 = sbi->t1;
+		if (t1)
+			kref_get(&t1->kref);
+		spin_unlock(&sbi->pool_lock);
+	}
+	spin_unlock(&zuf_sb_idr_lock);
+	return t1;
 }
 
 void zuf_pools_exit(void)

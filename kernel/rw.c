@@ -3,7 +3,8 @@
  * rw.c - read and write through the channel's op buffer: the kernel copies between an
  * iov_iter and the payload area; I/O bigger than the payload area is split. read(2) and
  * write(2) go straight to the server (no page cache); pages that mmap cached are written
- * back before and invalidated after, so both views stay coherent (mmap.c).
+ * back before and invalidated after, so both views stay coherent (mmap.c). With t1 grabbed,
+ * reads copy from t1 instead (nio.c) and come here only for pages the server does not map.
  */
 #include <linux/fs.h>
 #include <linux/uio.h>
@@ -33,6 +34,12 @@ static bool _fault_in(struct iov_iter *ii, size_t (*fault_in)(const struct iov_i
 
 /* reads [pos, pos + count) into @ii; returns the bytes read (short at EOF) or an errno */
 ssize_t zuf_rw_read(struct inode *inode, loff_t pos, struct iov_iter *ii)
+{
+	return zuf_nio_on(inode) ? zuf_nio_read(inode, pos, ii) : zuf_rw_read_opbuf(inode, pos, ii);
+}
+
+/* zuf_rw_read through the channel's op buffer */
+ssize_t zuf_rw_read_opbuf(struct inode *inode, loff_t pos, struct iov_iter *ii)
 {
 	struct zuf_sb_info *sbi = SBI(inode->i_sb);
 	struct zufs_ioc_IO ioc;

@@ -36,6 +36,8 @@ static struct inode *zuf_alloc_inode(struct super_block *sb)
 	zii->_zi = 0;
 	zii->pc_mtime = 0;
 	zii->pc_size = 0;
+	zii->nio_seq = 0;
+	zii->nio_listed = false;
 	return &zii->vfs_inode;
 }
 
@@ -51,6 +53,8 @@ static void _init_once(void *foo)
 	struct zuf_inode_info *zii = foo;
 
 	inode_init_once(&zii->vfs_inode);
+	init_rwsem(&zii->nio_sem);
+	xa_init(&zii->nio_blocks);	/* left empty by zuf_nio_evict */
 }
 
 int zuf_init_inodecache(void)

@@ -61,7 +61,8 @@ static int _register_fs(struct zuf_special_file *zsf, struct zufs_ioc_register_f
 
 	rf.kern_major = ZUFS_MAJOR_VERSION;
 	rf.kern_minor = ZUFS_MINOR_VERSION;
-	rf.kern_features = ZUFS_FEATURE_POOLS | ZUFS_FEATURE_OPBUF_IO | ZUFS_FEATURE_ASYNC;
+	rf.kern_features = ZUFS_FEATURE_POOLS | ZUFS_FEATURE_OPBUF_IO | ZUFS_FEATURE_ASYNC |
+			  ZUFS_FEATURE_T1 | ZUFS_FEATURE_NIO;
 	err = -EPROTO;
 	if (rf.rfi.api_major != ZUFS_MAJOR_VERSION)
 		goto out;
@@ -334,6 +335,8 @@ static long zuf_special_ioctl(struct file *file, unsigned int cmd, unsigned long
 		return _numa_map(uarg);
 	case ZU_IOC_ASYNC_DONE:
 		return zufc_async_done(uarg);
+	case ZU_IOC_UNMAP:
+		return zuf_nio_unmap_ioctl(uarg);
 	default:
 		break;
 	}
@@ -356,6 +359,10 @@ static long zuf_special_ioctl(struct file *file, unsigned int cmd, unsigned long
 			err = zuf_pool_alloc(zsf, uarg);
 		break;
 	case ZU_IOC_GRAB_PMEM:
+		err = -EINVAL;
+		if (zsf->role == ZUF_SF_NONE)
+			err = zuf_t1_grab(zsf, uarg);
+		break;
 	case ZU_IOC_IOMAP_EXEC:
 		err = -EOPNOTSUPP;
 		break;
@@ -379,6 +386,9 @@ static int zuf_special_mmap(struct file *file, struct vm_area_struct *vma)
 		break;
 	case ZUF_SF_POOL:
 		err = zuf_pool_mmap(zsf, vma);
+		break;
+	case ZUF_SF_T1:
+		err = zuf_t1_mmap(zsf, vma);
 		break;
 	default:
 		err = -EINVAL;
@@ -413,6 +423,9 @@ static int zuf_special_release(struct inode *inode, struct file *file)
 		break;
 	case ZUF_SF_POOL:
 		zuf_pool_put(zsf->pool);
+		break;
+	case ZUF_SF_T1:
+		zuf_t1_put(zsf->t1);
 		break;
 	default:
 		break;
@@ -496,6 +509,12 @@ static ssize_t zuf_stats_read(struct file *file, char __user *ubuf, size_t count
 	ZS(async_ops);
 	ZS(channels_asked);
 	ZS(channels_added);
+	ZS(nio_gets);
+	ZS(nio_pages_mapped);
+	ZS(nio_pages_hit);
+	ZS(nio_unmapped);
+	ZS(nio_fallback);
+	ZS(bytes_from_t1);
 #undef ZS
 	n += scnprintf(buf + n, max - n, "channels %d\n", READ_ONCE(zri.num_zts));
 	for (i = 0; i < ZUFS_OP_MAX_OPT; i++) {

@@ -14,6 +14,8 @@
 #include <linux/list.h>
 #include <linux/atomic.h>
 #include <linux/xattr.h>
+#include <linux/xarray.h>
+#include <linux/rwsem.h>
 
 #include "zus_api.h"
 
@@ -29,12 +31,30 @@ enum zuf_special_role {
 	ZUF_SF_MOUNT_THREAD,	/* REGISTER_FS / MOUNT / NUMA_MAP */
 	ZUF_SF_ZT,		/* INIT_THREAD / WAIT_OPT / mmap of the op buffer */
 	ZUF_SF_POOL,		/* ALLOC_POOL / mmap of the pool */
+	ZUF_SF_T1,		/* GRAB_PMEM / mmap of the t1 device */
 };
 
 struct zuf_pool {
 	struct kref	kref;
 	void		*addr;		/* vmalloc_user(); immutable after creation */
 	size_t		size;
+};
+
+/*
+ * t1 of one super block (t1.c): a DAX block device held exclusively and mapped whole. Shared by
+ * the super block and the server's special file (its mapping); freed when both are gone.
+ * inodes (ino -> zuf_inode_info) lists the inodes with a NIO block map, for ZU_IOC_UNMAP;
+ * unmap_lock serialises revocations against an inode leaving that list.
+ */
+struct zuf_t1 {
+	struct kref		kref;
+	struct block_device	*bdev;
+	struct dax_device	*dax;
+	void			*kaddr;		/* the whole device, immutable */
+	unsigned long		pfn;		/* of block 0 */
+	u64			nblocks;	/* 4 KiB blocks */
+	struct mutex		unmap_lock;
+	struct xarray		inodes;		/* unmap_lock */
 };
 
 struct zufc_thread;
@@ -45,6 +65,7 @@ struct zuf_special_file {
 	enum zuf_special_role	role;	/* lock */
 	struct zufc_thread	*zt;	/* ZUF_SF_ZT: the channel this file owns */
 	struct zuf_pool		*pool;	/* ZUF_SF_POOL */
+	struct zuf_t1		*t1;	/* ZUF_SF_T1 */
 };
 
 /* one registered filesystem type; lives until rmmod (a super block points at it) */
@@ -97,6 +118,12 @@ struct zuf_stats {
 	atomic64_t	async_ops;		/* ops the server answered -EZUFS_ASYNC */
 	atomic64_t	channels_asked;		/* ADD_CHANNEL requests to the server */
 	atomic64_t	channels_added;		/* ... it granted */
+	atomic64_t	nio_gets;		/* GET_MULTY round trips */
+	atomic64_t	nio_pages_mapped;	/* pages the server mapped to t1 blocks */
+	atomic64_t	nio_pages_hit;		/* pages read from t1 with no round trip */
+	atomic64_t	nio_unmapped;		/* mapped pages revoked (ZU_IOC_UNMAP, truncate) */
+	atomic64_t	nio_fallback;		/* READ ops for pages the server did not map */
+	atomic64_t	bytes_from_t1;		/* copied t1 -> app by the kernel */
 };
 extern struct zuf_stats zuf_stats;
 
@@ -111,6 +138,7 @@ struct zuf_sb_info {
 	__u32			fs_caps;
 	spinlock_t		pool_lock;
 	struct zuf_pool		*pools[ZUFS_MAX_POOLS];	/* pool_lock; set once by ALLOC_POOL */
+	struct zuf_t1		*t1;		/* pool_lock; set once by GRAB_PMEM */
 	char			*config;	/* -o config= */
 	char			*options;	/* the rest of -o */
 	bool			ro;
@@ -129,6 +157,11 @@ struct zuf_inode_info {
 	zu_dpp_t		_zi;
 	u64			pc_mtime;	/* mmap.c: the version the page cache holds */
 	u64			pc_size;
+	/* nio.c: t1 block of each mapped page, revoked by the server (ZU_IOC_UNMAP) */
+	struct rw_semaphore	nio_sem;	/* readers copy under it; revocation takes it */
+	struct xarray		nio_blocks;	/* page index -> xa_mk_value(block) */
+	unsigned long		nio_seq;	/* nio_sem: ++ per revocation */
+	bool			nio_listed;	/* in t1->inodes */
 };
 
 static inline struct zuf_inode_info *ZUII(struct inode *inode)
@@ -173,6 +206,23 @@ int zuf_sb_id_alloc(struct zuf_sb_info *sbi);
 void zuf_sb_id_free(struct zuf_sb_info *sbi);
 void zuf_sbi_put_pools(struct zuf_sb_info *sbi);
 void zuf_pools_exit(void);
+int zuf_sb_install_t1(u64 sb_id, u64 sb_key, struct zuf_t1 *t1);
+struct zuf_t1 *zuf_sb_get_t1(u64 sb_id, u64 sb_key);
+
+/* t1.c */
+int zuf_t1_grab(struct zuf_special_file *zsf, struct zufs_ioc_pmem __user *arg);
+int zuf_t1_mmap(struct zuf_special_file *zsf, struct vm_area_struct *vma);
+void zuf_t1_put(struct zuf_t1 *t1);
+
+/* nio.c */
+static inline bool zuf_nio_on(struct inode *inode)
+{
+	return READ_ONCE(SBI(inode->i_sb)->t1) && S_ISREG(inode->i_mode);
+}
+ssize_t zuf_nio_read(struct inode *inode, loff_t pos, struct iov_iter *ii);
+void zuf_nio_forget(struct inode *inode, pgoff_t first);
+void zuf_nio_evict(struct inode *inode);
+int zuf_nio_unmap_ioctl(struct zufs_ioc_unmap __user *arg);
 
 /* super.c */
 int zuf_register_fs_type(struct zuf_fs_type *zft);
@@ -200,6 +250,7 @@ extern const struct file_operations zuf_dir_operations;
 /* file.c, rw.c */
 extern const struct file_operations zuf_file_operations;
 ssize_t zuf_rw_read(struct inode *inode, loff_t pos, struct iov_iter *ii);
+ssize_t zuf_rw_read_opbuf(struct inode *inode, loff_t pos, struct iov_iter *ii);
 ssize_t zuf_rw_write(struct inode *inode, loff_t pos, struct iov_iter *ii, u64 rw);
 ssize_t zuf_read_iter(struct kiocb *kiocb, struct iov_iter *ii);
 ssize_t zuf_write_iter(struct kiocb *kiocb, struct iov_iter *ii);

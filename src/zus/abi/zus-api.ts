@@ -3,7 +3,7 @@
 // program against the header and checks every name, value, size and offset here.
 
 export const ZUFS_MAJOR_VERSION = 1;
-export const ZUFS_MINOR_VERSION = 0;
+export const ZUFS_MINOR_VERSION = 1;
 
 export const ZUFS_FEATURE_POOLS = 1n << 0n;
 export const ZUFS_FEATURE_OPBUF_IO = 1n << 1n;
@@ -86,6 +86,10 @@ export const IOM_WBINV = 10;
 export const IOM_REPEAT = 11;
 export const IOM_DISCARD = 12;
 export const IOM_NUM_LEGAL_OPT = 13;
+/** The C macros ZUFS_IOM_WORD / ZUFS_IOM_TYPE / ZUFS_IOM_VAL: top 8 bits type, low 56 bits value. */
+export const zufs_iom_word = (type: number, val: bigint): bigint => (BigInt(type) << 56n) | (val & ((1n << 56n) - 1n));
+export const zufs_iom_type = (w: bigint): number => Number(w >> 56n);
+export const zufs_iom_val = (w: bigint): bigint => w & ((1n << 56n) - 1n);
 
 export const ZUFS_OP_NULL = 0;
 export const ZUFS_OP_BREAK = 1;
@@ -200,7 +204,7 @@ export const zufs_ioc_numa_map = {
   fields: withHdr({ possible_cpus: 32, online_cpus: 36, possible_nodes: 40, online_nodes: 44, cpu_to_node: 48 }),
 } as const satisfies Layout;
 
-export const zufs_ioc_pmem = { size: 64, fields: withHdr({ sb_id: 32, sb_key: 40, t1_size: 48, dev_index: 56 }) } as const satisfies Layout;
+export const zufs_ioc_pmem = { size: 64, fields: withHdr({ sb_id: 32, sb_key: 40, t1_size: 48, dev_index: 56, fd: 60 }) } as const satisfies Layout;
 export const zufs_ioc_init = { size: 48, fields: withHdr({ channel_no: 32, max_command: 36, cpu: 40, op_buf_size: 44 }) } as const satisfies Layout;
 export const zufs_ioc_break_all = { size: 32, fields: withHdr({}) } as const satisfies Layout;
 export const zufs_ioc_alloc_pool = {
@@ -216,6 +220,10 @@ export const zufs_ioc_iomap_exec = {
 export const zufs_ioc_async_done = {
   size: 64,
   fields: withHdr({ sb_id: 32, sb_key: 40, op_id: 48, reply_size: 56, payload_len: 60 }),
+} as const satisfies Layout;
+export const zufs_ioc_unmap = {
+  size: 80,
+  fields: withHdr({ sb_id: 32, sb_key: 40, ino: 48, first: 56, count: 64, unmapped: 72 }),
 } as const satisfies Layout;
 
 export const zufs_ioc_new_inode = {
@@ -266,7 +274,7 @@ export const zufs_ioc_mmap_close = { size: 48, fields: withHdr({ zus_ii: 32, rw:
 export const LAYOUTS: Readonly<Record<string, Layout>> = {
   zufs_ioc_hdr, zus_inode, zufs_str, register_fs_info, zufs_ioc_register_fs, zufs_mount_info, zufs_ioc_mount,
   zufs_ioc_numa_map, zufs_ioc_pmem, zufs_ioc_init, zufs_ioc_break_all, zufs_ioc_alloc_pool, zufs_ioc_wait_operation,
-  zufs_iomap, zufs_ioc_iomap_exec, zufs_ioc_async_done, zufs_ioc_new_inode, zufs_ioc_evict_inode, zufs_ioc_lookup,
+  zufs_iomap, zufs_ioc_iomap_exec, zufs_ioc_async_done, zufs_ioc_unmap, zufs_ioc_new_inode, zufs_ioc_evict_inode, zufs_ioc_lookup,
   zufs_ioc_dentry, zufs_ioc_rename, zufs_dir_entry, zufs_ioc_readdir, zufs_ioc_IO, zufs_ioc_get_link, zufs_ioc_attr,
   zufs_ioc_sync, zufs_ioc_fallocate, zufs_ioc_seek, zufs_ioc_ioctl, zufs_ioc_xattr, zufs_statfs, zufs_ioc_statfs,
   zufs_ioc_clone, zufs_ioc_mmap_close,
@@ -287,6 +295,7 @@ export const ZU_IOC_ALLOC_BUFFER = ZU_IOC_ALLOC_POOL;
 export const ZU_IOC_WAIT_OPT = _IOWR(18, zufs_ioc_wait_operation.size);
 export const ZU_IOC_IOMAP_EXEC = _IOWR(19, zufs_ioc_iomap_exec.size);
 export const ZU_IOC_ASYNC_DONE = _IOWR(20, zufs_ioc_async_done.size);
+export const ZU_IOC_UNMAP = _IOWR(21, zufs_ioc_unmap.size);
 
 /** Scalar constants by C name, for the ABI test (bigint where the C value is 64-bit). */
 export const CONSTANTS: Readonly<Record<string, number | bigint>> = {
@@ -311,5 +320,5 @@ export const CONSTANTS: Readonly<Record<string, number | bigint>> = {
   ZUFS_ATTR_ATIME, ZUFS_ATTR_MTIME, ZUFS_ATTR_CTIME, ZUFS_SF_DATASYNC, ZUFS_SF_DONTNEED, ZUFS_IOC_KF_CAP_ADMIN,
   ZUFS_XF_CREATE, ZUFS_XF_REPLACE, ZUFS_XF_REMOVE, ZU_IOC_REGISTER_FS, ZU_IOC_MOUNT, ZU_IOC_NUMA_MAP, ZU_IOC_GRAB_PMEM,
   ZU_IOC_INIT_THREAD, ZU_IOC_ZT_INIT, ZU_IOC_BREAK_ALL, ZU_IOC_ALLOC_POOL, ZU_IOC_ALLOC_BUFFER, ZU_IOC_WAIT_OPT,
-  ZU_IOC_IOMAP_EXEC, ZU_IOC_ASYNC_DONE,
+  ZU_IOC_IOMAP_EXEC, ZU_IOC_ASYNC_DONE, ZU_IOC_UNMAP,
 };

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nio.c - reads straight from t1. GET_MULTY asks the server which t1 block holds each page of
+ * a range (it fills the blocks first); the answer is kept per inode as a block map, so the next
+ * read of those pages copies from t1 to the reader with no round trip at all. A mapping is a
+ * lease the server revokes with ZU_IOC_UNMAP (eviction, truncate, a peer gateway's change)
+ * before it reuses the block: revocation waits for readers in the middle of a copy and voids
+ * any GET_MULTY answer still in flight (nio_seq). Pages the server does not map (holes, bytes
+ * not cached) are read through the op buffer as before (rw.c).
+ */
+#include <linux/fs.h>
+#include <linux/uio.h>
+#include <linux/uaccess.h>
+#include <linux/pagemap.h>
+
+#include "zuf.h"
+
+#define ZUF_NIO_MAX_PAGES	256	/* pages asked per GET_MULTY: 1 MiB */
+
+static struct zuf_t1 *_t1(struct inode *inode)
+{
+	return READ_ONCE(SBI(inode->i_sb)->t1);
+}
+
+/* the inode joins t1->inodes once, before its first GET_MULTY, so ZU_IOC_UNMAP can find it */
+static int _nio_list(struct inode *inode)
+{
+	struct zuf_inode_info *zii = ZUII(inode);
+	struct zuf_t1 *t1 = _t1(inode);
+	int err = 0;
+
+	if (READ_ONCE(zii->nio_listed))
+		return 0;
+	mutex_lock(&t1->unmap_lock);
+	if (!zii->nio_listed) {
+		err = xa_err(xa_store(&t1->inodes, inode->i_ino, zii, GFP_NOFS));
+		if (!err)
+			WRITE_ONCE(zii->nio_listed, true);
+	}
+	mutex_unlock(&t1->unmap_lock);
+	return err;
+}
+
+/* drops mapped pages [first, last]; nio_sem held for write */
+static u64 _nio_drop(struct zuf_inode_info *zii, pgoff_t first, pgoff_t last)
+{
+	unsigned long index;
+	void *entry;
+	u64 n = 0;
+
+	zii->nio_seq++;
+	xa_for_each_range(&zii->nio_blocks, index, entry, first, last) {
+		xa_erase(&zii->nio_blocks, index);
+		n++;
+	}
+	atomic64_add(n, &zuf_stats.nio_unmapped);
+	return n;
+}
+
+/*
+ * GET_MULTY for pages [index, index + want): records the blocks the server mapped and returns
+ * how many pages from @index it did not map (0 when @index is mapped now), or an errno.
+ */
+static long _nio_get(struct inode *inode, pgoff_t index, unsigned long want)
+{
+	struct zuf_inode_info *zii = ZUII(inode);
+	struct zuf_t1 *t1 = _t1(inode);
+	struct zufs_ioc_IO ioc;
+	struct zufc_thread *zt;
+	unsigned long seq, n, i, unmapped = 0;
+	bool leading = true;
+	u64 *words;
+	int err;
+
+	err = _nio_list(inode);
+	if (err)
+		return err;
+	down_read(&zii->nio_sem);
+	seq = zii->nio_seq;
+	up_read(&zii->nio_sem);
+
+	zt = zufc_get_channel(SBI(inode->i_sb), &err);
+	if (!zt)
+		return err;
+	want = min3(want, (unsigned long)ZUF_NIO_MAX_PAGES, zufc_payload_max(zt) / sizeof(u64));
+	memset(&ioc, 0, sizeof(ioc));
+	zuf_hdr_init(&ioc.hdr, ZUFS_OP_GET_MULTY, sizeof(ioc),
+		     offsetof(struct zufs_ioc_IO, ret_flags));
+	ioc.zus_ii = zii->zus_ii;
+	ioc.filepos = (u64)index << PAGE_SHIFT;
+	ioc.hdr.len = want << PAGE_SHIFT;
+	err = zufc_call(&zt, &ioc.hdr, sizeof(ioc));
+	if (err)
+		goto out;
+	atomic64_inc(&zuf_stats.nio_gets);
+	n = ioc.hdr.len / sizeof(u64);
+	err = -EIO;
+	if (ioc.hdr.len % sizeof(u64) || n < 1 || n > want)
+		goto bad;
+	words = zufc_payload(zt);
+	for (i = 0; i < n; i++) {
+		u64 w = words[i];
+
+		if (w && (ZUFS_IOM_TYPE(w) != IOM_T1_READ || !ZUFS_IOM_VAL(w) ||
+			  ZUFS_IOM_VAL(w) >= t1->nblocks))
+			goto bad;
+	}
+
+	down_write(&zii->nio_sem);
+	for (i = 0; i < n; i++) {
+		u64 w = words[i];
+
+		if (!w) {
+			if (leading)
+				unmapped++;
+			continue;
+		}
+		leading = false;
+		if (zii->nio_seq != seq)
+			continue;	/* revoked while in flight: read it through the op buffer */
+		if (xa_is_err(xa_store(&zii->nio_blocks, index + i,
+				       xa_mk_value(ZUFS_IOM_VAL(w)), GFP_NOFS)))
+			break;
+		atomic64_inc(&zuf_stats.nio_pages_mapped);
+	}
+	if (!unmapped && !xa_load(&zii->nio_blocks, index))
+		unmapped = 1;	/* mapped, but revoked already or no memory to keep it */
+	up_write(&zii->nio_sem);
+	err = 0;
+	goto out;
+bad:
+	atomic64_inc(&zuf_stats.bad_replies);
+	zuf_warn("GET_MULTY: bad answer (len %u for %lu pages)\n", ioc.hdr.len, want);
+out:
+	zufc_put_channel(zt);
+	return err ? err : unmapped;
+}
+
+/*
+ * copies mapped pages from @pos on while they stay mapped, at most @count bytes; returns the
+ * bytes copied (0 when the page at @pos is not mapped) or -EFAULT.
+ */
+static ssize_t _nio_copy(struct inode *inode, loff_t pos, size_t count, struct iov_iter *ii)
+{
+	struct zuf_inode_info *zii = ZUII(inode);
+	struct zuf_t1 *t1 = _t1(inode);
+	size_t copied = 0, n = 0;
+	ssize_t done = 0;
+
+again:
+	down_read(&zii->nio_sem);
+	while (count) {
+		size_t off = pos & ~PAGE_MASK;
+		void *entry = xa_load(&zii->nio_blocks, pos >> PAGE_SHIFT);
+
+		if (!entry)
+			break;
+		n = min_t(size_t, PAGE_SIZE - off, count);
+		/* no fault under nio_sem: the buffer may be a mapping of this very file */
+		pagefault_disable();
+		copied = copy_to_iter(t1->kaddr + (xa_to_value(entry) << PAGE_SHIFT) + off, n, ii);
+		pagefault_enable();
+		done += copied;
+		pos += copied;
+		count -= copied;
+		atomic64_inc(&zuf_stats.nio_pages_hit);
+		atomic64_add(copied, &zuf_stats.bytes_from_t1);
+		if (copied < n)
+			break;
+	}
+	up_read(&zii->nio_sem);
+	if (count && copied < n) {
+		/* the buffer was not there: fault it in outside the lock, then go on */
+		if (fault_in_iov_iter_writeable(ii, n - copied) == n - copied)
+			return done ? done : -EFAULT;
+		copied = n = 0;
+		goto again;
+	}
+	return done;
+}
+
+/* reads [pos, pos + count) into @ii, from t1 where the server maps it */
+ssize_t zuf_nio_read(struct inode *inode, loff_t pos, struct iov_iter *ii)
+{
+	struct zuf_inode_info *zii = ZUII(inode);
+	ssize_t done = 0, ret = 0;
+
+	while (iov_iter_count(ii)) {
+		loff_t size = le64_to_cpu(READ_ONCE(zii->zi->i_size));
+		size_t count, rest;
+		long unmapped;
+
+		if (pos >= size)
+			break;
+		count = min_t(u64, iov_iter_count(ii), size - pos);
+		ret = _nio_copy(inode, pos, count, ii);
+		if (ret < 0)
+			break;
+		if (ret) {
+			pos += ret;
+			done += ret;
+			continue;
+		}
+		unmapped = _nio_get(inode, pos >> PAGE_SHIFT,
+				    DIV_ROUND_UP((pos & ~PAGE_MASK) + count, PAGE_SIZE));
+		if (unmapped < 0) {
+			ret = unmapped;
+			break;
+		}
+		if (!unmapped)
+			continue;
+		/* not mapped: through the op buffer, up to the next page that may be */
+		count = min_t(u64, count, ((u64)unmapped << PAGE_SHIFT) - (pos & ~PAGE_MASK));
+		atomic64_inc(&zuf_stats.nio_fallback);
+		rest = iov_iter_count(ii) - count;
+		iov_iter_truncate(ii, count);
+		ret = zuf_rw_read_opbuf(inode, pos, ii);
+		iov_iter_reexpand(ii, iov_iter_count(ii) + rest);
+		if (ret <= 0)
+			break;
+		pos += ret;
+		done += ret;
+		if (ret < count)
+			break;	/* end of file on the server's side */
+	}
+	return done ? done : ret;
+}
+
+/* the kernel's own revocation: pages from @first on (truncate) */
+void zuf_nio_forget(struct inode *inode, pgoff_t first)
+{
+	struct zuf_inode_info *zii = ZUII(inode);
+
+	if (!READ_ONCE(zii->nio_listed))
+		return;
+	down_write(&zii->nio_sem);
+	_nio_drop(zii, first, ULONG_MAX);
+	up_write(&zii->nio_sem);
+}
+
+void zuf_nio_evict(struct inode *inode)
+{
+	struct zuf_inode_info *zii = ZUII(inode);
+	struct zuf_t1 *t1 = _t1(inode);
+
+	if (!zii->nio_listed)
+		return;
+	mutex_lock(&t1->unmap_lock);
+	xa_cmpxchg(&t1->inodes, inode->i_ino, zii, NULL, GFP_NOFS);
+	mutex_unlock(&t1->unmap_lock);
+	xa_destroy(&zii->nio_blocks);
+	zii->nio_listed = false;
+}
+
+/* ZU_IOC_UNMAP, on any special file */
+int zuf_nio_unmap_ioctl(struct zufs_ioc_unmap __user *arg)
+{
+	struct zufs_ioc_unmap zu;
+	struct zuf_inode_info *zii;
+	struct zuf_t1 *t1;
+	unsigned long ino;
+	pgoff_t last;
+
+	if (copy_from_user(&zu, arg, sizeof(zu)))
+		return -EFAULT;
+	t1 = zuf_sb_get_t1(zu.sb_id, zu.sb_key);
+	if (!t1)
+		return -ENOENT;
+	last = zu.count ? zu.first + zu.count - 1 : ULONG_MAX;
+	if (last < zu.first)
+		last = ULONG_MAX;
+	zu.unmapped = 0;
+	mutex_lock(&t1->unmap_lock);
+	xa_for_each_range(&t1->inodes, ino, zii, zu.ino ? zu.ino : 0, zu.ino ? zu.ino : ULONG_MAX) {
+		down_write(&zii->nio_sem);
+		zu.unmapped += _nio_drop(zii, zu.first, last);
+		up_write(&zii->nio_sem);
+	}
+	mutex_unlock(&t1->unmap_lock);
+	zuf_t1_put(t1);
+	zu.hdr.err = 0;
+	return copy_to_user(arg, &zu, sizeof(zu)) ? -EFAULT : 0;
+}
