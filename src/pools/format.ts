@@ -211,6 +211,10 @@ export interface OpenTiersOptions {
   /** The backend's chunk size: one t1/t2 slot per chunk. */
   chunkSize: number;
   label?: string;
+  /** zuf NIO: given the opened t1 members (and the chunk size), returns an fd to map t1 from
+   * instead of the member's own (the special file that grabbed it; one member only), or
+   * undefined to map the member itself. */
+  t1MapFd?: (members: readonly OpenMember[], chunkSize: number) => number | undefined;
 }
 
 export function storeIdOf(storeKey: string): Buffer {
@@ -306,7 +310,7 @@ export async function openTiers(cfg: TiersConfig, opts: OpenTiersOptions): Promi
     }
     const journalBytes = main.journalBlocks * ZUFS_DT_BLOCK_SIZE;
     const slotSize = slotSizeFor(opts.chunkSize);
-    const t1 = new T1Space(t1Members, slotSize, journalBytes);
+    const t1 = new T1Space(t1Members, slotSize, journalBytes, opts.t1MapFd?.(t1Members, opts.chunkSize));
     const t2 = t2Members.length ? new T2Space(t2Members, slotSize, t2Handles) : undefined;
     const journal = new Journal(t1Members[0]!.fd, ZUFS_DT_DATA_OFFSET, journalBytes, t1Paths[0]!);
     let closed = false;

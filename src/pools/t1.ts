@@ -3,7 +3,9 @@
 // the store, so a slot is the backend's chunk size rounded up to 4 KiB (ZUFS_DT_BLOCK_SIZE): a
 // cached chunk is one contiguous range that a later zuf NIO path can hand out as consecutive t1
 // blocks, and the allocator is a free list of equal slots with no fragmentation. Member 0 starts
-// with the journal; slots never straddle a member or a 1 GiB mapping window.
+// with the journal; slots never straddle a member or a 1 GiB mapping window. On a zuf mount with NIO
+// the slots are mapped from another fd (the special file that grabbed the device: mapFd) at the same
+// offsets, so the kernel and this process share the memory; deviceOffset() names a slot's bytes.
 import koffi from 'koffi';
 import { fsError, errno } from '../fs/errors.js';
 import { MAP_SHARED, mmapChecked, munmap, PROT_READ, PROT_WRITE } from '../zus/sys/libc.js';
@@ -47,15 +49,19 @@ export class SlotAllocator {
 export class T1Space {
   readonly allocator: SlotAllocator;
   private readonly views: Buffer[] = [];
+  private readonly offsets: number[] = []; // byte offset of each slot in its member device
   private readonly maps: { ptr: unknown; len: number }[] = [];
   private closed = false;
 
-  /** `journalBytes` at the start of member 0's data area are left to the journal. */
+  /** `journalBytes` at the start of member 0's data area are left to the journal. `mapFd` (one
+   * member only) is mapped instead of the member's own fd, at the same offsets. */
   constructor(
     readonly members: OpenMember[],
     readonly slotSize: number,
     readonly journalBytes: number,
+    mapFd?: number,
   ) {
+    if (mapFd !== undefined && members.length !== 1) throw fsError(errno.EINVAL, `t1: a map fd needs exactly one member, not ${members.length}`);
     const perWindow = Math.max(1, Math.floor(WINDOW_BYTES / slotSize));
     try {
       for (const [i, m] of members.entries()) {
@@ -65,10 +71,13 @@ export class T1Space {
         while (n > 0) {
           const k = Math.min(n, perWindow);
           const len = k * slotSize;
-          const ptr = mmapChecked(len, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, off);
+          const ptr = mmapChecked(len, PROT_READ | PROT_WRITE, MAP_SHARED, mapFd ?? m.fd, off);
           this.maps.push({ ptr, len });
           const buf = Buffer.from(koffi.view(ptr as never, len));
-          for (let s = 0; s < k; s++) this.views.push(buf.subarray(s * slotSize, (s + 1) * slotSize));
+          for (let s = 0; s < k; s++) {
+            this.views.push(buf.subarray(s * slotSize, (s + 1) * slotSize));
+            this.offsets.push(off + s * slotSize);
+          }
           off += len;
           n -= k;
         }
@@ -83,6 +92,11 @@ export class T1Space {
 
   get slots(): number {
     return this.views.length;
+  }
+
+  /** Byte offset of the slot's first byte in its member device (a multiple of 4 KiB). */
+  deviceOffset(slot: number): number {
+    return this.offsets[slot]!;
   }
 
   /** The slot's memory (slotSize bytes, shared with the device). Invalid after close(). */

@@ -18,6 +18,9 @@
 // - The journal is reset only when every dirty chunk of a journaled inode is uploaded and the
 //   store has synced; it is also reset after each replay and when write-back goes idle.
 // - t1/t2 contents do not outlive the process: a mount starts cold (after the replay).
+// - zuf NIO (the kernel reads t1 slots directly, t1Blocks()): past a chunk's cached length its slot
+//   holds zeros to the end of that page (fill, write, truncate, rebase keep it so), and onRevoke
+//   is called before a slot stops holding its chunk (eviction, drop, rebase onto a peer's bytes).
 //
 // Several gateways on one volume (chunk keys are (ino, idx), not versioned, so a peer's write
 // makes cached bytes stale). Close-to-open by construction, with no change feed needed:
@@ -43,8 +46,9 @@ import type { Backend, ChunkStore, InodeRecord, LockStore, MetaChange, MetaStore
 import { nowNs } from '../fs/clock.js';
 import { errno, fsError } from '../fs/errors.js';
 import { LruPolicy, TwoQueuePolicy } from './cache-policy.js';
-import { openTiers, type Tiers, type TiersConfig } from './format.js';
+import { openTiers, type OpenTiersOptions, type Tiers, type TiersConfig } from './format.js';
 import type { JournalRecord } from './journal.js';
+import { ZUFS_DT_BLOCK_SIZE } from './device-table.js';
 
 type Log = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 
@@ -168,6 +172,7 @@ class DirtyBudget {
 }
 
 const EMPTY_LO = Number.POSITIVE_INFINITY;
+const PAGE = ZUFS_DT_BLOCK_SIZE;
 const keyOf = (ino: number, idx: number): string => `${ino}:${idx}`;
 const MAX_UPLOAD_BACKOFF_MS = 5000;
 const DRAIN_ERROR_LIMIT = 5;
@@ -184,6 +189,9 @@ const stampOf = (r: InodeRecord): string => `${r.size}:${r.mtimeNs}:${r.ctimeNs}
 
 export class TieredChunkStore implements ChunkStore {
   readonly chunkSize: number;
+  /** zuf NIO only: the t1 slot of chunk (ino, idx) is about to stop holding it (or its bytes to
+   * change under the kernel): the kernel's map of it must go first. Must not throw. */
+  onRevoke: ((ino: number, idx: number) => void) | undefined;
   private readonly inner: ChunkStore;
   private readonly entries = new Map<string, Entry>();
   private readonly inos = new Map<number, InoState>();
@@ -334,6 +342,28 @@ export class TieredChunkStore implements ChunkStore {
     }
   }
 
+  /**
+   * zuf NIO: makes the chunk resident in t1 as read() would and answers, for pages
+   * [firstPage, firstPage + count) of the chunk, the t1 block (4 KiB units from the start of the
+   * t1 device) holding each, or 0 for a page not mapped (a hole, a page at or past the cached
+   * length, a fill that overlapped a truncate). One t1 member only.
+   */
+  async t1Blocks(ino: number, idx: number, firstPage: number, count: number): Promise<number[]> {
+    this.checkOpen();
+    const out = new Array<number>(count).fill(0);
+    const key = keyOf(ino, idx);
+    const release = await this.locks.lock(key);
+    try {
+      const r = await this.resident(ino, idx, key, 'read');
+      if (r === null || r === 'retry' || Buffer.isBuffer(r)) return out;
+      const base = this.tiers.t1.deviceOffset(r.slot) / PAGE;
+      for (let i = 0; i < count; i++) if ((firstPage + i) * PAGE < r.len) out[i] = base + firstPage + i;
+      return out;
+    } finally {
+      release();
+    }
+  }
+
   async write(ino: number, idx: number, off: number, data: Buffer): Promise<void> {
     this.checkOpen();
     const end = off + data.length;
@@ -379,6 +409,7 @@ export class TieredChunkStore implements ChunkStore {
       (e) => {
         if (len <= 0 || e.where !== 't1') return this.drop(e);
         if (len >= e.len) return;
+        this.zeroPast(this.tiers.t1.view(e.slot), len, e.len);
         e.len = len;
         if (e.upHi > len) e.upHi = len;
         if (e.upLo >= e.upHi) [e.upLo, e.upHi] = [EMPTY_LO, 0];
@@ -474,7 +505,9 @@ export class TieredChunkStore implements ChunkStore {
   private async rebase(e: Entry): Promise<void> {
     const stored = await this.inner.read(e.ino, e.idx, 0, this.chunkSize);
     this.c.storeReads++;
+    this.revoke(e);
     const v = this.tiers.t1.view(e.slot);
+    const oldLen = e.len;
     const lo = e.upLo;
     const hi = Math.min(e.upHi, e.len);
     const mine = lo < hi ? Buffer.from(v.subarray(lo, hi)) : null;
@@ -482,6 +515,7 @@ export class TieredChunkStore implements ChunkStore {
     stored.copy(v, 0);
     if (stored.length < len) v.fill(0, stored.length, len);
     if (mine) mine.copy(v, lo);
+    this.zeroPast(v, len, oldLen);
     e.len = len;
     if (e.jHi > len) e.jHi = len;
     if (e.jLo >= e.jHi) this.clearJournalSpan(e);
@@ -661,7 +695,10 @@ export class TieredChunkStore implements ChunkStore {
     if (off > e.len) v.fill(0, e.len, off);
     data.copy(v, off);
     const end = off + data.length;
-    if (end > e.len) e.len = end;
+    if (end > e.len) {
+      this.zeroPast(v, end);
+      e.len = end;
+    }
     if (off < e.upLo) e.upLo = off;
     if (end > e.upHi) e.upHi = end;
     if (off < e.jLo) e.jLo = off;
@@ -738,7 +775,9 @@ export class TieredChunkStore implements ChunkStore {
         this.tiers.t1.allocator.release(slot);
         return mode === 'read' ? data : 'retry';
       }
-      data.copy(this.tiers.t1.view(slot));
+      const v = this.tiers.t1.view(slot);
+      data.copy(v);
+      this.zeroPast(v, data.length);
       return this.adopt(ino, idx, key, slot, data.length);
     } finally {
       st.fills--;
@@ -795,6 +834,7 @@ export class TieredChunkStore implements ChunkStore {
   /** Drops a chunk from the cache entirely (truncated to 0 or removed): frees its slot and any dirt. */
   private drop(e: Entry): void {
     if (e.where === 't1') {
+      this.revoke(e);
       this.t1Policy.remove(e.key);
       this.tiers.t1.allocator.release(e.slot);
     } else if (e.where === 't2') {
@@ -803,6 +843,18 @@ export class TieredChunkStore implements ChunkStore {
     }
     if (e.dirty) this.markClean(e);
     this.forget(e);
+  }
+
+  /** NIO: the kernel's map of a t1 chunk goes before its slot is reused or its bytes change meaning. */
+  private revoke(e: Entry): void {
+    if (e.where === 't1') this.onRevoke?.(e.ino, e.idx);
+  }
+
+  /** Zeroes slot bytes [from, to) and on to the end of the page holding `from`: a page the kernel
+   * maps shows zeros past the cached length, never bytes of an older length or another chunk. */
+  private zeroPast(v: Buffer, from: number, to = from): void {
+    const end = Math.min(v.length, Math.max(to, Math.ceil(from / PAGE) * PAGE));
+    if (end > from) v.fill(0, from, end);
   }
 
   private markClean(e: Entry): void {
@@ -837,6 +889,7 @@ export class TieredChunkStore implements ChunkStore {
     const release = this.locks.lockFree(e.key);
     const slot = e.slot;
     this.c.evictions++;
+    this.revoke(e);
     try {
       const t2 = this.tiers.t2;
       if (t2 && e.len > 0) {
@@ -1214,6 +1267,8 @@ export interface TieredBackendOptions extends Omit<TieredOptions, 'writeback'> {
   storeKey: string;
   /** A name for humans in the device table (the mount name). */
   label?: string;
+  /** zuf NIO: see OpenTiersOptions.t1MapFd. */
+  t1MapFd?: OpenTiersOptions['t1MapFd'];
 }
 
 /** Opens the tiers named by a mount's `tiers:` key, replays their journal onto `backend`, and
@@ -1221,7 +1276,12 @@ export interface TieredBackendOptions extends Omit<TieredOptions, 'writeback'> {
 export async function tieredBackend(backend: Backend, cfg: TiersConfig, opts: TieredBackendOptions): Promise<TieredBackend> {
   let tiers: Tiers | undefined;
   try {
-    tiers = await openTiers(cfg, { storeKey: opts.storeKey, chunkSize: backend.chunks.chunkSize, ...(opts.label !== undefined && { label: opts.label }) });
+    tiers = await openTiers(cfg, {
+      storeKey: opts.storeKey,
+      chunkSize: backend.chunks.chunkSize,
+      ...(opts.label !== undefined && { label: opts.label }),
+      ...(opts.t1MapFd !== undefined && { t1MapFd: opts.t1MapFd }),
+    });
     if (tiers.formatted) opts.log?.info({ t1: cfg.t1, t2: cfg.t2, volume: tiers.table.volumeUuid }, 'tier devices were new: formatted them');
     const store = await TieredChunkStore.open(backend, tiers, { ...opts, writeback: cfg.writeback ?? false });
     return new TieredBackend(backend, store, tiers, opts.log);

@@ -6,12 +6,14 @@ import type { ZusOperations } from '../fs/operations.js';
 import { FsError, errno } from '../fs/errors.js';
 import { openBackend, redactUrl, webdavToHttp } from '../backends/index.js';
 import { joinHostList, splitHostList } from '../backends/redis/redis-url.js';
-import { tieredBackend } from '../pools/tiered-chunk-store.js';
+import { tieredBackend, type TieredBackendOptions } from '../pools/tiered-chunk-store.js';
 import { PosixFs } from '../fs/posix-fs.js';
 
 export interface OpenOptions {
   log: Logger;
   password?: string;
+  /** zuf NIO (ZufMountRequest.t1MapFd): where a tiers: mount maps t1 from. */
+  t1MapFd?: TieredBackendOptions['t1MapFd'];
 }
 
 export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise<ZusOperations> {
@@ -69,6 +71,7 @@ export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise
       log: opts.log.child({ tiers: t.t1 }),
       ...(t.dirty_max !== undefined && { dirtyMaxBytes: t.dirty_max }),
       ...(t.flush_delay !== undefined && { flushDelayMs: t.flush_delay }),
+      ...(opts.t1MapFd !== undefined && { t1MapFd: opts.t1MapFd }),
     });
   }
   // The local store is locked to this process, so nothing else can hold its unlinked-but-open

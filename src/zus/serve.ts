@@ -59,7 +59,7 @@ export async function serveZuf(root: string, log: Logger, defaultLocalUrl: strin
       }
       const mlog = log.child({ mount: m.name });
       mlog.info({ fs: req.fsType, config: req.config || '(default)' }, 'zuf mount');
-      return await openFilesystem(m, { log: mlog, password: mountPassword(m) });
+      return await openFilesystem(m, { log: mlog, password: mountPassword(m), ...(req.t1MapFd && { t1MapFd: req.t1MapFd }) });
     } catch (e) {
       log.error({ err: e, fs: req.fsType, config: req.config }, 'zuf mount refused');
       throw e;
@@ -92,6 +92,7 @@ export async function serveZuf(root: string, log: Logger, defaultLocalUrl: strin
               transport: 'zuf',
               channels: st.channels.map((c) => ({ cpu: c.cpu, served: c.served })).sort((a, b) => a.cpu - b.cpu),
               ops: Object.fromEntries(Object.entries(st.ops).map(([k, v]) => [OP_NAMES[k] ?? k, v])),
+              nio: { maps: st.nioMaps, unmaps: st.nioUnmaps, unmapErrors: st.nioUnmapErrors },
             },
           },
         ],

@@ -28,6 +28,8 @@ export interface TransportStats {
   transport: 'fuse' | 'zuf';
   channels: { cpu: number; served: number }[];
   ops: Record<string, number>;
+  /** zuf NIO reads: pages GET_MULTY answered mapped, ZU_IOC_UNMAP calls (and failed ones). */
+  nio?: { maps: number; unmaps: number; unmapErrors: number };
 }
 
 export interface Transport {

@@ -6,7 +6,7 @@ import { FsError, errno } from '../../fs/errors.js';
 import {
   ZUFS_ATTR_ATIME, ZUFS_ATTR_CTIME, ZUFS_ATTR_GID, ZUFS_ATTR_MODE, ZUFS_ATTR_MTIME, ZUFS_ATTR_SIZE, ZUFS_ATTR_UID,
   ZUFS_DF_DIR, ZUFS_INLINE_SYMLINK_MAX, ZUFS_OP_ADD_DENTRY, ZUFS_OP_EVICT_INODE, ZUFS_OP_FALLOCATE, ZUFS_OP_FREE_INODE,
-  ZUFS_OP_GET_SYMLINK, ZUFS_OP_IOCTL, ZUFS_OP_LLSEEK, ZUFS_OP_LOOKUP, ZUFS_OP_MAX_OPT, ZUFS_OP_NEW_INODE, ZUFS_OP_NOOP,
+  ZUFS_OP_GET_MULTY, ZUFS_OP_GET_SYMLINK, ZUFS_OP_IOCTL, ZUFS_OP_LLSEEK, ZUFS_OP_LOOKUP, ZUFS_OP_MAX_OPT, ZUFS_OP_NEW_INODE, ZUFS_OP_NOOP,
   ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_READ, ZUFS_OP_READDIR, ZUFS_OP_REMOVE_DENTRY, ZUFS_OP_RENAME, ZUFS_OP_SETATTR,
   ZUFS_OP_STATFS, ZUFS_OP_SYNC, ZUFS_OP_WRITE, ZUFS_OP_XATTR_GET, ZUFS_OP_XATTR_LIST, ZUFS_OP_XATTR_SET,
   ZUFS_SF_DATASYNC, ZUFS_XF_REMOVE, zufs_dir_entry, zufs_ioc_IO, zufs_ioc_attr, zufs_ioc_dentry, zufs_ioc_evict_inode,
@@ -16,6 +16,7 @@ import {
 } from '../abi/zus-api.js';
 import { getU64, readZufsStr, readZusInode, setU64 } from '../abi/codec.js';
 import type { ZiPool } from './pool.js';
+import { NIO_PAGE, type NioGrab, type NioMount } from './nio.js';
 
 /** One mounted super block as the handlers see it. */
 export interface SbState {
@@ -25,6 +26,10 @@ export interface SbState {
   readonly fsType: string;
   readonly sbId: bigint;
   readonly sbKey: bigint;
+  /** Set when t1 is grabbed and GET_MULTY is answered from it (nio.ts). */
+  readonly nio?: NioMount;
+  /** The special file that grabbed t1 (closed at umount, after the filesystem). */
+  readonly t1Grab?: NioGrab;
 }
 
 /** zus_ii cookies carry the super block: (sb index << 40) | ino. */
@@ -172,6 +177,19 @@ table[ZUFS_OP_READ] = async (ctx) => {
   ctx.u8.set(data.subarray(0, n), ZUFS_OP_PAYLOAD_OFF);
   setU64(ctx.dv, F.last_pos, pos + n);
   ctx.dv.setUint32(H.len, n, true);
+};
+
+/** NIO: one IOMAP word per page from filepos (hdr.len = 4096 * pages asked); 0 = read it with READ. */
+table[ZUFS_OP_GET_MULTY] = async (ctx) => {
+  const F = zufs_ioc_IO.fields;
+  const { sb, ino } = resolve(ctx, F.zus_ii);
+  const pos = getU64(ctx.dv, F.filepos);
+  const asked = Math.floor(ctx.dv.getUint32(H.len, true) / NIO_PAGE);
+  if (pos % NIO_PAGE !== 0 || asked < 1) throw new FsError(errno.EINVAL, `GET_MULTY at ${pos} for ${asked} pages`);
+  const a = await sb.fs.getattr(ino); // the record first, as READ does (a re-read record of a file a peer changed drops its chunks)
+  const words = sb.nio && (a.mode & 0o170000) === 0o100000 ? await sb.nio.map(ino, pos / NIO_PAGE, asked, a.size) : [0n];
+  words.forEach((w, i) => ctx.dv.setBigUint64(ZUFS_OP_PAYLOAD_OFF + 8 * i, w, true));
+  ctx.dv.setUint32(H.len, 8 * words.length, true);
 };
 
 table[ZUFS_OP_WRITE] = async (ctx) => {

@@ -8,13 +8,15 @@ import type { ZusOperations } from '../../fs/operations.js';
 import { errno, toErrno } from '../../fs/errors.js';
 import { allowedCpus } from '../sys/affinity.js';
 import {
-  EZUFS_ASYNC, ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FSC_XATTR, ZUFS_M_ADD_CHANNEL, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT,
+  EZUFS_ASYNC, ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FEATURE_NIO, ZUFS_FEATURE_T1, ZUFS_FSC_NIO_READS, ZUFS_FSC_XATTR, ZUFS_M_ADD_CHANNEL, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT,
   ZUFS_MAX_ZT_CHANNELS, ZUFS_OP_BUF_DEF, ZUFS_OP_MAX_OPT, ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_STATFS, ZU_IOC_ASYNC_DONE, ZU_IOC_BREAK_ALL,
   zufs_ioc_async_done, zufs_ioc_break_all, zufs_ioc_hdr, zufs_ioc_mount, zufs_mount_info,
 } from '../abi/zus-api.js';
 import { COOKIE_SHIFT } from './handlers.js';
 import { makeCookie, opTable, publish, refresh, type Ctx, type SbState } from './handlers.js';
 import { ZiPool } from './pool.js';
+import { NioGrab, NioMount, tieredStoreOf, type NioCounters } from './nio.js';
+import type { OpenMember } from '../../pools/t1.js';
 import { closeQuiet, openSpecial, zufIoctl } from './sys-extra.js';
 import type { MountWorkerData, WorkerNotice, ZtWorkerData } from './zuf-worker.js';
 
@@ -25,6 +27,11 @@ export interface ZufMountRequest {
   options: string; // the rest of -o, verbatim
   readOnly: boolean;
   sbId: bigint;
+  sbKey: bigint;
+  /** Set when the kernel offers t1 and NIO reads: pass it to openTiers (tiers: mounts), which
+   * calls it with the t1 members; it grabs a single pmem device for the kernel and returns the fd
+   * to map the t1 slots from. */
+  t1MapFd?: (members: readonly OpenMember[], chunkSize: number) => number | undefined;
 }
 
 export interface ZufServeOptions {
@@ -50,6 +57,10 @@ export interface ZufStats {
   ops: Record<string, number>;
   mounts: number;
   asyncReplies: number;
+  /** NIO: pages GET_MULTY answered mapped; ZU_IOC_UNMAP calls (and the failed ones). */
+  nioMaps: number;
+  nioUnmaps: number;
+  nioUnmapErrors: number;
 }
 
 interface Chan {
@@ -94,6 +105,8 @@ export class ZufServer {
   private mountDv: DataView | undefined;
   private nextSb = 1;
   private asyncReplies = 0;
+  private kernFeatures = 0n;
+  private readonly nioCounters: NioCounters = { maps: 0, unmaps: 0, unmapErrors: 0 };
   private ctlFd = -1;
   private running = 0;
   private resolveExit!: () => void;
@@ -140,6 +153,7 @@ export class ZufServer {
     return new Promise((resolve, reject) => {
       w.on('message', (m: WorkerNotice) => {
         if (m.kind === 'registered') {
+          this.kernFeatures = m.kernFeatures;
           this.log(`zuf: registered ${types.map((t) => t.fsname).join(', ')} (kernel ABI ${m.kernMajor}.${m.kernMinor}, ${m.onlineCpus} CPUs)`);
           resolve();
         } else if (m.kind === 'failed') {
@@ -280,18 +294,37 @@ export class ZufServer {
     const zfi = Number(dv.getBigUint64(ZMI + M.zus_zfi, true));
     const fsType = Object.keys(this.opts.types)[zfi - 1];
     if (!fsType) throw Object.assign(new Error(`unknown fs cookie ${zfi}`), { errno: errno.ENODEV });
+    const sbId = dv.getBigUint64(ZMI + M.sb_id, true);
+    const sbKey = dv.getBigUint64(ZMI + M.sb_key, true);
+    const kernelNio = (this.kernFeatures & (ZUFS_FEATURE_T1 | ZUFS_FEATURE_NIO)) === (ZUFS_FEATURE_T1 | ZUFS_FEATURE_NIO);
+    const grab = kernelNio ? new NioGrab(this.root, sbId, sbKey) : undefined;
     const req: ZufMountRequest = {
       fsType,
       config: cstr(dv, ZMI + M.config, 256),
       options: cstr(dv, ZMI + M.mount_options, 512),
       readOnly: (dv.getUint32(ZMI + M.mount_flags, true) & ZUFS_M_RDONLY) !== 0,
-      sbId: dv.getBigUint64(ZMI + M.sb_id, true),
+      sbId,
+      sbKey,
+      ...(grab && { t1MapFd: grab.t1MapFd }),
     };
-    const sbKey = dv.getBigUint64(ZMI + M.sb_key, true);
-    const fs = await this.opts.types[fsType]!(req);
-    const pool = ZiPool.open(this.root, req.sbId, sbKey, ZUFS_DPP_POOL_FIRST, this.opts.poolSize ?? 8 << 20);
+    let fs: ZusOperations;
+    let pool: ZiPool;
+    try {
+      fs = await this.opts.types[fsType]!(req);
+    } catch (e) {
+      grab?.close();
+      throw e;
+    }
+    try {
+      pool = ZiPool.open(this.root, sbId, sbKey, ZUFS_DPP_POOL_FIRST, this.opts.poolSize ?? 8 << 20);
+    } catch (e) {
+      await fs.destroy().catch(() => undefined);
+      grab?.close();
+      throw e;
+    }
     const idx = this.nextSb++;
-    const sb: SbState = { idx, fs, pool, fsType, sbId: req.sbId, sbKey };
+    const nio = this.nioFor(idx, grab, fs, sbId, sbKey);
+    const sb: SbState = { idx, fs, pool, fsType, sbId, sbKey, ...(nio && { nio }), ...(grab && { t1Grab: grab }) };
     try {
       const rootAttr = await fs.getattr(fs.rootIno);
       this.sbs.set(idx, sb);
@@ -305,13 +338,36 @@ export class ZufServer {
       this.sbs.delete(idx);
       pool.close();
       await fs.destroy().catch(() => undefined);
+      grab?.close();
       throw e;
     }
     dv.setBigUint64(ZMI + M.zus_sbi, BigInt(idx), true);
     dv.setBigUint64(ZMI + M.zus_ii, makeCookie(idx, fs.rootIno), true);
-    dv.setUint32(ZMI + M.fs_caps, ZUFS_FSC_XATTR, true);
+    dv.setUint32(ZMI + M.fs_caps, ZUFS_FSC_XATTR | (nio ? ZUFS_FSC_NIO_READS : 0), true);
     dv.setUint32(ZMI + M.s_blocksize_bits, 12, true);
     this.log(`zuf: mounted ${fsType} sb ${req.sbId} config=${req.config || '-'} options=${req.options || '-'}`);
+  }
+
+  /**
+   * NIO reads for a new super block, or undefined (READ as before) with one log line saying why:
+   * on only when the kernel has T1 | NIO, the mount has tiers, t1 is one block device that the
+   * kernel grabbed (NioGrab), and the filesystem's chunks go through a tiered chunk store.
+   */
+  private nioFor(idx: number, grab: NioGrab | undefined, fs: ZusOperations, sbId: bigint, sbKey: bigint): NioMount | undefined {
+    const store = tieredStoreOf(fs);
+    let why: string;
+    if (!grab) why = `the kernel does not offer t1 and NIO (kern_features 0x${this.kernFeatures.toString(16)})`;
+    else if (!grab.asked) why = 'the mount has no tiers: (t1 was never opened)';
+    else if (grab.fd < 0) why = grab.reason;
+    else if (!store) why = 'its filesystem has no tiered chunk store';
+    else {
+      const nio = new NioMount(store, grab.fd, sbId, sbKey, this.nioCounters, (m) => this.log(m));
+      store.onRevoke = (ino, chunkIdx) => nio.revoke(ino, chunkIdx);
+      this.log(`zuf: sb ${idx}: NIO reads on: t1 ${grab.devicePath} grabbed by the kernel, its slots mapped through the special file`);
+      return nio;
+    }
+    this.log(`zuf: sb ${idx}: NIO reads off (ZUFS_OP_READ as before): ${why}`);
+    return undefined;
   }
 
   /** Dynamic channels: the kernel found every channel of a CPU busy. Answers 0 once the new ZT
@@ -338,6 +394,7 @@ export class ZufServer {
     sb.fs.onInvalidate = undefined;
     await sb.fs.destroy();
     sb.pool.close();
+    sb.t1Grab?.close(); // after the store closed: t1 is unmapped by now
     this.log(`zuf: unmounted sb ${idx}`);
   }
 
@@ -352,6 +409,9 @@ export class ZufServer {
       ops,
       mounts: this.sbs.size,
       asyncReplies: this.asyncReplies,
+      nioMaps: this.nioCounters.maps,
+      nioUnmaps: this.nioCounters.unmaps,
+      nioUnmapErrors: this.nioCounters.unmapErrors,
     };
   }
 
@@ -371,6 +431,9 @@ export class ZufServer {
     if (this.mountCtl) Atomics.notify(this.mountCtl, 0);
     await this.exited;
     closeQuiet(this.ctlFd);
-    for (const sb of this.sbs.values()) await sb.fs.destroy().catch(() => undefined);
+    for (const sb of this.sbs.values()) {
+      await sb.fs.destroy().catch(() => undefined);
+      sb.t1Grab?.close();
+    }
   }
 }

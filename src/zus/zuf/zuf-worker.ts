@@ -8,7 +8,7 @@ import { errno as E } from '../../fs/errors.js';
 import { pinCurrentThread } from '../sys/affinity.js';
 import { close, errno, ioctl, mmapChecked, MAP_SHARED, PROT_READ, PROT_WRITE } from '../sys/libc.js';
 import {
-  ZUFS_FEATURE_ASYNC, ZUFS_FEATURE_OPBUF_IO, ZUFS_FEATURE_POOLS, ZUFS_M_BREAK, ZUFS_MAJOR_VERSION, ZUFS_MINOR_VERSION, ZUFS_OP_BREAK,
+  ZUFS_FEATURE_ASYNC, ZUFS_FEATURE_NIO, ZUFS_FEATURE_OPBUF_IO, ZUFS_FEATURE_POOLS, ZUFS_FEATURE_T1, ZUFS_M_BREAK, ZUFS_MAJOR_VERSION, ZUFS_MINOR_VERSION, ZUFS_OP_BREAK,
   ZU_IOC_INIT_THREAD, ZU_IOC_MOUNT, ZU_IOC_NUMA_MAP, ZU_IOC_REGISTER_FS, ZU_IOC_WAIT_OPT, register_fs_info,
   zufs_ioc_hdr, zufs_ioc_init, zufs_ioc_mount, zufs_ioc_numa_map, zufs_ioc_register_fs,
 } from '../abi/zus-api.js';
@@ -35,7 +35,7 @@ export interface MountWorkerData {
 
 export type WorkerNotice =
   | { kind: 'ready'; addr: bigint; size: number; cpu: number }
-  | { kind: 'registered'; onlineCpus: number; kernMajor: number; kernMinor: number }
+  | { kind: 'registered'; onlineCpus: number; kernMajor: number; kernMinor: number; kernFeatures: bigint }
   | { kind: 'op' }
   | { kind: 'mount' }
   | { kind: 'exit'; reason: string }
@@ -107,6 +107,8 @@ function runMount(d: MountWorkerData): void {
     fd = openSpecial(d.root);
     let kernMajor = 0;
     let kernMinor = 0;
+    let kernFeatures = 0n;
+    const nio = ZUFS_FEATURE_T1 | ZUFS_FEATURE_NIO;
     d.types.forEach((t, i) => {
       const rf = Buffer.alloc(zufs_ioc_register_fs.size);
       const rfi = zufs_ioc_register_fs.fields.rfi;
@@ -115,17 +117,25 @@ function runMount(d: MountWorkerData): void {
       rf.writeUInt32LE(t.magic >>> 0, rfi + register_fs_info.fields.FS_magic);
       rf.writeUInt16LE(ZUFS_MAJOR_VERSION, rfi + register_fs_info.fields.api_major);
       rf.writeUInt16LE(ZUFS_MINOR_VERSION, rfi + register_fs_info.fields.api_minor);
-      rf.writeBigUInt64LE(ZUFS_FEATURE_POOLS | ZUFS_FEATURE_OPBUF_IO | (t.async ? ZUFS_FEATURE_ASYNC : 0n), rfi + register_fs_info.fields.features);
       rf.writeUInt32LE(1, rfi + register_fs_info.fields.s_time_gran);
-      if (ioctl(fd, ZU_IOC_REGISTER_FS, rf) < 0) {
-        throw Object.assign(new Error(`ZU_IOC_REGISTER_FS ${t.fsname} (kernel ABI ${rf.readUInt16LE(zufs_ioc_register_fs.fields.kern_major)}.${rf.readUInt16LE(zufs_ioc_register_fs.fields.kern_minor)})`), { errno: errno() });
-      }
+      const register = (features: bigint): void => {
+        rf.writeBigUInt64LE(features, rfi + register_fs_info.fields.features);
+        if (ioctl(fd, ZU_IOC_REGISTER_FS, rf) < 0) {
+          throw Object.assign(new Error(`ZU_IOC_REGISTER_FS ${t.fsname} (kernel ABI ${rf.readUInt16LE(zufs_ioc_register_fs.fields.kern_major)}.${rf.readUInt16LE(zufs_ioc_register_fs.fields.kern_minor)})`), { errno: errno() });
+        }
+      };
+      const base = ZUFS_FEATURE_POOLS | ZUFS_FEATURE_OPBUF_IO | (t.async ? ZUFS_FEATURE_ASYNC : 0n);
+      register(base);
+      kernFeatures = rf.readBigUInt64LE(zufs_ioc_register_fs.fields.kern_features);
+      // the kernel refuses features it does not know, and tells which it has only in the reply:
+      // registering the same name again updates it, now with t1 and NIO reads
+      if ((kernFeatures & nio) === nio) register(base | nio);
       kernMajor = rf.readUInt16LE(zufs_ioc_register_fs.fields.kern_major);
       kernMinor = rf.readUInt16LE(zufs_ioc_register_fs.fields.kern_minor);
     });
     const nm = Buffer.alloc(zufs_ioc_numa_map.size);
     const onlineCpus = ioctl(fd, ZU_IOC_NUMA_MAP, nm) < 0 ? 0 : nm.readUInt32LE(zufs_ioc_numa_map.fields.online_cpus);
-    post({ kind: 'registered', onlineCpus, kernMajor, kernMinor });
+    post({ kind: 'registered', onlineCpus, kernMajor, kernMinor, kernFeatures });
   } catch (e) {
     fail(e);
   }

@@ -1,0 +1,153 @@
+// zuf NIO reads, the server side: at mount, t1 (one pmem block device) is handed to the kernel with
+// ZU_IOC_GRAB_PMEM and its slots are mapped through that special file, so zuf.ko and zusd share the
+// same memory; GET_MULTY answers which t1 block holds each page of a file (filling the chunk first),
+// and ZU_IOC_UNMAP takes the kernel's map of a chunk back before its slot is reused.
+import { fstatSync, fsyncSync } from 'node:fs';
+import type { ZusOperations } from '../../fs/operations.js';
+import { PosixFs } from '../../fs/posix-fs.js';
+import type { OpenMember } from '../../pools/t1.js';
+import { TieredBackend, type TieredChunkStore } from '../../pools/tiered-chunk-store.js';
+import { IOM_T1_READ, ZU_IOC_GRAB_PMEM, ZU_IOC_UNMAP, zufs_iom_word, zufs_ioc_pmem, zufs_ioc_unmap } from '../abi/zus-api.js';
+import { closeQuiet, openSpecial, zufIoctl } from './sys-extra.js';
+
+export const NIO_PAGE = 4096;
+
+/** Server-wide NIO counters (zufs status). */
+export interface NioCounters {
+  maps: number; // pages answered mapped by GET_MULTY
+  unmaps: number; // ZU_IOC_UNMAP calls
+  unmapErrors: number;
+}
+
+/** ioctl(fd, cmd, arg) as the special file sees it; tests pass a recorder instead. */
+export type ZufIoctl = (fd: number, cmd: number, arg: Buffer, what: string) => void;
+
+/** ZU_IOC_GRAB_PMEM on `fd` (a fresh special file): t1 member 0 of super block sbId is the block
+ * device open as `memberFd`. Returns the device size the kernel mapped. */
+export function grabPmem(fd: number, sbId: bigint, sbKey: bigint, memberFd: number, ioctl: ZufIoctl = zufIoctl): number {
+  const a = Buffer.alloc(zufs_ioc_pmem.size);
+  const f = zufs_ioc_pmem.fields;
+  a.writeBigUInt64LE(sbId, f.sb_id);
+  a.writeBigUInt64LE(sbKey, f.sb_key);
+  a.writeUInt32LE(0, f.dev_index);
+  a.writeInt32LE(memberFd, f.fd);
+  ioctl(fd, ZU_IOC_GRAB_PMEM, a, 'ZU_IOC_GRAB_PMEM');
+  return Number(a.readBigUInt64LE(f.t1_size));
+}
+
+/**
+ * The mount-time half: offered to openTiers (t1MapFd) when the kernel has T1 | NIO. It grabs t1
+ * when t1 is exactly one block device and the chunk size is whole pages, and returns the special
+ * file to map the slots from; otherwise it leaves t1 alone and says why (`reason`).
+ */
+export class NioGrab {
+  fd = -1; // the special file that grabbed t1, once it did
+  asked = false; // openTiers called t1MapFd (the mount has tiers)
+  reason = '';
+  devicePath = '';
+
+  constructor(
+    private readonly root: string,
+    private readonly sbId: bigint,
+    private readonly sbKey: bigint,
+  ) {}
+
+  readonly t1MapFd = (members: readonly OpenMember[], chunkSize: number): number | undefined => {
+    this.asked = true;
+    if (members.length !== 1) return this.refuse(`t1 has ${members.length} members (NIO maps one)`);
+    const m = members[0]!;
+    if (!fstatSync(m.fd).isBlockDevice()) return this.refuse(`t1 ${m.path} is not a block device (NIO needs pmem, e.g. /dev/pmem0)`);
+    if (chunkSize % NIO_PAGE !== 0) return this.refuse(`chunk size ${chunkSize} is not a multiple of ${NIO_PAGE}`);
+    let fd = -1;
+    try {
+      // dirty page-cache pages of the device (an earlier mapping through it) must not be written
+      // back later over what the kernel and this process now write directly
+      fsyncSync(m.fd);
+      fd = openSpecial(this.root);
+      const size = grabPmem(fd, this.sbId, this.sbKey, m.fd);
+      if (size < m.bytes) throw new Error(`the kernel mapped ${size} bytes of ${m.path}, its device table says ${m.bytes}`);
+    } catch (e) {
+      closeQuiet(fd);
+      return this.refuse(`grabbing t1 ${m.path} failed: ${(e as Error).message}`);
+    }
+    this.fd = fd;
+    this.devicePath = m.path;
+    return fd;
+  };
+
+  private refuse(why: string): undefined {
+    this.reason = why;
+    return undefined;
+  }
+
+  close(): void {
+    closeQuiet(this.fd);
+    this.fd = -1;
+  }
+}
+
+/** The tiered chunk store under a filesystem built by openFilesystem, if it has one. */
+export function tieredStoreOf(fs: ZusOperations): TieredChunkStore | undefined {
+  return fs instanceof PosixFs && fs.backend instanceof TieredBackend ? fs.backend.chunks : undefined;
+}
+
+/** One mount's NIO: answers GET_MULTY from the chunk store, revokes with ZU_IOC_UNMAP. */
+export class NioMount {
+  private loggedUnmapError = false;
+
+  constructor(
+    readonly store: TieredChunkStore,
+    private readonly fd: number, // any special file of the zuf root (the grabbing one)
+    private readonly sbId: bigint,
+    private readonly sbKey: bigint,
+    readonly counters: NioCounters,
+    private readonly log: (msg: string) => void = () => undefined,
+    private readonly ioctl: ZufIoctl = zufIoctl,
+  ) {}
+
+  /**
+   * IOMAP words for pages [firstPage, firstPage + asked) of `ino`, a file of `size` bytes: one per
+   * page, IOM_T1_READ with its t1 block or 0. Stops after the first chunk with a page it does not
+   * map and at the end of the file; answers at least one word.
+   */
+  async map(ino: number, firstPage: number, asked: number, size: number): Promise<bigint[]> {
+    const perChunk = this.store.chunkSize / NIO_PAGE;
+    const pagesInFile = Math.ceil(size / NIO_PAGE);
+    const words: bigint[] = [];
+    let page = firstPage;
+    while (words.length < asked && page < pagesInFile) {
+      const idx = Math.floor(page / perChunk);
+      const inChunk = page - idx * perChunk;
+      const n = Math.min(asked - words.length, perChunk - inChunk, pagesInFile - page);
+      const blocks = await this.store.t1Blocks(ino, idx, inChunk, n);
+      for (const bn of blocks) words.push(bn ? zufs_iom_word(IOM_T1_READ, BigInt(bn)) : 0n);
+      const mapped = blocks.filter((bn) => bn !== 0).length;
+      this.counters.maps += mapped;
+      if (mapped < n) break;
+      page += n;
+    }
+    if (words.length === 0) words.push(0n);
+    return words;
+  }
+
+  /** The chunk's slot is about to stop holding it: the kernel's map of its pages goes first. */
+  revoke(ino: number, idx: number): void {
+    const perChunk = this.store.chunkSize / NIO_PAGE;
+    const a = Buffer.alloc(zufs_ioc_unmap.size);
+    const f = zufs_ioc_unmap.fields;
+    a.writeBigUInt64LE(this.sbId, f.sb_id);
+    a.writeBigUInt64LE(this.sbKey, f.sb_key);
+    a.writeBigUInt64LE(BigInt(ino), f.ino);
+    a.writeBigUInt64LE(BigInt(idx * perChunk), f.first);
+    a.writeBigUInt64LE(BigInt(perChunk), f.count);
+    this.counters.unmaps++;
+    try {
+      this.ioctl(this.fd, ZU_IOC_UNMAP, a, 'ZU_IOC_UNMAP');
+    } catch (e) {
+      // the super block is going (umount) or the kernel refused: nothing here can do better
+      this.counters.unmapErrors++;
+      if (!this.loggedUnmapError) this.log(`zuf: NIO unmap of ino ${ino} chunk ${idx} failed: ${(e as Error).message} (further failures only counted)`);
+      this.loggedUnmapError = true;
+    }
+  }
+}

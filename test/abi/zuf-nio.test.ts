@@ -1,0 +1,223 @@
+// The server side of zuf NIO reads without a kernel: GET_MULTY is encoded into an op buffer as
+// zuf.ko lays it out and answered by the handler from a real TieredChunkStore over a t1 file in
+// /dev/shm (each mapped block is read back from that file); ZU_IOC_UNMAP and ZU_IOC_GRAB_PMEM go to
+// a recording ioctl, which only records calls and injects failures.
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryBackend } from '../../src/backends/memory.js';
+import { PosixFs } from '../../src/fs/posix-fs.js';
+import { tieredBackend } from '../../src/pools/tiered-chunk-store.js';
+import {
+  IOM_T1_READ, ZUFS_OP_GET_MULTY, ZUFS_OP_PAYLOAD_OFF, ZU_IOC_GRAB_PMEM, ZU_IOC_UNMAP, zufs_ioc_IO, zufs_ioc_hdr,
+  zufs_ioc_pmem, zufs_ioc_unmap, zufs_iom_type, zufs_iom_val,
+} from '../../src/zus/abi/zus-api.js';
+import { makeCookie, opTable, publish, type Ctx, type SbState } from '../../src/zus/zuf/handlers.js';
+import { grabPmem, NioGrab, NioMount, tieredStoreOf, type NioCounters } from '../../src/zus/zuf/nio.js';
+import { ZiPool } from '../../src/zus/zuf/pool.js';
+
+const H = zufs_ioc_hdr.fields;
+const F = zufs_ioc_IO.fields;
+const CS = 64 * 1024; // 16 pages per chunk
+const PAGE = 4096;
+const ROOT = { uid: 0, gid: 0, pid: 0, umask: 0 };
+
+interface Call {
+  cmd: number;
+  arg: Buffer;
+}
+
+const dirs: string[] = [];
+const toClose: PosixFs[] = [];
+afterEach(async () => {
+  for (const fs of toClose.splice(0)) await fs.destroy();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function setup(): Promise<{ ctx: Ctx; sb: SbState; fs: PosixFs; calls: Call[]; counters: NioCounters; t1: string; failUnmaps: { n: number } }> {
+  const dir = mkdtempSync(join('/dev/shm', 'zufs-nio-'));
+  dirs.push(dir);
+  const t1 = join(dir, 't1');
+  const backend = await tieredBackend(new MemoryBackend({ chunkSize: CS }), { t1, t1_size: 8 * 1024 * 1024 }, { storeKey: 'mem' });
+  const fs = new PosixFs(backend);
+  toClose.push(fs);
+  const calls: Call[] = [];
+  const failUnmaps = { n: 0 };
+  const recorder = (_fd: number, cmd: number, arg: Buffer): void => {
+    calls.push({ cmd, arg: Buffer.from(arg) });
+    if (cmd === ZU_IOC_UNMAP && failUnmaps.n > 0) {
+      failUnmaps.n--;
+      throw Object.assign(new Error('ZU_IOC_UNMAP: No such file or directory'), { errno: 2 });
+    }
+  };
+  const counters: NioCounters = { maps: 0, unmaps: 0, unmapErrors: 0 };
+  const store = tieredStoreOf(fs)!;
+  const nio = new NioMount(store, 77, 11n, 22n, counters, () => undefined, recorder);
+  store.onRevoke = (ino, idx) => nio.revoke(ino, idx);
+  const sb: SbState = { idx: 4, fs, pool: ZiPool.anonymous(1, 64 * 1024), fsType: 'zufs-local', sbId: 11n, sbKey: 22n, nio };
+  await publish(sb, await fs.getattr(fs.rootIno));
+  const ab = new ArrayBuffer(256 * 1024);
+  return { ctx: { dv: new DataView(ab), u8: new Uint8Array(ab), sbs: new Map([[4, sb]]) }, sb, fs, calls, counters, t1, failUnmaps };
+}
+
+async function file(fs: PosixFs, name: string, data: Buffer, at = 0): Promise<number> {
+  const a = await fs.newInode(ROOT, fs.rootIno, name, { mode: 0o100644 });
+  if (data.length) await fs.write(a.ino, 0, at, data);
+  return a.ino;
+}
+
+/** GET_MULTY for `pages` pages from `pos`; returns the answered words. */
+async function getMulty(ctx: Ctx, ino: number, pos: number, pages: number): Promise<bigint[]> {
+  ctx.u8.fill(0, 0, ZUFS_OP_PAYLOAD_OFF);
+  ctx.dv.setUint16(H.operation, ZUFS_OP_GET_MULTY, true);
+  ctx.dv.setUint32(H.offset, ZUFS_OP_PAYLOAD_OFF, true);
+  ctx.dv.setUint32(H.len, pages * PAGE, true);
+  ctx.dv.setBigUint64(F.zus_ii, makeCookie(4, ino), true);
+  ctx.dv.setBigUint64(F.filepos, BigInt(pos), true);
+  await opTable[ZUFS_OP_GET_MULTY]!(ctx);
+  const len = ctx.dv.getUint32(H.len, true);
+  expect(len % 8).toBe(0);
+  return Array.from({ length: len / 8 }, (_, i) => ctx.dv.getBigUint64(ZUFS_OP_PAYLOAD_OFF + 8 * i, true));
+}
+
+function deviceBytes(t1: string, bn: number, len = PAGE): Buffer {
+  const fd = openSync(t1, 'r');
+  try {
+    const b = Buffer.alloc(len);
+    readSync(fd, b, 0, len, bn * PAGE);
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const pattern = (seed: number, len: number): Buffer => Buffer.from(Array.from({ length: len }, (_, i) => (seed * 13 + i * 5) % 251 || 1));
+const bnOf = (w: bigint): number => {
+  expect(zufs_iom_type(w)).toBe(IOM_T1_READ);
+  return Number(zufs_iom_val(w));
+};
+
+describe('zuf NIO: GET_MULTY', () => {
+  it('answers one IOM_T1_READ word per page up to the end of the file; the blocks hold the file bytes', async () => {
+    const { ctx, fs, t1, counters } = await setup();
+    const data = pattern(1, 10_000);
+    const ino = await file(fs, 'f', data);
+    const words = await getMulty(ctx, ino, 0, 8);
+    expect(words.length).toBe(3);
+    const bns = words.map(bnOf);
+    expect(bns).toEqual([bns[0], bns[0]! + 1, bns[0]! + 2]);
+    const dev = deviceBytes(t1, bns[0]!, 3 * PAGE);
+    expect(dev.subarray(0, 10_000).equals(data)).toBe(true);
+    expect(dev.subarray(10_000).every((x) => x === 0)).toBe(true);
+    expect(counters.maps).toBe(3);
+  });
+
+  it('spans chunks (one word per page, at most the pages asked) and fills chunks from the store like a read', async () => {
+    const { ctx, fs, t1 } = await setup();
+    const data = pattern(2, 40 * PAGE);
+    const ino = await file(fs, 'big', data);
+    const store = tieredStoreOf(fs)!;
+    await store.invalidate(ino); // cold: GET_MULTY must fill from the store
+    const words = await getMulty(ctx, ino, 8 * PAGE, 30);
+    expect(words.length).toBe(30);
+    words.forEach((w, i) => expect(deviceBytes(t1, bnOf(w)).equals(data.subarray((8 + i) * PAGE, (9 + i) * PAGE))).toBe(true));
+  });
+
+  it('a hole answers 0 and stops there; a page past the chunk length inside the file answers 0', async () => {
+    const { ctx, fs } = await setup();
+    const ino = await file(fs, 'sparse', Buffer.from('tail'), 2 * CS); // chunks 0 and 1 are holes
+    expect(await getMulty(ctx, ino, 0, 4)).toEqual([0n, 0n, 0n, 0n]);
+    const words = await getMulty(ctx, ino, 2 * CS, 1);
+    expect(words.length).toBe(1);
+    bnOf(words[0]!);
+    // the file grows past the chunk's bytes (truncate up): pages of the chunk past its length answer 0
+    await fs.setattr(ROOT, ino, { size: 2 * CS + 3 * PAGE });
+    const more = await getMulty(ctx, ino, 2 * CS, 3);
+    expect(more.length).toBe(3);
+    expect(more.slice(1)).toEqual([0n, 0n]);
+  });
+
+  it('refuses an unaligned filepos or a length under one page', async () => {
+    const { ctx, fs } = await setup();
+    const ino = await file(fs, 'f', Buffer.from('x'));
+    await expect(getMulty(ctx, ino, 100, 1)).rejects.toMatchObject({ errno: 22 });
+    await expect(getMulty(ctx, ino, 0, 0)).rejects.toMatchObject({ errno: 22 });
+  });
+
+  it('without NIO on the super block it answers one 0 word (the kernel reads with READ)', async () => {
+    const { ctx, sb, fs } = await setup();
+    const ino = await file(fs, 'f', Buffer.from('abc'));
+    ctx.sbs.set(4, { ...sb, nio: undefined });
+    expect(await getMulty(ctx, ino, 0, 4)).toEqual([0n]);
+  });
+});
+
+describe('zuf NIO: revocation', () => {
+  const unmaps = (calls: Call[]): { ino: bigint; first: bigint; count: bigint; sb: [bigint, bigint] }[] =>
+    calls
+      .filter((c) => c.cmd === ZU_IOC_UNMAP)
+      .map(({ arg }) => {
+        const U = zufs_ioc_unmap.fields;
+        return { ino: arg.readBigUInt64LE(U.ino), first: arg.readBigUInt64LE(U.first), count: arg.readBigUInt64LE(U.count), sb: [arg.readBigUInt64LE(U.sb_id), arg.readBigUInt64LE(U.sb_key)] };
+      });
+
+  it('truncating a file removes its chunks: ZU_IOC_UNMAP for each cached chunk, pages idx*16 .. +16', async () => {
+    const { ctx, fs, calls, counters } = await setup();
+    const ino = await file(fs, 'f', pattern(3, 3 * CS));
+    await getMulty(ctx, ino, 0, 48);
+    expect(unmaps(calls)).toEqual([]);
+    await fs.setattr(ROOT, ino, { size: CS + 100 }); // chunk 2 removed, chunk 1 cut in place
+    expect(unmaps(calls)).toEqual([{ ino: BigInt(ino), first: 32n, count: 16n, sb: [11n, 22n] }]);
+    await fs.setattr(ROOT, ino, { size: 0 });
+    expect(unmaps(calls).map((u) => u.first).sort()).toEqual([0n, 16n, 32n]);
+    expect(counters.unmaps).toBe(3);
+  });
+
+  it('writes in place need no unmap; a peer change (invalidate) unmaps every cached chunk of the file', async () => {
+    const { ctx, fs, calls } = await setup();
+    const ino = await file(fs, 'f', pattern(4, 2 * CS));
+    await getMulty(ctx, ino, 0, 32);
+    await fs.write(ino, 0, 5, Buffer.from('in place'));
+    expect(unmaps(calls)).toEqual([]);
+    await tieredStoreOf(fs)!.invalidateAll();
+    expect(unmaps(calls).map((u) => [u.ino, u.first]).sort()).toEqual([[BigInt(ino), 0n], [BigInt(ino), 16n]]);
+  });
+
+  it('a failing ZU_IOC_UNMAP is counted, not thrown: the truncate still completes', async () => {
+    const { ctx, fs, counters, failUnmaps } = await setup();
+    const ino = await file(fs, 'f', pattern(5, CS));
+    await getMulty(ctx, ino, 0, 1);
+    failUnmaps.n = 1;
+    await fs.setattr(ROOT, ino, { size: 0 });
+    expect(counters).toMatchObject({ unmaps: 1, unmapErrors: 1 });
+    expect((await fs.getattr(ino)).size).toBe(0);
+  });
+});
+
+describe('zuf NIO: t1 grab', () => {
+  it('ZU_IOC_GRAB_PMEM carries sb_id, sb_key, dev_index 0 and the member fd, and answers t1_size', () => {
+    const seen: Buffer[] = [];
+    const size = grabPmem(5, 7n, 9n, 42, (_fd, cmd, arg) => {
+      expect(cmd).toBe(ZU_IOC_GRAB_PMEM);
+      seen.push(Buffer.from(arg));
+      arg.writeBigUInt64LE(64n << 20n, zufs_ioc_pmem.fields.t1_size);
+    });
+    const P = zufs_ioc_pmem.fields;
+    expect([seen[0]!.readBigUInt64LE(P.sb_id), seen[0]!.readBigUInt64LE(P.sb_key), seen[0]!.readUInt32LE(P.dev_index), seen[0]!.readInt32LE(P.fd)]).toEqual([7n, 9n, 0, 42]);
+    expect(size).toBe(64 << 20);
+  });
+
+  it('leaves t1 alone (and says why) for several members or a t1 that is not a block device', () => {
+    const g = new NioGrab('/nonexistent-zuf-root', 1n, 2n);
+    const shm = openSync('/dev/shm', 'r');
+    try {
+      expect(g.t1MapFd([{ path: 'a', fd: shm, bytes: 1 }, { path: 'b', fd: shm, bytes: 1 }], CS)).toBeUndefined();
+      expect(g.reason).toMatch(/2 members/);
+      expect(g.t1MapFd([{ path: '/dev/shm/x', fd: shm, bytes: 1 }], CS)).toBeUndefined();
+      expect(g.reason).toMatch(/not a block device/);
+      expect([g.asked, g.fd]).toEqual([true, -1]);
+    } finally {
+      closeSync(shm);
+    }
+  });
+});

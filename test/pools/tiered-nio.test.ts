@@ -1,0 +1,162 @@
+// The chunk store's side of zuf NIO reads, over a real t1 file in /dev/shm: t1Blocks() names the t1
+// blocks that hold a chunk's pages (checked by reading the t1 file at those blocks), slot bytes past
+// a chunk's cached length read as zeros to the end of the page, and onRevoke runs before a slot
+// stops holding its chunk (its bytes are still the chunk's when the callback runs).
+import { closeSync, openSync, readSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryBackend } from '../../src/backends/memory.js';
+import { openTiers, type Tiers } from '../../src/pools/format.js';
+import { type TieredOptions, TieredChunkStore } from '../../src/pools/tiered-chunk-store.js';
+import { counted, MiB, type TierDirs, tierDirs } from './helpers.js';
+
+const CS = 64 * 1024;
+const PAGE = 4096;
+let d: TierDirs;
+let mem: MemoryBackend;
+const live: { tiers: Tiers; store: TieredChunkStore }[] = [];
+
+beforeEach(() => {
+  d = tierDirs();
+  mem = new MemoryBackend({ chunkSize: CS });
+});
+afterEach(async () => {
+  for (const l of live.splice(0)) {
+    await l.store.close().catch(() => undefined);
+    await l.tiers.close();
+  }
+  d.cleanup();
+});
+
+/** t1 of 8 MiB: 64 slots of 64 KiB after the 2 MiB table area and the 2 MiB journal. */
+async function open(opts: Partial<TieredOptions> = {}, t2 = false): Promise<{ store: TieredChunkStore; revoked: [number, number][] }> {
+  const tiers = await openTiers({ t1: d.t1, t1_size: 8 * MiB, ...(t2 && { t2: d.t2, t2_size: 8 * MiB }) }, { storeKey: 'mem', chunkSize: CS });
+  const store = await TieredChunkStore.open(counted(mem), tiers, { writeback: false, ...opts });
+  live.push({ tiers, store });
+  const revoked: [number, number][] = [];
+  store.onRevoke = (ino, idx) => revoked.push([ino, idx]);
+  return { store, revoked };
+}
+
+/** What the t1 device holds at block `bn` (read through the file, as the kernel would see it). */
+function t1Bytes(bn: number, len = PAGE): Buffer {
+  const fd = openSync(d.t1, 'r');
+  try {
+    const b = Buffer.alloc(len);
+    readSync(fd, b, 0, len, bn * PAGE);
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const pattern = (seed: number, len: number): Buffer => {
+  const b = Buffer.alloc(len);
+  for (let i = 0; i < len; i++) b[i] = (seed * 31 + i * 7) % 251 || 1;
+  return b;
+};
+
+describe('tiered chunk store: NIO block map', () => {
+  it('maps the pages a chunk holds, in consecutive blocks past the journal, and not the pages past its length', async () => {
+    const data = pattern(1, 10_000);
+    await mem.chunks.write(5, 2, 0, data);
+    const { store } = await open();
+    const bns = await store.t1Blocks(5, 2, 0, 16);
+    expect(bns.slice(0, 3).every((b) => b > 0)).toBe(true);
+    expect(bns.slice(3)).toEqual(new Array(13).fill(0));
+    expect(bns[1]).toBe(bns[0]! + 1);
+    expect(bns[0]! * PAGE).toBeGreaterThanOrEqual(4 * MiB); // 2 MiB table area + 2 MiB journal
+    expect(t1Bytes(bns[0]!, 3 * PAGE).subarray(0, 10_000).equals(data)).toBe(true);
+    expect(t1Bytes(bns[2]!).subarray(10_000 - 2 * PAGE).every((x) => x === 0)).toBe(true);
+    // the same chunk asked from page 1: the same blocks
+    expect(await store.t1Blocks(5, 2, 1, 2)).toEqual(bns.slice(1, 3));
+    expect(store.stats().storeReads).toBe(1);
+  });
+
+  it('answers 0 for a hole (a chunk the store does not have)', async () => {
+    const { store } = await open();
+    expect(await store.t1Blocks(9, 0, 0, 4)).toEqual([0, 0, 0, 0]);
+  });
+
+  it('a reused slot shows zeros past the new chunk length to the end of its page, never the old chunk', async () => {
+    for (let i = 0; i < 70; i++) await mem.chunks.write(1, i, 0, Buffer.alloc(CS, 0xff));
+    await mem.chunks.write(2, 0, 0, pattern(2, 100));
+    const { store } = await open();
+    for (let i = 0; i < 70; i++) await store.read(1, i, 0, 1); // t1 full of 0xff, 6 evicted
+    const [bn] = await store.t1Blocks(2, 0, 0, 1);
+    const page = t1Bytes(bn!);
+    expect(page.subarray(0, 100).equals(pattern(2, 100))).toBe(true);
+    expect(page.subarray(100).every((x) => x === 0)).toBe(true);
+  });
+
+  it('a write past the cached length zeroes the rest of its last page (the slot held another chunk)', async () => {
+    for (let i = 0; i < 70; i++) await mem.chunks.write(1, i, 0, Buffer.alloc(CS, 0xff));
+    await mem.chunks.write(3, 0, 0, pattern(3, 100));
+    const { store } = await open();
+    for (let i = 0; i < 70; i++) await store.read(1, i, 0, 1);
+    await store.t1Blocks(3, 0, 0, 1); // resident: the write goes into its slot in place
+    await store.write(3, 0, PAGE, Buffer.from('abc'));
+    const bns = await store.t1Blocks(3, 0, 0, 3);
+    expect(bns[2]).toBe(0);
+    const two = t1Bytes(bns[0]!, 2 * PAGE);
+    expect(two.subarray(0, 100).equals(pattern(3, 100))).toBe(true);
+    expect(two.subarray(100, PAGE).every((x) => x === 0)).toBe(true);
+    expect(two.subarray(PAGE, PAGE + 3).toString()).toBe('abc');
+    expect(two.subarray(PAGE + 3).every((x) => x === 0)).toBe(true);
+  });
+
+  it('truncate-shrink zeroes the cut bytes in place (no revocation), truncate to 0 and remove revoke', async () => {
+    await mem.chunks.write(4, 0, 0, pattern(4, 3 * PAGE));
+    await mem.chunks.write(4, 1, 0, pattern(5, PAGE));
+    const { store, revoked } = await open();
+    const bns = await store.t1Blocks(4, 0, 0, 3);
+    await store.t1Blocks(4, 1, 0, 1);
+    await store.truncate(4, 0, 100);
+    expect(revoked).toEqual([]);
+    expect(t1Bytes(bns[0]!, 3 * PAGE).subarray(100).every((x) => x === 0)).toBe(true);
+    expect(await store.t1Blocks(4, 0, 0, 3)).toEqual([bns[0], 0, 0]);
+    await store.truncate(4, 0, 0);
+    expect(revoked).toEqual([[4, 0]]);
+    await store.remove(4, 1);
+    expect(revoked).toEqual([[4, 0], [4, 1]]);
+  });
+
+  it('eviction revokes before the slot is reused (with and without a spill to t2)', async () => {
+    for (const t2 of [false, true]) {
+      for (let i = 0; i < 80; i++) await mem.chunks.write(10, i, 0, pattern(i, CS));
+      const { store, revoked } = await open({}, t2);
+      const blocks = new Map<number, number>();
+      const intact: boolean[] = [];
+      store.onRevoke = (ino, idx) => {
+        revoked.push([ino, idx]);
+        // the kernel may still be copying from the slot: it must hold this chunk's bytes still
+        intact.push(t1Bytes(blocks.get(idx)!, PAGE).equals(pattern(idx, PAGE)));
+      };
+      for (let i = 0; i < 80; i++) blocks.set(i, (await store.t1Blocks(10, i, 0, 1))[0]!);
+      expect(revoked.length).toBe(80 - 64);
+      expect(revoked.every(([ino]) => ino === 10)).toBe(true);
+      expect(intact.every(Boolean)).toBe(true);
+      expect(store.stats().t1.evictions).toBe(16);
+      await store.close();
+      live.pop()!.tiers.close();
+      d.cleanup();
+      d = tierDirs();
+    }
+  });
+
+  it('invalidate (a peer changed the file) revokes clean and rebased dirty chunks, and the rebase keeps zeros past its length', async () => {
+    await mem.chunks.write(6, 0, 0, pattern(6, 2 * PAGE));
+    await mem.chunks.write(6, 1, 0, pattern(7, 2 * PAGE));
+    const { store, revoked } = await open({ writeback: true, flushDelayMs: 60_000 });
+    await store.t1Blocks(6, 0, 0, 2);
+    await store.write(6, 1, 0, Buffer.from('mine'));
+    const [bn1] = await store.t1Blocks(6, 1, 0, 1);
+    await mem.chunks.truncate(6, 1, 10); // the peer shortened chunk 1
+    await store.invalidate(6);
+    expect(revoked.sort()).toEqual([[6, 0], [6, 1]]);
+    const page = t1Bytes(bn1!, 2 * PAGE);
+    expect(page.subarray(0, 4).toString()).toBe('mine');
+    expect(page.subarray(4, 10).equals(pattern(7, 10).subarray(4))).toBe(true);
+    expect(page.subarray(10).every((x) => x === 0)).toBe(true);
+    expect(await store.t1Blocks(6, 1, 0, 2)).toEqual([bn1, 0]);
+  });
+});
