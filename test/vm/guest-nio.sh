@@ -237,11 +237,11 @@ t e-readers-data-or-eio sh -c "[ \$(cat /tmp/kr.1.rc) = 0 ] && [ \$(cat /tmp/kr.
 PK=$(timeout 60 "$PROBE" pread-check $M/k /tmp/k 4096 64 0 2>&1); echo "  read after the kill: rc $? $PK"
 t e-read-after-kill-data-or-eio sh -c "timeout 60 $PROBE pread-check $M/k /tmp/k 4096 64 0 > /dev/null"
 t e-umount timeout 60 umount $M
+echo "---- /sys/fs/zuf/stats (end) ----"; grep -vE '^op ' /sys/fs/zuf/stats | tr '\n' ' '; echo
 t e-umount-zuf-root timeout 60 umount /sys/fs/zuf
 t e-pmem0-released sh -c "! python3 /tmp/busy.py $PMEM && mkfs.ext4 -q -F -b 4096 $PMEM && mount -o dax $PMEM /mnt/p && umount /mnt/p"
 
 [ -f /tmp/redis.pid ] && kill "$(cat /tmp/redis.pid)" 2>/dev/null
-echo "---- /sys/fs/zuf/stats (end) ----"; cat /sys/fs/zuf/stats 2>/dev/null | grep -vE '^op .* 0 0$' | head -40
 echo "---- zusd (serve) log: tiers, pmem, NIO ----"; grep -iE 'tier|pmem|t1|nio|grab|unmap|mounted|refused|error' $SLOG | cut -c1-240 | tail -25
 echo "SUMMARY nio: $PASS passed, $FAIL failed${FAILED:+ (failed:$FAILED)}"
 [ $FAIL = 0 ]
