@@ -63,7 +63,7 @@ say "fuse mounted: $(grep ' /mnt/fuse ' /proc/mounts)"
 zuf_stats() {
   awk '$1=="op"{rt+=$3} $1=="bytes_to_server"{bt=$2} $1=="bytes_from_server"{bf=$2} $1=="bytes_from_t1"{b1=$2}
        $1=="cross_cpu"{cc=$2} $1=="channel_waits"{cw=$2} $1=="nio_pages_hit"{nh=$2} $1=="nio_gets"{ng=$2}
-       END{printf "[%d,%d,%d,%d,%d,%d,%d,%d]", rt, bt, bf, b1, cc, cw, nh, ng}' /sys/fs/zuf/stats
+       END{printf "[%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f]", rt, bt, bf, b1, cc, cw, nh, ng}' /sys/fs/zuf/stats
 }
 # FUSE requests served on MOUNTPOINT so far, per op (zusd control sockets, as `zufs status --json`)
 srv_ops() {

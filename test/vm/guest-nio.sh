@@ -28,7 +28,7 @@ alive() { [ -e /proc/$1 ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null;
 
 # ---- counters ----
 # snap FILE: /sys/fs/zuf/stats as "name value" lines, plus "rt" = the sum of the per-op round trips
-snap() { awk '$1 == "op" { rt += $3; next } NF == 2 { print $1, $2 } END { print "rt", rt + 0 }' /sys/fs/zuf/stats > "$1"; }
+snap() { awk '$1 == "op" { rt += $3; next } NF == 2 { print $1, $2 } END { printf "rt %.0f\n", rt }' /sys/fs/zuf/stats > "$1"; }
 val() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$2"; }
 dlt() { echo $(( $(val "$1" "$3") - $(val "$1" "$2") )); }   # dlt NAME BEFORE AFTER
 # pv KEY "OUTPUT": a value from zuf-probe pread-check's "key value key value ..." line
