@@ -4,13 +4,20 @@
 #   zuf   zufs-redis through `zufs serve` + mount(8), tiers t1 = /dev/pmem0 (NIO reads)
 #   fuse  the same server code and store over FUSE (`zufs mount --transport fuse`), t1 = a
 #         /dev/shm file of the pmem0 size (pmem0 is held exclusively by the zuf mount)
-#   ext4  ext4 -o dax on /dev/pmem0, made after the zuf rounds (mkfs over the zuf t1)
+#   ext4  ext4 -o dax: on /dev/pmem1 (a second range of the same emulated pmem, run-nio.sh's
+#         default) in the same rounds as zuf and fuse; or, with EXT4_SAME_DEV=1 (one range), on
+#         /dev/pmem0 itself, made after the zuf rounds (mkfs over the zuf t1)
 # Workloads (bench/vm/nioread.c, pinned to CPU 0): rand4k (4 KiB random pread, fixed sequence) and
 # seq1m (1 MiB sequential pread) of a FILEMIB file that was read once after being written.
-# Phase A: ROUNDS rounds of zuf and fuse, order alternating; phase B: ROUNDS rounds of ext4 and
-# fuse (fuse again as a drift check). One "BENCH {...}" JSON line per run, with counter deltas.
+# With pmem1: phase A, ROUNDS rounds of zuf, fuse and ext4, order rotating. With EXT4_SAME_DEV=1:
+# phase A = zuf and fuse, phase B = ext4 and fuse (fuse again as a drift check between the phases).
+# One "BENCH {...}" JSON line per run, with counter deltas.
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# bash reads a script as it runs it: run a private copy, so an edit of the tree cannot change it mid-run
+if [ -z "${NIO_SNAPSHOT:-}" ]; then
+  export NIO_SNAPSHOT=1 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+  cp "$0" /tmp/guest-nio-bench.sh && exec bash /tmp/guest-nio-bench.sh "$@"
+fi
 . "$ROOT/test/vm/guest-lib.sh"
 B=$ROOT/bench/vm/.build-nio
 PROGRESS=$B/guest.log
@@ -18,7 +25,7 @@ CLI=$B/zufs-cli.js; NIOREAD=$B/nioread
 ROUNDS=${ROUNDS:-5}; SECS=${SECS:-1}; FILEMIB=${FILEMIB:-32}
 PMEM=/dev/pmem0; PY=/usr/bin/python3
 say() { echo "# $(cut -d' ' -f1 /proc/uptime)s $*"; note "nio-bench: $*"; }
-say "guest $(uname -r), cpus $(nproc), pmem0 $(( $(cat /sys/block/pmem0/size) / 2048 )) MiB dax=$(cat /sys/block/pmem0/queue/dax)"
+say "guest $(uname -r), cpus $(nproc), $(for d in /sys/block/pmem*; do echo "${d##*/} $(( $(cat $d/size) / 2048 )) MiB dax=$(cat $d/queue/dax)"; done | paste -sd, -)"
 mkdir -p /mnt/zuf /mnt/fuse /mnt/ext4 /tmp/cfg
 
 # ---- redis + the two servers ----
@@ -102,24 +109,32 @@ run() {
   [ -s /tmp/nr.err ] && note "nioread $t $w: $(cat /tmp/nr.err)"
   echo "BENCH {\"phase\":\"$ph\",\"round\":$r,\"target\":\"$t\",\"workload\":\"$w\",\"rc\":$rc,\"load\":[${out:-null}],\"zuf_before\":$zb,\"zuf_after\":$za,\"fuse_before\":${fb:-null},\"fuse_after\":${fa:-null},\"stderr\":\"$(tr -d '"\\' < /tmp/nr.err | tr '\n' ' ')\"}"
 }
-phase() {  # phase NAME T1 T2: a warm-up run each (round 0), then ROUNDS rounds, target order alternating
-  local ph=$1 a=$2 b=$3 r
-  for t in $a $b; do for w in rand4k seq1m; do S=$SECS; SECS=0.3; run $ph 0 $t $w; SECS=$S; done; done
+phase() {  # phase NAME TARGET...: a warm-up run each (round 0), then ROUNDS rounds, target order rotating
+  local ph=$1 r k n; shift; local ts=("$@"); n=${#ts[@]}
+  for t in "${ts[@]}"; do for w in rand4k seq1m; do S=$SECS; SECS=0.3; run $ph 0 $t $w; SECS=$S; done; done
   for r in $(seq 1 "$ROUNDS"); do
     say "phase $ph round $r"
-    if [ $((r % 2)) = 1 ]; then set -- $a $b; else set -- $b $a; fi
-    for t in "$@"; do for w in rand4k seq1m; do run $ph $r $t $w; done; done
+    for k in $(seq 0 $((n - 1))); do t=${ts[$(( (r + k) % n ))]}; for w in rand4k seq1m; do run $ph $r $t $w; done; done
   done
 }
-phase A zuf fuse
+ext4_up() {  # ext4_up DEV: ext4 -o dax on DEV at /mnt/ext4 with the fixture
+  mkfs.ext4 -q -F -b 4096 $1 && mount -o dax $1 /mnt/ext4 || echo "BENCH-ERROR ext4 -o dax on $1"
+  say "ext4 mounted: $(grep ' /mnt/ext4 ' /proc/mounts)"
+  fixture ext4
+}
+if [ "${EXT4_SAME_DEV:-0}" != 1 ] && [ -b /dev/pmem1 ]; then
+  ext4_up /dev/pmem1
+  phase A zuf fuse ext4
+else
+  phase A zuf fuse
+fi
 say "zuf stats after phase A: $(grep -E '^(nio_|bytes_from|cross_cpu)' /sys/fs/zuf/stats | tr '\n' ' ')"
 
-# ---- ext4 -o dax on the same pmem0, once zuf let it go ----
 umount /mnt/zuf || echo "BENCH-ERROR umount zuf"
-mkfs.ext4 -q -F -b 4096 $PMEM && mount -o dax $PMEM /mnt/ext4 || echo "BENCH-ERROR ext4 -o dax on $PMEM"
-say "ext4 mounted: $(grep ' /mnt/ext4 ' /proc/mounts)"
-fixture ext4
-phase B ext4 fuse
+if ! mountpoint -q /mnt/ext4; then   # EXT4_SAME_DEV=1: ext4 -o dax on pmem0, once zuf let it go
+  ext4_up $PMEM
+  phase B ext4 fuse
+fi
 
 umount /mnt/ext4
 umount /mnt/fuse; kill -TERM $FUSE_PID 2>/dev/null; wait $FUSE_PID 2>/dev/null
