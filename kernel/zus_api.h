@@ -39,6 +39,11 @@
  *     the kernel keeps the answer as a per-inode block map (a lease, not a pin: PUT_MULTY stays
  *     reserved) until the server revokes it with ZU_IOC_UNMAP. Kernel features add
  *     ZUFS_FEATURE_T1 | ZUFS_FEATURE_NIO. Writes still go through ZUFS_OP_WRITE.
+ *     ZUFS_OP_SYNC flag ZUFS_SF_CLOSE: a file written since its last such sync is being closed
+ *     (close-to-open for other gateways); a server that ignores it only loses that guarantee.
+ *     zus_inode.i_dir.names_gen (was padding, zero): the server bumps it when another gateway
+ *     changed a name in the directory; the kernel's dentries of that directory carry the value
+ *     they were looked up under and are looked up again once it moved (d_revalidate).
  */
 #ifndef _LINUX_ZUS_API_H
 #define _LINUX_ZUS_API_H
@@ -144,7 +149,9 @@ struct zus_inode {
 		struct {
 			__le64 dir_root;
 			__le64 parent;
-			__le64 __pad[2];
+			__le64 names_gen;	/* ++ by the server when another gateway
+						 * changed a name in this directory */
+			__le64 __pad;
 		} i_dir;
 	};
 };
@@ -581,6 +588,7 @@ struct zufs_ioc_attr {
 /* ZUFS_OP_SYNC; length == ~0 on the root inode means the whole super block (syncfs) */
 #define ZUFS_SF_DATASYNC	(1 << 0)
 #define ZUFS_SF_DONTNEED	(1 << 1)
+#define ZUFS_SF_CLOSE		(1 << 2)	/* a close after writes: bytes reach the store */
 struct zufs_ioc_sync {
 	struct zufs_ioc_hdr hdr;
 	__u64	zus_ii;

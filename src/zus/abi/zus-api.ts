@@ -152,6 +152,7 @@ export const ZUFS_ATTR_CTIME = 1 << 6;
 
 export const ZUFS_SF_DATASYNC = 1 << 0;
 export const ZUFS_SF_DONTNEED = 1 << 1;
+export const ZUFS_SF_CLOSE = 1 << 2;
 export const ZUFS_IOC_KF_CAP_ADMIN = 1 << 0;
 export const ZUFS_XF_CREATE = 1 << 0;
 export const ZUFS_XF_REPLACE = 1 << 1;
@@ -173,7 +174,7 @@ export const zus_inode = {
   fields: {
     i_flags: 0, i_mode: 2, i_nlink: 4, i_size: 8, i_on_disk: 16, i_blocks: 32, i_mtime: 40, i_ctime: 48, i_atime: 56,
     i_ino: 64, i_uid: 72, i_gid: 76, i_xattr: 80, i_generation: 88, i_rdev: 96, i_symlink: 96, i_sym_dpp: 96,
-    'i_dir.dir_root': 96, 'i_dir.parent': 104,
+    'i_dir.dir_root': 96, 'i_dir.parent': 104, 'i_dir.names_gen': 112,
   },
 } as const satisfies Layout;
 
@@ -317,7 +318,7 @@ export const CONSTANTS: Readonly<Record<string, number | bigint>> = {
   ZUFS_OP_PUT_MULTY, ZUFS_OP_NOOP, ZUFS_OP_PUT_BLOCK, ZUFS_OP_IOM_DONE, ZUFS_OP_MAX_OPT, ZI_TMPFILE, ZI_LOOKUP_RACE,
   ZUFS_DF_DIR, ZUFS_RW_WRITE, ZUFS_RW_MMAP, ZUFS_RW_RAND, ZUFS_RW_APPEND, ZUFS_RW_DIRECT, ZUFS_RW_DSYNC, ZUFS_RW_SYNC,
   ZUFS_RW_NOWAIT, ZUFS_RET_NEW, ZUFS_RET_PUT_NOW, ZUFS_ATTR_MODE, ZUFS_ATTR_UID, ZUFS_ATTR_GID, ZUFS_ATTR_SIZE,
-  ZUFS_ATTR_ATIME, ZUFS_ATTR_MTIME, ZUFS_ATTR_CTIME, ZUFS_SF_DATASYNC, ZUFS_SF_DONTNEED, ZUFS_IOC_KF_CAP_ADMIN,
+  ZUFS_ATTR_ATIME, ZUFS_ATTR_MTIME, ZUFS_ATTR_CTIME, ZUFS_SF_DATASYNC, ZUFS_SF_DONTNEED, ZUFS_SF_CLOSE, ZUFS_IOC_KF_CAP_ADMIN,
   ZUFS_XF_CREATE, ZUFS_XF_REPLACE, ZUFS_XF_REMOVE, ZU_IOC_REGISTER_FS, ZU_IOC_MOUNT, ZU_IOC_NUMA_MAP, ZU_IOC_GRAB_PMEM,
   ZU_IOC_INIT_THREAD, ZU_IOC_ZT_INIT, ZU_IOC_BREAK_ALL, ZU_IOC_ALLOC_POOL, ZU_IOC_ALLOC_BUFFER, ZU_IOC_WAIT_OPT,
   ZU_IOC_IOMAP_EXEC, ZU_IOC_ASYNC_DONE, ZU_IOC_UNMAP,
