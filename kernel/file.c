@@ -20,10 +20,30 @@ static int zuf_file_open(struct inode *inode, struct file *file)
 	return err;
 }
 
-/* close: what a shared mapping dirtied reaches the server (close-to-open) */
+/*
+ * close: what a shared mapping dirtied reaches the server, and a file written since the last
+ * close is synced with ZUFS_SF_CLOSE, so another gateway that opens it next sees the bytes
+ * (close-to-open; a write-back server uploads them).
+ */
 static int zuf_flush(struct file *file, fl_owner_t id)
 {
-	return filemap_write_and_wait(file->f_mapping);
+	struct inode *inode = file_inode(file);
+	struct zufs_ioc_sync ioc = {};
+	int err;
+
+	err = filemap_write_and_wait(file->f_mapping);
+	if (err || !(file->f_mode & FMODE_WRITE))
+		return err;
+	if (!test_and_clear_bit(ZUF_I_WRITTEN, &ZUII(inode)->state))
+		return 0;
+	zuf_hdr_init(&ioc.hdr, ZUFS_OP_SYNC, sizeof(ioc), sizeof(ioc));
+	ioc.zus_ii = ZUII(inode)->zus_ii;
+	ioc.length = ~0ULL;
+	ioc.flags = ZUFS_SF_CLOSE;
+	err = zufc_dispatch(SBI(inode->i_sb), &ioc.hdr, sizeof(ioc));
+	if (err)
+		set_bit(ZUF_I_WRITTEN, &ZUII(inode)->state);	/* the next close tries again */
+	return err;
 }
 
 static int zuf_fsync(struct file *file, loff_t start, loff_t end, int datasync)

@@ -11,9 +11,42 @@
 
 #include "zuf.h"
 
+/*
+ * Dentries carry the names_gen of their directory when they were looked up (d_time): the
+ * server bumps it when another gateway changed a name there, and only then do they cost a
+ * LOOKUP again. Names this kernel changed itself are right in the dcache already.
+ */
+static u64 _names_gen(struct inode *dir)
+{
+	struct zus_inode *zi = dir ? READ_ONCE(ZUII(dir)->zi) : NULL;
+
+	return zi ? le64_to_cpu(READ_ONCE(zi->i_dir.names_gen)) : 0;
+}
+
+static int zuf_d_revalidate(struct dentry *dentry, unsigned int flags)
+{
+	struct dentry *parent;
+	int valid;
+
+	if (flags & LOOKUP_RCU) {
+		parent = READ_ONCE(dentry->d_parent);
+		return READ_ONCE(dentry->d_time) == _names_gen(d_inode_rcu(parent)) ? 1 : -ECHILD;
+	}
+	parent = dget_parent(dentry);
+	valid = dentry->d_time == _names_gen(d_inode(parent));
+	dput(parent);
+	return valid;
+}
+
+const struct dentry_operations zuf_dentry_operations = {
+	.d_revalidate	= zuf_d_revalidate,
+};
+
 static struct dentry *zuf_lookup(struct inode *dir, struct dentry *dentry, unsigned int flags)
 {
 	struct zufs_ioc_lookup *ioc;
+	u64 gen = _names_gen(dir);	/* before asking: a change after it is seen next time */
+	struct dentry *alias;
 	struct inode *inode;
 	int err, tries = 0;
 
@@ -36,7 +69,11 @@ again:
 	if (inode == ERR_PTR(-EAGAIN) && ++tries < 3)
 		goto again;	/* raced with the eviction of the previous instance */
 	kfree(ioc);
-	return d_splice_alias(inode, dentry);
+	dentry->d_time = gen;
+	alias = d_splice_alias(inode, dentry);
+	if (!IS_ERR_OR_NULL(alias))
+		alias->d_time = gen;
+	return alias;
 }
 
 static int _new_inode(struct inode *dir, struct dentry *dentry, umode_t mode, dev_t rdev,
@@ -128,6 +165,7 @@ static int zuf_mknod(struct user_namespace *mnt_userns, struct inode *dir, struc
 	err = _new_inode(dir, dentry, mode, rdev, NULL, &inode);
 	if (err)
 		return err;
+	dentry->d_time = _names_gen(dir);
 	d_instantiate(dentry, inode);
 	return 0;
 }
@@ -153,6 +191,7 @@ static int zuf_symlink(struct user_namespace *mnt_userns, struct inode *dir,
 	err = _new_inode(dir, dentry, S_IFLNK | 0777, 0, symname, &inode);
 	if (err)
 		return err;
+	dentry->d_time = _names_gen(dir);
 	d_instantiate(dentry, inode);
 	return 0;
 }
@@ -190,6 +229,7 @@ static int zuf_link(struct dentry *old_dentry, struct inode *dir, struct dentry 
 	if (err)
 		return err;
 	ihold(inode);
+	dentry->d_time = _names_gen(dir);
 	d_instantiate(dentry, inode);
 	return 0;
 }

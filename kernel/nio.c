@@ -16,6 +16,8 @@
 #include "zuf.h"
 
 #define ZUF_NIO_MAX_PAGES	256	/* pages asked per GET_MULTY: 1 MiB */
+#define ZUF_NIO_MIN_PAGES	16	/* ... and at least 64 KiB (up to EOF): a cold small read
+					 * maps its neighbours in the same round trip */
 
 static struct zuf_t1 *_t1(struct inode *inode)
 {
@@ -101,8 +103,8 @@ static long _nio_get(struct inode *inode, pgoff_t index, unsigned long want)
 	for (i = 0; i < n; i++) {
 		u64 w = words[i];
 
-		if (w && (ZUFS_IOM_TYPE(w) != IOM_T1_READ || !ZUFS_IOM_VAL(w) ||
-			  ZUFS_IOM_VAL(w) >= t1->nblocks))
+		if (w && (ZUFS_IOM_TYPE(w) != IOM_T1_READ || ZUFS_IOM_VAL(w) < t1->data_first ||
+			  ZUFS_IOM_VAL(w) >= t1->data_end))
 			goto bad;
 	}
 
@@ -179,6 +181,15 @@ again:
 	return done;
 }
 
+/* pages to ask for from @pos: the read's, at least ZUF_NIO_MIN_PAGES, never past EOF */
+static unsigned long _nio_want(loff_t pos, size_t count, loff_t size)
+{
+	unsigned long read = DIV_ROUND_UP((pos & ~PAGE_MASK) + count, PAGE_SIZE);
+	unsigned long to_eof = DIV_ROUND_UP(size, PAGE_SIZE) - (pos >> PAGE_SHIFT);
+
+	return max(read, min_t(unsigned long, ZUF_NIO_MIN_PAGES, to_eof));
+}
+
 /* reads [pos, pos + count) into @ii, from t1 where the server maps it */
 ssize_t zuf_nio_read(struct inode *inode, loff_t pos, struct iov_iter *ii)
 {
@@ -201,8 +212,7 @@ ssize_t zuf_nio_read(struct inode *inode, loff_t pos, struct iov_iter *ii)
 			done += ret;
 			continue;
 		}
-		unmapped = _nio_get(inode, pos >> PAGE_SHIFT,
-				    DIV_ROUND_UP((pos & ~PAGE_MASK) + count, PAGE_SIZE));
+		unmapped = _nio_get(inode, pos >> PAGE_SHIFT, _nio_want(pos, count, size));
 		if (unmapped < 0) {
 			ret = unmapped;
 			break;

@@ -136,6 +136,8 @@ ssize_t zuf_rw_write(struct inode *inode, loff_t pos, struct iov_iter *ii, u64 r
 			break;
 		}
 	}
+	if (done)	/* the next close tells the server (zuf_flush) */
+		set_bit(ZUF_I_WRITTEN, &ZUII(inode)->state);
 	return done ? done : err;
 }
 

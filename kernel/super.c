@@ -36,6 +36,7 @@ static struct inode *zuf_alloc_inode(struct super_block *sb)
 	zii->_zi = 0;
 	zii->pc_mtime = 0;
 	zii->pc_size = 0;
+	zii->state = 0;
 	zii->nio_seq = 0;
 	zii->nio_listed = false;
 	return &zii->vfs_inode;
@@ -223,6 +224,7 @@ static int zuf_fill_super(struct super_block *sb, struct fs_context *fc)
 	sb->s_blocksize = PAGE_SIZE;
 	sb->s_blocksize_bits = PAGE_SHIFT;
 	sb->s_op = &zuf_sops;
+	sb->s_d_op = &zuf_dentry_operations;
 	sb->s_xattr = zuf_xattr_handlers;
 	sb->s_flags |= SB_NOSEC | SB_POSIXACL;
 

@@ -5,6 +5,7 @@
  * dax_direct_access and keeps it until both the super block and the server's mapping are gone.
  * The server maps the same pages through its special file, so kernel and server address one
  * memory: what the server fills, the kernel copies to readers (nio.c) with no copy in between.
+ * The device must be member 0 of a t1 set that `zufs format` made (struct zufs_dev_table).
  */
 #include <linux/blkdev.h>
 #include <linux/dax.h>
@@ -80,6 +81,40 @@ put_bdev:
 	return err;
 }
 
+/*
+ * The device must carry the table `zufs format` wrote, as member 0 of a t1 set: GET_MULTY may
+ * then name only blocks of its data area, never the table or the journal. (The CRC is the
+ * server's to check: the kernel would need libcrc32c for it.)
+ */
+static int _t1_check_table(struct zuf_t1 *t1)
+{
+	const struct zufs_dev_table *dt = t1->kaddr;
+	u64 blocks = le64_to_cpu(dt->members[0].blocks);
+	u64 first = (ZUFS_DT_DATA_OFFSET >> ZUFS_DT_BLOCK_SHIFT) + le64_to_cpu(dt->journal_blocks);
+
+	BUILD_BUG_ON(sizeof(*dt) != ZUFS_DT_SIZE || PAGE_SHIFT != ZUFS_DT_BLOCK_SHIFT);
+	if (le32_to_cpu(dt->magic) != ZUFS_DT_MAGIC || le32_to_cpu(dt->size) != ZUFS_DT_SIZE ||
+	    le16_to_cpu(dt->version_major) != ZUFS_DT_VERSION_MAJOR ||
+	    le16_to_cpu(dt->block_shift) != ZUFS_DT_BLOCK_SHIFT) {
+		zuf_warn("t1: no zufs device table on the device (run zufs format)\n");
+		return -EMEDIUMTYPE;
+	}
+	if (le16_to_cpu(dt->dev_index) != 0 || !le16_to_cpu(dt->t1_count) ||
+	    dt->members[0].role != ZUFS_DEV_ROLE_T1 ||
+	    memcmp(dt->dev_uuid, dt->members[0].uuid, sizeof(dt->dev_uuid))) {
+		zuf_warn("t1: the device is not t1 member 0 of its tier set\n");
+		return -EINVAL;
+	}
+	if (blocks > t1->nblocks || first >= blocks) {
+		zuf_warn("t1: the table gives %llu blocks (data from %llu), the device has %llu\n",
+			 blocks, first, t1->nblocks);
+		return -EINVAL;
+	}
+	t1->data_first = first;
+	t1->data_end = blocks;
+	return 0;
+}
+
 /* ZU_IOC_GRAB_PMEM: this special file becomes t1 of a super block */
 int zuf_t1_grab(struct zuf_special_file *zsf, struct zufs_ioc_pmem __user *arg)
 {
@@ -101,6 +136,11 @@ int zuf_t1_grab(struct zuf_special_file *zsf, struct zufs_ioc_pmem __user *arg)
 	err = _t1_open(t1, zp.fd);
 	if (err) {
 		kfree(t1);
+		return err;
+	}
+	err = _t1_check_table(t1);
+	if (err) {
+		zuf_t1_put(t1);
 		return err;
 	}
 	err = zuf_sb_install_t1(zp.sb_id, zp.sb_key, t1);	/* takes the super block's ref */

@@ -52,7 +52,9 @@ struct zuf_t1 {
 	struct dax_device	*dax;
 	void			*kaddr;		/* the whole device, immutable */
 	unsigned long		pfn;		/* of block 0 */
-	u64			nblocks;	/* 4 KiB blocks */
+	u64			nblocks;	/* 4 KiB blocks of the device */
+	u64			data_first;	/* blocks a GET_MULTY may name: after the table */
+	u64			data_end;	/* and the journal, inside the member's size */
 	struct mutex		unmap_lock;
 	struct xarray		inodes;		/* unmap_lock */
 };
@@ -157,12 +159,16 @@ struct zuf_inode_info {
 	zu_dpp_t		_zi;
 	u64			pc_mtime;	/* mmap.c: the version the page cache holds */
 	u64			pc_size;
+	unsigned long		state;		/* ZUF_I_* bits */
 	/* nio.c: t1 block of each mapped page, revoked by the server (ZU_IOC_UNMAP) */
 	struct rw_semaphore	nio_sem;	/* readers copy under it; revocation takes it */
 	struct xarray		nio_blocks;	/* page index -> xa_mk_value(block) */
 	unsigned long		nio_seq;	/* nio_sem: ++ per revocation */
 	bool			nio_listed;	/* in t1->inodes */
 };
+
+/* zuf_inode_info.state */
+#define ZUF_I_WRITTEN	0	/* written since the last close told the server (ZUFS_SF_CLOSE) */
 
 static inline struct zuf_inode_info *ZUII(struct inode *inode)
 {
@@ -217,7 +223,9 @@ void zuf_t1_put(struct zuf_t1 *t1);
 /* nio.c */
 static inline bool zuf_nio_on(struct inode *inode)
 {
-	return READ_ONCE(SBI(inode->i_sb)->t1) && S_ISREG(inode->i_mode);
+	struct zuf_sb_info *sbi = SBI(inode->i_sb);
+
+	return READ_ONCE(sbi->t1) && (sbi->fs_caps & ZUFS_FSC_NIO_READS) && S_ISREG(inode->i_mode);
 }
 ssize_t zuf_nio_read(struct inode *inode, loff_t pos, struct iov_iter *ii);
 void zuf_nio_forget(struct inode *inode, pgoff_t first);
@@ -243,6 +251,7 @@ extern const struct inode_operations zuf_special_inode_operations;
 
 /* namei.c */
 extern const struct inode_operations zuf_dir_inode_operations;
+extern const struct dentry_operations zuf_dentry_operations;
 
 /* dir.c */
 extern const struct file_operations zuf_dir_operations;

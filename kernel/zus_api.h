@@ -39,6 +39,12 @@
  *     the kernel keeps the answer as a per-inode block map (a lease, not a pin: PUT_MULTY stays
  *     reserved) until the server revokes it with ZU_IOC_UNMAP. Kernel features add
  *     ZUFS_FEATURE_T1 | ZUFS_FEATURE_NIO. Writes still go through ZUFS_OP_WRITE.
+ *     ZUFS_OP_SYNC flag ZUFS_SF_CLOSE: a file written since its last such sync is being closed
+ *     (close-to-open for other gateways); a server that ignores it only loses that guarantee.
+ *     zus_inode.i_dir.names_gen (was padding, zero): the server bumps it when another gateway
+ *     changed a name in the directory; the kernel's dentries of that directory carry the value
+ *     they were looked up under and are looked up again once it moved (d_revalidate).
+ *     The device table of tier members (struct zufs_dev_table), so far only in src/pools.
  */
 #ifndef _LINUX_ZUS_API_H
 #define _LINUX_ZUS_API_H
@@ -110,6 +116,55 @@ typedef __u64 zu_dpp_t;
 #define zu_dpp_t_bn(dpp)	((dpp) >> 3)
 #define zu_enc_dpp_t_bn(bn, pool) (((__u64)(bn) << 3) | ((pool) & ZUFS_DPP_POOL_MASK))
 
+/*
+ * ~~~~ the device table: ZUFS_DT_SIZE bytes at offset 0 of every tier member ~~~~
+ * Written by `zufs format` (src/pools/device-table.ts, which documents every field); the kernel
+ * reads it from a grabbed t1 device and refuses one that is not member 0 of a t1 set. Data starts
+ * at ZUFS_DT_DATA_OFFSET; member 0's first journal_blocks of data are the write-back journal.
+ */
+#define ZUFS_DT_MAGIC		0x5446535a	/* "ZSFT" on disk */
+#define ZUFS_DT_VERSION_MAJOR	1
+#define ZUFS_DT_SIZE		4096
+#define ZUFS_DT_BLOCK_SHIFT	12
+#define ZUFS_DT_MAX_MEMBERS	64
+#define ZUFS_DT_DATA_OFFSET	(2 * 1024 * 1024)
+#define ZUFS_DEV_ROLE_T1	1
+#define ZUFS_DEV_ROLE_T2	2
+#define ZUFS_DEV_NUMA_NONE	0xff
+
+struct zufs_dev_member {
+	__u8	uuid[16];
+	__le64	blocks;			/* 4 KiB blocks, a multiple of 512 (2 MiB) */
+	__u8	role;			/* ZUFS_DEV_ROLE_* */
+	__u8	numa;			/* NUMA node or ZUFS_DEV_NUMA_NONE */
+	__le16	flags;
+	__le32	reserved;
+};
+
+struct zufs_dev_table {
+	__le32	magic;
+	__le16	version_major;
+	__le16	version_minor;
+	__le32	crc;			/* CRC32C of the table with this field read as 0 */
+	__le32	size;			/* ZUFS_DT_SIZE */
+	__u8	volume_uuid[16];
+	__u8	dev_uuid[16];		/* == members[dev_index].uuid */
+	__le64	flags;
+	__le64	t1_blocks;
+	__le64	t2_blocks;
+	__le16	dev_index;
+	__le16	t1_count;		/* members[0 .. t1_count) are t1 */
+	__le16	t2_count;
+	__le16	block_shift;		/* ZUFS_DT_BLOCK_SHIFT */
+	__le64	ctime_ns;
+	__le64	journal_blocks;
+	__u8	store_id[16];
+	__u8	reserved1[16];
+	struct zufs_dev_member members[ZUFS_DT_MAX_MEMBERS];
+	char	label[64];
+	__u8	reserved2[1856];
+};
+
 /* ~~~~ struct zus_inode: 128 bytes, shared live between kernel and server ~~~~ */
 #define ZUFS_INODE_SIZE		128
 #define ZUFS_S_IMMUTABLE	04000	/* i_flags */
@@ -144,7 +199,9 @@ struct zus_inode {
 		struct {
 			__le64 dir_root;
 			__le64 parent;
-			__le64 __pad[2];
+			__le64 names_gen;	/* ++ by the server when another gateway
+						 * changed a name in this directory */
+			__le64 __pad;
 		} i_dir;
 	};
 };
@@ -581,6 +638,7 @@ struct zufs_ioc_attr {
 /* ZUFS_OP_SYNC; length == ~0 on the root inode means the whole super block (syncfs) */
 #define ZUFS_SF_DATASYNC	(1 << 0)
 #define ZUFS_SF_DONTNEED	(1 << 1)
+#define ZUFS_SF_CLOSE		(1 << 2)	/* a close after writes: bytes reach the store */
 struct zufs_ioc_sync {
 	struct zufs_ioc_hdr hdr;
 	__u64	zus_ii;

@@ -84,9 +84,9 @@ P
 zuf_stats() {  # round_trips bytes_to bytes_from cross_cpu channel_waits zi_getattr
   awk '$1=="op"{rt+=$3} $1=="bytes_to_server"{bt=$2} $1=="bytes_from_server"{bf=$2}
        $1=="cross_cpu"{cc=$2} $1=="channel_waits"{cw=$2} $1=="zi_getattr"{zg=$2}
-       END{printf "[%d,%d,%d,%d,%d,%d]", rt, bt, bf, cc, cw, zg}' /sys/fs/zuf/stats
+       END{printf "[%.0f,%.0f,%.0f,%.0f,%.0f,%.0f]", rt, bt, bf, cc, cw, zg}' /sys/fs/zuf/stats
 }
-zuf_ops() { awk '$1=="op"{printf "%s%s:%d", (n++?",":""), "\"" $2 "\"", $3} END{}' /sys/fs/zuf/stats | sed 's/^/{/;s/$/}/'; }
+zuf_ops() { awk '$1=="op"{printf "%s%s:%.0f", (n++?",":""), "\"" $2 "\"", $3} END{}' /sys/fs/zuf/stats | sed 's/^/{/;s/$/}/'; }
 
 # ---- fixtures: files for stat/fstat and the 4 KiB random I/O ----
 for t in tmpfs zuf fuse; do

@@ -1,7 +1,7 @@
 // The device table: 4096 bytes at offset 0 of every tier member (t1 pmem/DAX/shared-memory file,
 // t2 block device or regular file) naming the volume, this member, and every member of the set.
 // Any member identifies the whole set; a member of another set is refused. This file is the
-// reference for kernel/zus_api.h, which is to mirror the layout below byte for byte.
+// reference for kernel/zus_api.h (struct zufs_dev_table), which mirrors the layout below byte for byte.
 //
 // All integers little-endian; offsets in bytes; a "block" is 4 KiB (ZUFS_DT_BLOCK_SHIFT 12).
 //
@@ -45,18 +45,16 @@ import { randomUUID } from 'node:crypto';
 import { errno, FsError } from '../fs/errors.js';
 import { crc32c } from './crc32c.js';
 
-export const ZUFS_DT_MAGIC = 0x5446535a;
-export const ZUFS_DT_VERSION_MAJOR = 1;
+import {
+  ZUFS_DEV_NUMA_NONE, ZUFS_DEV_ROLE_T1, ZUFS_DEV_ROLE_T2, ZUFS_DT_BLOCK_SHIFT, ZUFS_DT_DATA_OFFSET, ZUFS_DT_MAGIC, ZUFS_DT_MAX_MEMBERS,
+  ZUFS_DT_SIZE, ZUFS_DT_VERSION_MAJOR,
+} from '../zus/abi/zus-api.js';
+
+// the shared constants live in the ABI mirror (kernel/zus_api.h reads the same table)
+export { ZUFS_DEV_NUMA_NONE, ZUFS_DEV_ROLE_T1, ZUFS_DEV_ROLE_T2, ZUFS_DT_BLOCK_SHIFT, ZUFS_DT_DATA_OFFSET, ZUFS_DT_MAGIC, ZUFS_DT_MAX_MEMBERS, ZUFS_DT_SIZE, ZUFS_DT_VERSION_MAJOR };
 export const ZUFS_DT_VERSION_MINOR = 0;
-export const ZUFS_DT_SIZE = 4096;
-export const ZUFS_DT_BLOCK_SHIFT = 12;
 export const ZUFS_DT_BLOCK_SIZE = 1 << ZUFS_DT_BLOCK_SHIFT;
-export const ZUFS_DT_MAX_MEMBERS = 64;
-export const ZUFS_DT_DATA_OFFSET = 2 * 1024 * 1024;
 export const ZUFS_DT_ALIGN = 2 * 1024 * 1024;
-export const ZUFS_DEV_ROLE_T1 = 1;
-export const ZUFS_DEV_ROLE_T2 = 2;
-export const ZUFS_DEV_NUMA_NONE = 0xff;
 
 const MEMBERS_OFF = 128;
 const MEMBER_SIZE = 32;

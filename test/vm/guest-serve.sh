@@ -150,6 +150,50 @@ if [ $HAVE_REDIS = 1 ]; then
     echo "zufs-redis not mounted; serve log:"; tail -20 $SLOG
   fi
 fi
+# ---- two gateways on one redis volume: zuf (this kernel, `tiers:` write-back) and a FUSE zusd ----
+# What another gateway changes reaches the zuf kernel's dcache (names_gen), attributes (the shared
+# zus_inode) and data; a close on zuf makes written bytes reach the store at once (ZUFS_SF_CLOSE),
+# so the peer's next open sees them although flush_delay is long.
+# wait_for TAG COND: COND (a shell test) turns true within 10 s (the change feed is asynchronous)
+wait_for() { t "$1" sh -c "for i in \$(seq 1 100); do $2 && exit 0; sleep 0.1; done; exit 1"; }
+if [ $HAVE_REDIS = 1 ]; then
+  note "serve: peer gateways"
+  modprobe fuse 2> /dev/null
+  mkdir -p /mnt/pa /mnt/pb
+  for g in a b; do
+    cat > $CFG/peer-$g.yaml <<EOF
+mounts:
+  - name: peer$g
+    url: "redis://127.0.0.1:$REDIS_PORT/0?volume=peers"
+    mountpoint: /mnt/p$g
+    tiers: { t1: /dev/shm/peer-$g.t1, t1_size: 64MiB, writeback: true, flush_delay: 30s }
+EOF
+  done
+  t peer-zuf-mount mount -t zufs-redis -o config=$CFG/peer-a.yaml none /mnt/pa
+  t peer-fuse-mount sh -c "timeout 300 node $CLI mount -t fuse -d --log-file /tmp/peer-b.log $CFG/peer-b.yaml && mountpoint -q /mnt/pb"
+  if mountpoint -q /mnt/pa && mountpoint -q /mnt/pb; then
+    t peer-negative-cached sh -c "[ ! -e /mnt/pa/n1 ] && [ ! -e /mnt/pa/n1 ]"
+    echo from-b > /mnt/pb/n1
+    wait_for peer-name-created '[ "$(cat /mnt/pa/n1 2>/dev/null)" = from-b ]'
+    chmod 0600 /mnt/pb/n1
+    wait_for peer-attr-changed '[ "$(stat -c %a /mnt/pa/n1)" = 600 ]'
+    mv /mnt/pb/n1 /mnt/pb/n2
+    wait_for peer-renamed '[ ! -e /mnt/pa/n1 ] && [ "$(cat /mnt/pa/n2 2>/dev/null)" = from-b ]'
+    echo new-from-b > /mnt/pb/n2
+    wait_for peer-data-changed '[ "$(cat /mnt/pa/n2)" = new-from-b ]'
+    rm /mnt/pb/n2
+    wait_for peer-unlinked '[ ! -e /mnt/pa/n2 ]'
+    # zuf -> FUSE, close-to-open: no waiting (flush_delay is 30 s: only the close can upload)
+    echo old > /mnt/pa/c1
+    wait_for peer-zuf-file-seen '[ "$(cat /mnt/pb/c1 2>/dev/null)" = old ]'
+    t peer-zuf-close-to-open sh -c 'echo zuf-new > /mnt/pa/c1 && [ "$(cat /mnt/pb/c1)" = zuf-new ]'
+    t peer-fuse-umount umount /mnt/pb
+    t peer-zuf-umount umount /mnt/pa
+  else
+    echo "peer gateways not mounted; logs:"; tail -20 $SLOG; tail -20 /tmp/peer-b.log
+  fi
+fi
+
 # ---- zufs-mongo, zufs-webdav, zufs-s3: real servers inside the guest (FerretDB, nginx WebDAV,
 # MinIO from the host root, started by test/servers/*.sh on the guest's loopback) ----
 export ZUFS_SERVERS_DIR=/tmp/zufs-vm-servers

@@ -7,7 +7,7 @@
 #
 # usage: vmrun.sh [-k KVER] [-m mod.ko]... [-M debian_mod]... [-w DIR] [-t SECS]
 #                 [-c CPUS] [-r MEM] [-a 'extra kernel args'] [-q 'extra qemu args']
-#                 [-p PORT]... [-e NAME=VAL]... [-u] [-o DIR] [-v] -- command [args...]
+#                 [-p PORT]... [-e NAME=VAL]... [-P SIZE!OFFSET]... [-u] [-o DIR] [-v] -- command [args...]
 #   -m FILE.ko  out-of-tree module to insmod before the command (repeatable;
 #               its Debian deps are resolved via modinfo -F depends + modprobe -S)
 #   -M NAME     extra Debian module to load (repeatable), e.g. -M fuse -M ext4
@@ -18,6 +18,11 @@
 #               on which ONLY 10.0.2.100:PORT is reachable; it is forwarded to the
 #               host's 127.0.0.1:PORT (via `nc`, package netcat-openbsd). Repeatable.
 #               The guest is 10.0.2.15/24; /etc/hosts maps 10.0.2.100 to "hostlo".
+#   -P SIZE!OFF emulated pmem (legacy e820): adds memmap=SIZE!OFF to the kernel command line and
+#               loads nd_pmem nd_e820 dax_pmem (repeatable: one /dev/pmemN per range, in address
+#               order). The range must lie in guest RAM: with -r 4G (low RAM ends at 3G, high RAM
+#               is 4G-5G) use e.g. 64M!4G or 512M!4G; NOT !3G (the PCI hole: writes are lost).
+#               /dev/pmemN then has queue/dax=1 (fsdax, map=mem) without any ndctl step.
 #   -e N=V      export N=V for the command (repeatable); otherwise the command
 #               gets only HOME=/root, TERM=dumb and a standard PATH
 #   -u          after the command, rmmod the -m modules (reverse order); a failed
@@ -35,19 +40,26 @@ set -euo pipefail
 
 KVER=${KVER:-$(ls /lib/modules | sort -V | tail -1)}
 WORK=$PWD; TMO=600; CPUS=2; MEM=2G; KAPPEND=""; QEXTRA=""; VERBOSE=0
-MODS=(); DMODS=(); PORTS=(); ENVS=(); UNLOAD=0; KEEP=""
-while getopts "k:m:M:w:t:c:r:a:q:p:e:uo:vh" o; do
+MODS=(); DMODS=(); PORTS=(); ENVS=(); UNLOAD=0; KEEP=""; PMEM=()
+while getopts "k:m:M:w:t:c:r:a:q:p:e:P:uo:vh" o; do
   case $o in
     k) KVER=$OPTARG;; m) MODS+=("$(realpath "$OPTARG")");; M) DMODS+=("$OPTARG");;
     w) WORK=$(realpath "$OPTARG");; t) TMO=$OPTARG;; c) CPUS=$OPTARG;; r) MEM=$OPTARG;;
     a) KAPPEND=$OPTARG;; q) QEXTRA=$OPTARG;; v) VERBOSE=1;;
     e) [[ $OPTARG =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || { echo "vmrun: -e wants NAME=VALUE" >&2; exit 2; }; ENVS+=("$OPTARG");;
     u) UNLOAD=1;; o) KEEP=$OPTARG;;
+    P) [[ $OPTARG =~ ^[0-9]+[KMG]![0-9]+[KMG]$ ]] || { echo "vmrun: -P wants SIZE!OFFSET, e.g. 64M!4G" >&2; exit 2; }; PMEM+=("$OPTARG");;
     p) [[ $OPTARG =~ ^[0-9]+$ ]] || { echo "vmrun: -p wants a port number" >&2; exit 2; }; PORTS+=("$OPTARG");;
     *) sed -n "2,/^# shellcheck/p" "$0" | sed "\$d"; exit 2;;
   esac
 done
 shift $((OPTIND-1))
+# emulated pmem: memmap= ranges + the nvdimm modules (resolved with -C /dev/null below, which also
+# sidesteps ndctl's `install libnvdimm` modprobe.d rule)
+if [ ${#PMEM[@]} -gt 0 ]; then
+  for p in "${PMEM[@]}"; do KAPPEND+=" memmap=$p"; done
+  DMODS+=(nd_pmem nd_e820 dax_pmem)
+fi
 [ $# -ge 1 ] || { echo "vmrun: no command given (use: vmrun.sh [opts] -- cmd args)" >&2; exit 2; }
 KERNEL=/boot/vmlinuz-$KVER
 missing=""

@@ -6,6 +6,15 @@
 //   zuf-probe mmap-write FILE OFF STR  stores STR at OFF through a shared mapping, msync, munmap
 //   zuf-probe mmap-cow FILE OFF STR    stores STR through a private mapping; prints what the
 //                                      mapping holds, then what read(2) of the file holds there
+//   zuf-probe pread-check FILE REF BS N SECS
+//                                      preads BS bytes of FILE and compares each with the same
+//                                      range of REF (a copy elsewhere): N > 0 reads at a fixed
+//                                      pseudo-random sequence of BS-aligned offsets, N = 0 one
+//                                      sequential pass; SECS > 0 repeats that until SECS elapse.
+//                                      Stops at the first EIO. Prints "reads R bytes B eio 0|1"
+//                                      and the deltas of /sys/fs/zuf/stats over the loop only
+//                                      (after open): rt (sum of the op lines) and every counter.
+//                                      rc 1 on a mismatch, a short read or another error.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +24,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int fail(const char *what)
@@ -66,8 +77,127 @@ static int mmap_cmd(const char *cmd, const char *file, off_t off, const char *ar
 	return close(fd) ? fail("close") : 0;
 }
 
+/* /sys/fs/zuf/stats as name/value pairs; "rt" is the sum of the op lines' round trips */
+#define NSTAT 64
+struct stats {
+	int n;
+	char name[NSTAT][48];
+	long long v[NSTAT];
+};
+
+static void stats_read(struct stats *st)
+{
+	FILE *f = fopen("/sys/fs/zuf/stats", "r");
+	char line[256], a[48], b[48];
+	long long x, y;
+
+	st->n = 1;
+	strcpy(st->name[0], "rt");
+	st->v[0] = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "op %47s %lld %lld", a, &x, &y) == 3)
+			st->v[0] += x;
+		else if (sscanf(line, "%47s %lld", b, &x) == 2 && st->n < NSTAT) {
+			strcpy(st->name[st->n], b);
+			st->v[st->n++] = x;
+		}
+	}
+	fclose(f);
+}
+
+static long long stats_get(const struct stats *st, const char *name)
+{
+	for (int i = 0; i < st->n; i++)
+		if (!strcmp(st->name[i], name))
+			return st->v[i];
+	return 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int pread_check(const char *file, const char *ref, size_t bs, long long n, double secs)
+{
+	int fd = open(file, O_RDONLY), rfd = open(ref, O_RDONLY);
+	unsigned long long reads = 0, bytes = 0, x = 88172645463325252ULL;
+	char *buf = malloc(bs), *rbuf = malloc(bs);
+	struct stats s0, s1;
+	struct stat rst;
+	long long blocks, i;
+	int eio = 0, rc = 0;
+	double t0;
+
+	if (fd < 0 || rfd < 0 || !buf || !rbuf || fstat(rfd, &rst))
+		return fail("open");
+	blocks = (rst.st_size + bs - 1) / bs;
+	if (!blocks)
+		return fail("empty-ref");
+	stats_read(&s0);
+	t0 = now();
+	do {
+		x = 88172645463325252ULL;	/* the same sequence every pass */
+		for (i = 0; i < (n ? n : blocks); i++) {
+			off_t off;
+			size_t want;
+			ssize_t r;
+
+			if (n) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				off = (off_t)(x % blocks) * bs;
+			} else {
+				off = (off_t)i * bs;
+			}
+			want = off + bs > (size_t)rst.st_size ? rst.st_size - off : bs;
+			r = pread(fd, buf, bs, off);
+			if (r < 0 && errno == EIO) {
+				eio = 1;
+				goto out;
+			}
+			if (r < 0) {
+				printf("pread-error %s at %lld\n", strerrorname_np(errno), (long long)off);
+				rc = 1;
+				goto out;
+			}
+			if ((size_t)r != want) {
+				printf("short-read %zd of %zu at %lld\n", r, want, (long long)off);
+				rc = 1;
+				goto out;
+			}
+			if (pread(rfd, rbuf, want, off) != (ssize_t)want)
+				return fail("ref-pread");
+			if (memcmp(buf, rbuf, want)) {
+				size_t k = 0;
+
+				while (buf[k] == rbuf[k])
+					k++;
+				printf("mismatch at %lld\n", (long long)(off + k));
+				rc = 1;
+				goto out;
+			}
+			reads++;
+			bytes += r;
+		}
+	} while (secs > 0 && now() - t0 < secs);
+out:
+	stats_read(&s1);
+	printf("reads %llu bytes %llu eio %d secs %.3f", reads, bytes, eio, now() - t0);
+	for (int k = 0; k < s1.n; k++)
+		printf(" %s %lld", s1.name[k], s1.v[k] - stats_get(&s0, s1.name[k]));
+	printf("\n");
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 7 && !strcmp(argv[1], "pread-check"))
+		return pread_check(argv[2], argv[3], atoll(argv[4]), atoll(argv[5]), atof(argv[6]));
 	if (argc == 5 && !strncmp(argv[1], "mmap-", 5))
 		return mmap_cmd(argv[1], argv[2], atoll(argv[3]), argv[4]);
 	if (argc == 5 && !strcmp(argv[1], "rename")) {

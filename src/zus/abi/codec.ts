@@ -109,6 +109,12 @@ export function writeZusInode(dv: DataView, at: number, a: ZiAttr, symlink?: Uin
   dv.setUint32(at + Z.i_gid, a.gid >>> 0, true);
   dv.setBigUint64(at + Z.i_generation, BigInt(a.generation), true);
   const u = new Uint8Array(dv.buffer, dv.byteOffset + at + Z.i_rdev, 32);
+  if ((a.mode & 0o170000) === 0o040000) {
+    // a directory keeps its names_gen: the kernel's dentries were looked up under it
+    u.subarray(0, Z['i_dir.names_gen'] - Z.i_rdev).fill(0);
+    u.subarray(Z['i_dir.names_gen'] - Z.i_rdev + 8).fill(0);
+    return;
+  }
   u.fill(0);
   if (symlink) u.set(symlink.subarray(0, 31));
   else dv.setUint32(at + Z.i_rdev, a.rdev >>> 0, true);

@@ -48,6 +48,17 @@ export const zu_dpp_t_pool = (dpp: bigint): number => Number(dpp & 7n);
 export const zu_dpp_t_val = (dpp: bigint): bigint => dpp & ~7n;
 export const zu_enc_dpp_t = (off: number, pool: number): bigint => (BigInt(off) & ~7n) | BigInt(pool & 7);
 
+// the device table of tier members (src/pools/device-table.ts reads and writes it)
+export const ZUFS_DT_MAGIC = 0x5446535a;
+export const ZUFS_DT_VERSION_MAJOR = 1;
+export const ZUFS_DT_SIZE = 4096;
+export const ZUFS_DT_BLOCK_SHIFT = 12;
+export const ZUFS_DT_MAX_MEMBERS = 64;
+export const ZUFS_DT_DATA_OFFSET = 2 * 1024 * 1024;
+export const ZUFS_DEV_ROLE_T1 = 1;
+export const ZUFS_DEV_ROLE_T2 = 2;
+export const ZUFS_DEV_NUMA_NONE = 0xff;
+
 export const ZUFS_INODE_SIZE = 128;
 export const ZUFS_S_IMMUTABLE = 0o4000;
 export const ZUFS_S_APPEND = 0o10000;
@@ -152,6 +163,7 @@ export const ZUFS_ATTR_CTIME = 1 << 6;
 
 export const ZUFS_SF_DATASYNC = 1 << 0;
 export const ZUFS_SF_DONTNEED = 1 << 1;
+export const ZUFS_SF_CLOSE = 1 << 2;
 export const ZUFS_IOC_KF_CAP_ADMIN = 1 << 0;
 export const ZUFS_XF_CREATE = 1 << 0;
 export const ZUFS_XF_REPLACE = 1 << 1;
@@ -173,7 +185,21 @@ export const zus_inode = {
   fields: {
     i_flags: 0, i_mode: 2, i_nlink: 4, i_size: 8, i_on_disk: 16, i_blocks: 32, i_mtime: 40, i_ctime: 48, i_atime: 56,
     i_ino: 64, i_uid: 72, i_gid: 76, i_xattr: 80, i_generation: 88, i_rdev: 96, i_symlink: 96, i_sym_dpp: 96,
-    'i_dir.dir_root': 96, 'i_dir.parent': 104,
+    'i_dir.dir_root': 96, 'i_dir.parent': 104, 'i_dir.names_gen': 112,
+  },
+} as const satisfies Layout;
+
+export const zufs_dev_member = {
+  size: 32,
+  fields: { uuid: 0, blocks: 16, role: 24, numa: 25, flags: 26, reserved: 28 },
+} as const satisfies Layout;
+
+export const zufs_dev_table = {
+  size: 4096,
+  fields: {
+    magic: 0, version_major: 4, version_minor: 6, crc: 8, size: 12, volume_uuid: 16, dev_uuid: 32, flags: 48, t1_blocks: 56,
+    t2_blocks: 64, dev_index: 72, t1_count: 74, t2_count: 76, block_shift: 78, ctime_ns: 80, journal_blocks: 88, store_id: 96,
+    reserved1: 112, members: 128, label: 2176, reserved2: 2240,
   },
 } as const satisfies Layout;
 
@@ -272,6 +298,7 @@ export const zufs_ioc_mmap_close = { size: 48, fields: withHdr({ zus_ii: 32, rw:
 
 /** Every struct of the header, by its C name (the ABI test walks this). */
 export const LAYOUTS: Readonly<Record<string, Layout>> = {
+  zufs_dev_member, zufs_dev_table,
   zufs_ioc_hdr, zus_inode, zufs_str, register_fs_info, zufs_ioc_register_fs, zufs_mount_info, zufs_ioc_mount,
   zufs_ioc_numa_map, zufs_ioc_pmem, zufs_ioc_init, zufs_ioc_break_all, zufs_ioc_alloc_pool, zufs_ioc_wait_operation,
   zufs_iomap, zufs_ioc_iomap_exec, zufs_ioc_async_done, zufs_ioc_unmap, zufs_ioc_new_inode, zufs_ioc_evict_inode, zufs_ioc_lookup,
@@ -317,8 +344,9 @@ export const CONSTANTS: Readonly<Record<string, number | bigint>> = {
   ZUFS_OP_PUT_MULTY, ZUFS_OP_NOOP, ZUFS_OP_PUT_BLOCK, ZUFS_OP_IOM_DONE, ZUFS_OP_MAX_OPT, ZI_TMPFILE, ZI_LOOKUP_RACE,
   ZUFS_DF_DIR, ZUFS_RW_WRITE, ZUFS_RW_MMAP, ZUFS_RW_RAND, ZUFS_RW_APPEND, ZUFS_RW_DIRECT, ZUFS_RW_DSYNC, ZUFS_RW_SYNC,
   ZUFS_RW_NOWAIT, ZUFS_RET_NEW, ZUFS_RET_PUT_NOW, ZUFS_ATTR_MODE, ZUFS_ATTR_UID, ZUFS_ATTR_GID, ZUFS_ATTR_SIZE,
-  ZUFS_ATTR_ATIME, ZUFS_ATTR_MTIME, ZUFS_ATTR_CTIME, ZUFS_SF_DATASYNC, ZUFS_SF_DONTNEED, ZUFS_IOC_KF_CAP_ADMIN,
+  ZUFS_ATTR_ATIME, ZUFS_ATTR_MTIME, ZUFS_ATTR_CTIME, ZUFS_SF_DATASYNC, ZUFS_SF_DONTNEED, ZUFS_SF_CLOSE, ZUFS_IOC_KF_CAP_ADMIN,
   ZUFS_XF_CREATE, ZUFS_XF_REPLACE, ZUFS_XF_REMOVE, ZU_IOC_REGISTER_FS, ZU_IOC_MOUNT, ZU_IOC_NUMA_MAP, ZU_IOC_GRAB_PMEM,
   ZU_IOC_INIT_THREAD, ZU_IOC_ZT_INIT, ZU_IOC_BREAK_ALL, ZU_IOC_ALLOC_POOL, ZU_IOC_ALLOC_BUFFER, ZU_IOC_WAIT_OPT,
-  ZU_IOC_IOMAP_EXEC, ZU_IOC_ASYNC_DONE, ZU_IOC_UNMAP,
+  ZU_IOC_IOMAP_EXEC, ZU_IOC_ASYNC_DONE, ZU_IOC_UNMAP, ZUFS_DT_MAGIC, ZUFS_DT_VERSION_MAJOR, ZUFS_DT_SIZE, ZUFS_DT_BLOCK_SHIFT,
+  ZUFS_DT_MAX_MEMBERS, ZUFS_DT_DATA_OFFSET, ZUFS_DEV_ROLE_T1, ZUFS_DEV_ROLE_T2, ZUFS_DEV_NUMA_NONE,
 };

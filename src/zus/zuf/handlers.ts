@@ -9,7 +9,7 @@ import {
   ZUFS_OP_GET_MULTY, ZUFS_OP_GET_SYMLINK, ZUFS_OP_IOCTL, ZUFS_OP_LLSEEK, ZUFS_OP_LOOKUP, ZUFS_OP_MAX_OPT, ZUFS_OP_NEW_INODE, ZUFS_OP_NOOP,
   ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_READ, ZUFS_OP_READDIR, ZUFS_OP_REMOVE_DENTRY, ZUFS_OP_RENAME, ZUFS_OP_SETATTR,
   ZUFS_OP_STATFS, ZUFS_OP_SYNC, ZUFS_OP_WRITE, ZUFS_OP_XATTR_GET, ZUFS_OP_XATTR_LIST, ZUFS_OP_XATTR_SET,
-  ZUFS_SF_DATASYNC, ZUFS_XF_REMOVE, zufs_dir_entry, zufs_ioc_IO, zufs_ioc_attr, zufs_ioc_dentry, zufs_ioc_evict_inode,
+  ZUFS_SF_CLOSE, ZUFS_SF_DATASYNC, ZUFS_XF_REMOVE, zufs_dir_entry, zufs_ioc_IO, zufs_ioc_attr, zufs_ioc_dentry, zufs_ioc_evict_inode,
   zufs_ioc_fallocate, zufs_ioc_get_link, zufs_ioc_hdr, zufs_ioc_ioctl, zufs_ioc_lookup, zufs_ioc_new_inode,
   zufs_ioc_readdir, zufs_ioc_rename, zufs_ioc_seek, zufs_ioc_statfs, zufs_ioc_sync, zufs_ioc_xattr, zufs_statfs,
   zus_inode,
@@ -236,7 +236,10 @@ table[ZUFS_OP_SETATTR] = async (ctx) => {
 table[ZUFS_OP_SYNC] = async (ctx) => {
   const F = zufs_ioc_sync.fields;
   const { sb, ino } = resolve(ctx, F.zus_ii);
-  await sb.fs.sync(ino, 0, (ctx.dv.getUint32(F.flags, true) & ZUFS_SF_DATASYNC) !== 0);
+  const flags = ctx.dv.getUint32(F.flags, true);
+  // a close after writes: the bytes reach the store now, for the next open on another gateway
+  if (flags & ZUFS_SF_CLOSE) await sb.fs.flush(ino, 0);
+  else await sb.fs.sync(ino, 0, (flags & ZUFS_SF_DATASYNC) !== 0);
 };
 
 table[ZUFS_OP_FALLOCATE] = async (ctx) => {

@@ -4,7 +4,7 @@
 import koffi from 'koffi';
 import { FsError, errno } from '../../fs/errors.js';
 import { MAP_SHARED, PROT_READ, PROT_WRITE, mmapChecked, munmap } from '../sys/libc.js';
-import { ZUFS_INODE_SIZE, ZU_IOC_ALLOC_POOL, zu_enc_dpp_t, zufs_ioc_alloc_pool } from '../abi/zus-api.js';
+import { ZUFS_INODE_SIZE, ZU_IOC_ALLOC_POOL, zu_enc_dpp_t, zufs_ioc_alloc_pool, zus_inode } from '../abi/zus-api.js';
 import { closeQuiet, openSpecial, zufIoctl } from './sys-extra.js';
 import { writeZusInode, type ZiAttr } from '../abi/codec.js';
 
@@ -72,6 +72,14 @@ export class ZiPool {
     if (this.closed) return undefined;
     const s = this.slots.get(ino);
     return s === undefined ? undefined : s * ZUFS_INODE_SIZE;
+  }
+
+  /** Another gateway changed a name in directory `ino`: the kernel looks its dentries up again. */
+  bumpNamesGen(ino: number): void {
+    const off = this.offsetOf(ino);
+    if (off === undefined) return;
+    const at = off + zus_inode.fields['i_dir.names_gen'];
+    this.dv.setBigUint64(at, this.dv.getBigUint64(at, true) + 1n, true);
   }
 
   /** The kernel evicted the inode: its slot may be reused. */

@@ -323,16 +323,18 @@ export class ZufServer {
       throw e;
     }
     const idx = this.nextSb++;
-    const nio = this.nioFor(idx, grab, fs, sbId, sbKey);
+    const nio = this.nioFor(grab, fs, sbId, sbKey);
     const sb: SbState = { idx, fs, pool, fsType, sbId, sbKey, ...(nio && { nio }), ...(grab && { t1Grab: grab }) };
     try {
       const rootAttr = await fs.getattr(fs.rootIno);
       this.sbs.set(idx, sb);
       dv.setBigUint64(ZMI + M._zi, await publish(sb, rootAttr), true);
       // another gateway changed an inode: its shared zus_inode is rewritten, so the kernel's next
-      // getattr sees it (data is never cached in the kernel). Names: not pushed yet (no revalidate).
+      // getattr sees it (its t1 blocks were revoked by the store); a name: the directory's
+      // names_gen moves, so the kernel looks up that directory's dentries again
       fs.onInvalidate = async (inv) => {
         if (inv.ino !== undefined) await refresh(sb, inv.ino);
+        else sb.pool.bumpNamesGen(inv.parent);
       };
     } catch (e) {
       this.sbs.delete(idx);
@@ -353,7 +355,7 @@ export class ZufServer {
    * on only when the kernel has T1 | NIO, the mount has tiers, t1 is one block device that the
    * kernel grabbed (NioGrab), and the filesystem's chunks go through a tiered chunk store.
    */
-  private nioFor(idx: number, grab: NioGrab | undefined, fs: ZusOperations, sbId: bigint, sbKey: bigint): NioMount | undefined {
+  private nioFor(grab: NioGrab | undefined, fs: ZusOperations, sbId: bigint, sbKey: bigint): NioMount | undefined {
     const store = tieredStoreOf(fs);
     let why: string;
     if (!grab) why = `the kernel does not offer t1 and NIO (kern_features 0x${this.kernFeatures.toString(16)})`;
@@ -363,10 +365,10 @@ export class ZufServer {
     else {
       const nio = new NioMount(store, grab.fd, sbId, sbKey, this.nioCounters, (m) => this.log(m));
       store.onRevoke = (ino, chunkIdx) => nio.revoke(ino, chunkIdx);
-      this.log(`zuf: sb ${idx}: NIO reads on: t1 ${grab.devicePath} grabbed by the kernel, its slots mapped through the special file`);
+      this.log(`zuf: sb ${sbId}: NIO reads on: t1 ${grab.devicePath} grabbed by the kernel, its slots mapped through the special file`);
       return nio;
     }
-    this.log(`zuf: sb ${idx}: NIO reads off (ZUFS_OP_READ as before): ${why}`);
+    this.log(`zuf: sb ${sbId}: NIO reads off (ZUFS_OP_READ as before): ${why}`);
     return undefined;
   }
 

@@ -125,11 +125,15 @@ function runMount(d: MountWorkerData): void {
         }
       };
       const base = ZUFS_FEATURE_POOLS | ZUFS_FEATURE_OPBUF_IO | (t.async ? ZUFS_FEATURE_ASYNC : 0n);
-      register(base);
+      // t1 and NIO reads when the kernel has them; an older kernel refuses unknown features
+      // (EOPNOTSUPP) and gets the base set
+      try {
+        register(base | nio);
+      } catch (e) {
+        if ((e as { errno?: number }).errno !== E.EOPNOTSUPP) throw e;
+        register(base);
+      }
       kernFeatures = rf.readBigUInt64LE(zufs_ioc_register_fs.fields.kern_features);
-      // the kernel refuses features it does not know, and tells which it has only in the reply:
-      // registering the same name again updates it, now with t1 and NIO reads
-      if ((kernFeatures & nio) === nio) register(base | nio);
       kernMajor = rf.readUInt16LE(zufs_ioc_register_fs.fields.kern_major);
       kernMinor = rf.readUInt16LE(zufs_ioc_register_fs.fields.kern_minor);
     });

@@ -1,0 +1,247 @@
+#!/bin/bash
+# The `nio` suite, run inside the VM (as root) by test/vm/run.sh, which boots it with -r 4G and
+# vmrun.sh -P 64M!4G: a 64 MiB emulated DAX /dev/pmem0. NIO reads (zus_api 1.1): zufs-redis with
+# `tiers: t1: /dev/pmem0` through `zufs serve` + mount(8); zusd grabs the device (ZU_IOC_GRAB_PMEM),
+# answers GET_MULTY with t1 block numbers, zuf.ko copies cached pages straight from pmem and keeps
+# the block map per inode until ZU_IOC_UNMAP. Checks (a) data identity, (b) a cached second pass
+# makes zero server round trips and counts nio_pages_hit, (c) a working set larger than t1 stays
+# correct and revokes mappings (nio_unmapped), (d) truncate/extend, overwrite in place,
+# unlink+recreate never show stale pmem bytes, (f) t1 on a /dev/shm file (no NIO) still works with
+# nio_gets 0, (e) kill -9 of zusd while readers loop on a cached file: data or EIO, umount works,
+# the device is released (run.sh then checks rmmod and dmesg). Redis is a redis-server inside the
+# guest, as in guest-serve.sh. Exit 1 on any failure.
+# bash reads a script as it runs it: run a private copy, so an edit of the tree cannot change it mid-run
+if [ -z "${NIO_SNAPSHOT:-}" ]; then
+  ROOT=$(cd "$(dirname "$0")/../.." && pwd); export ROOT NIO_SNAPSHOT=1
+  cp "$0" /tmp/guest-nio.sh && exec bash /tmp/guest-nio.sh "$@"
+fi
+. "$ROOT/test/vm/guest-lib.sh"
+CLI=$ROOT/test/vm/.build/zufs-cli.js
+PROBE=$ROOT/test/vm/.build/zuf-probe
+SLOG=/tmp/zusd-nio.log
+CFG=/tmp/zufs-nio
+M=/mnt/zn
+PMEM=/dev/pmem0
+mkdir -p $CFG $M /mnt/p
+[ -f "$CLI" ] && [ -x "$PROBE" ] || { echo "no $CLI or $PROBE: test/vm/build.sh makes them"; exit 1; }
+alive() { [ -e /proc/$1 ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
+
+# ---- counters ----
+# snap FILE: /sys/fs/zuf/stats as "name value" lines, plus "rt" = the sum of the per-op round trips
+snap() { awk '$1 == "op" { rt += $3; next } NF == 2 { print $1, $2 } END { printf "rt %.0f\n", rt }' /sys/fs/zuf/stats > "$1"; }
+val() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$2"; }
+dlt() { echo $(( $(val "$1" "$3") - $(val "$1" "$2") )); }   # dlt NAME BEFORE AFTER
+# pv KEY "OUTPUT": a value from zuf-probe pread-check's "key value key value ..." line
+pv() { echo "$2" | awk -v k="$1" '{ for (i = 1; i < NF; i += 2) if ($i == k) { print $(i + 1); f = 1 } } END { if (!f) print "none" }'; }
+# srvnio KEY: zusd's NIO counters (`zufs status`: maps, unmaps, unmapErrors) from its control socket
+srvnio() {
+  python3 - "$1" <<'P'
+import socket, json, glob, sys
+for p in glob.glob('/run/zufs/zusd.*.sock'):
+    try:
+        s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(p); s.sendall(b'{"cmd":"status"}\n'); d = b''
+        while True:
+            c = s.recv(65536)
+            if not c: break
+            d += c
+        for m in json.loads(d)['status']['mounts']:
+            if m['stats'].get('transport') == 'zuf' and 'nio' in m['stats']:
+                print(m['stats']['nio'][sys.argv[1]]); sys.exit(0)
+    except Exception:
+        pass
+print('none')
+P
+}
+# probe NAME ARGS...: runs zuf-probe pread-check, keeps its output line in $PO, ok/bad on its rc
+probe() { local n=$1; shift; PO=$(timeout 300 "$PROBE" pread-check "$@" 2>&1); local r=$?; echo "  $n: $PO"
+  if [ $r = 0 ] && [ "$(pv eio "$PO")" = 0 ]; then ok "$n"; else bad "$n" "rc=$r $PO"; fi; }
+# check NAME COND-TEXT: a numeric condition on values already computed, reported with them
+check() { local n=$1; shift; if [ "$@" ] 2>/dev/null; then ok "$n"; else bad "$n" "$*"; fi; }
+# tl NAME CMD...: as t, with a 600 s cap (the working set moves ~100 MiB through TCG)
+tl() { local n=$1; shift; if out=$(timeout 600 "$@" 2>&1); then ok "$n"; else bad "$n" "$(echo "$out" | tail -3)"; fi; }
+# busy DEV: someone holds DEV exclusively (open O_EXCL fails with EBUSY)
+cat > /tmp/busy.py <<'P'
+import os, sys
+try: os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL))
+except OSError as e: sys.exit(0 if e.errno == 16 else 2)
+sys.exit(1)
+P
+
+# ---- 1. the emulated pmem device: DAX, and ext4 -o dax on it ----
+note "nio: pmem"
+t pmem0-present test -b $PMEM
+t pmem0-dax grep -qx 1 /sys/block/pmem0/queue/dax
+PMEM_BYTES=$(( $(cat /sys/block/pmem0/size 2>/dev/null || echo 0) * 512 ))
+echo "pmem0: $PMEM_BYTES bytes; $(grep -i 'persistent' /proc/iomem | tr '\n' ' ')"
+t pmem0-ext4-dax sh -c "mkfs.ext4 -q -F -b 4096 $PMEM && mount -o dax $PMEM /mnt/p && grep -q ' /mnt/p ext4 .*dax=always' /proc/mounts \
+  && head -c 3000000 /dev/urandom > /tmp/px && cp /tmp/px /mnt/p/x && sync && umount /mnt/p && mount -o dax $PMEM /mnt/p && cmp /tmp/px /mnt/p/x && umount /mnt/p"
+mountpoint -q /mnt/p && umount /mnt/p
+# zufs must find a fresh device (no table at offset 0): wipe ext4's first blocks
+t pmem0-wipe dd if=/dev/zero of=$PMEM bs=1M count=4 conv=fsync status=none
+
+# ---- 2. redis-server + zufs serve ----
+REDIS_PORT=$((20000 + RANDOM % 20000))
+command -v redis-server > /dev/null || { echo "no redis-server in the host root"; exit 1; }
+redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no --protected-mode no \
+  --daemonize yes --pidfile /tmp/redis.pid --logfile /tmp/redis.log
+for _ in $(seq 1 100); do redis-cli -p $REDIS_PORT ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+t redis-up sh -c "redis-cli -p $REDIS_PORT ping | grep -q PONG"
+# 256 KiB chunks: a t1 slot per chunk, ~220 slots in 64 MiB after the journal
+cat > $CFG/nio.yaml <<EOF
+mounts:
+  - name: nio
+    url: "redis://127.0.0.1:$REDIS_PORT/0?volume=nio1"
+    chunk_size: 256KiB
+    tiers:
+      t1: $PMEM
+EOF
+# (f) the same store type with t1 on a shared-memory file: no DAX block device, so no NIO
+cat > $CFG/shm.yaml <<EOF
+mounts:
+  - name: nioshm
+    url: "redis://127.0.0.1:$REDIS_PORT/0?volume=nio2"
+    chunk_size: 256KiB
+    tiers:
+      t1: /dev/shm/zufs-nio-t1
+      t1_size: 64MiB
+EOF
+
+# test data, made while zufs serve starts (guest tmpfs: the reference copies)
+WS_MIB=$(( PMEM_BYTES * 3 / 2 / 1048576 )); [ $WS_MIB -ge 16 ] || WS_MIB=96
+(
+  head -c 1048576 /dev/urandom > /tmp/f1
+  head -c 1000123 /dev/urandom > /tmp/odd
+  head -c 8388608 /dev/urandom > /tmp/f8
+  head -c 2097152 /dev/urandom > /tmp/g; head -c 2097152 /dev/urandom > /tmp/gnew
+  head -c 1048576 /dev/urandom > /tmp/k
+  head -c 2097152 /dev/urandom > /tmp/s
+  head -c $((WS_MIB * 1048576)) /dev/urandom > /tmp/ws
+) &
+PREP_PID=$!
+
+note "nio: zufs format + serve"
+t zufs-format sh -c "timeout 180 node $CLI format --t1 $PMEM --label nio > /tmp/format.out 2>&1; rc=\$?; cat /tmp/format.out; [ \$rc = 0 ] && grep -q 't1 $PMEM' /tmp/format.out"
+cat /tmp/format.out
+out=$(timeout 180 node "$CLI" serve --daemon --log-file $SLOG 2>&1); src=$?
+echo "$out"
+SERVE_PID=$(echo "$out" | sed -n 's/^zusd \([0-9]*\) serving.*/\1/p')
+if [ $src != 0 ] || [ -z "$SERVE_PID" ]; then bad serve-daemon "rc=$src: $out"; cat $SLOG; exit 1; fi
+ok serve-daemon
+wait $PREP_PID
+snap /tmp/s-mount0
+t nio-mount mount -t zufs-redis -o config=$CFG/nio.yaml none $M
+if ! mountpoint -q $M; then echo "---- serve log ----"; tail -30 $SLOG; echo "SUMMARY nio: $PASS passed, $FAIL failed (failed:$FAILED)"; exit 1; fi
+t nio-log-on grep -q "NIO reads on: t1 $PMEM grabbed by the kernel" $SLOG
+t pmem0-held-by-kernel python3 /tmp/busy.py $PMEM   # GRAB_PMEM: the kernel holds the t1 device exclusively
+
+# ---- (a) data identity ----
+note "nio: a"
+t a-write-cmp-1m sh -c "cp /tmp/f1 $M/f1 && cmp /tmp/f1 $M/f1"
+t a-write-cmp-odd sh -c "cp /tmp/odd $M/odd && cmp /tmp/odd $M/odd && [ \$(stat -c %s $M/odd) = 1000123 ]"
+t a-cmp-again sh -c "cmp /tmp/f1 $M/f1 && cmp /tmp/odd $M/odd"
+probe a-pread-4k-random $M/odd /tmp/odd 4096 500 0
+probe a-pread-unaligned-bs $M/odd /tmp/odd 5000 0 0
+t a-umount umount $M
+t a-remount mount -t zufs-redis -o config=$CFG/nio.yaml none $M
+t a-cmp-after-remount sh -c "cmp /tmp/f1 $M/f1 && cmp /tmp/odd $M/odd"
+
+# ---- (b) a cached file: the second pass makes no round trip ----
+note "nio: b"
+t b-write-8m sh -c "cp /tmp/f8 $M/f8 && sync"
+probe b-pass1-seq $M/f8 /tmp/f8 4096 0 0; P1=$PO
+echo "  pass 1: nio_gets $(pv nio_gets "$P1") nio_pages_mapped $(pv nio_pages_mapped "$P1") nio_fallback $(pv nio_fallback "$P1") rt $(pv rt "$P1")"
+check b-pass1-nio-gets "$(pv nio_gets "$P1")" -gt 0
+check b-pass1-pages-mapped "$(pv nio_pages_mapped "$P1")" -gt 0
+probe b-pass2-random-4k $M/f8 /tmp/f8 4096 2048 0; P2=$PO
+echo "  pass 2: rt $(pv rt "$P2") nio_pages_hit $(pv nio_pages_hit "$P2") bytes_from_t1 $(pv bytes_from_t1 "$P2") bytes_from_server $(pv bytes_from_server "$P2")"
+check b-pass2-zero-round-trips "$(pv rt "$P2")" = 0
+check b-pass2-nio-pages-hit "$(pv nio_pages_hit "$P2")" -ge 2048
+check b-pass2-bytes-from-t1 "$(pv bytes_from_t1 "$P2")" = "$(pv bytes "$P2")"
+check b-pass2-no-op-buffer-copy "$(pv bytes_from_server "$P2")" = 0
+probe b-pass3-seq $M/f8 /tmp/f8 4096 0 0; P3=$PO
+check b-pass3-zero-round-trips "$(pv rt "$P3")" = 0
+t b-cmp sh -c "cmp /tmp/f8 $M/f8"
+
+# ---- (c) a working set larger than t1, read twice ----
+note "nio: c (${WS_MIB} MiB working set, pmem0 $((PMEM_BYTES / 1048576)) MiB)"
+snap /tmp/s-c0; SU0=$(srvnio unmaps)
+tl c-write-ws sh -c "cp /tmp/ws $M/ws"
+probe c-pass1-seq-1m $M/ws /tmp/ws 1048576 0 0
+probe c-pass2-seq-1m $M/ws /tmp/ws 1048576 0 0
+probe c-random-4k $M/ws /tmp/ws 4096 1000 0
+tl c-sha256 sh -c "[ \"\$(sha256sum < $M/ws)\" = \"\$(sha256sum < /tmp/ws)\" ]"
+t c-small-files-intact sh -c "cmp /tmp/f8 $M/f8 && cmp /tmp/f1 $M/f1"
+snap /tmp/s-c1; SU1=$(srvnio unmaps)
+echo "  c: nio_unmapped +$(dlt nio_unmapped /tmp/s-c0 /tmp/s-c1) nio_gets +$(dlt nio_gets /tmp/s-c0 /tmp/s-c1) nio_fallback +$(dlt nio_fallback /tmp/s-c0 /tmp/s-c1); zusd ZU_IOC_UNMAP calls $SU0 -> $SU1, unmapErrors $(srvnio unmapErrors)"
+check c-server-unmaps "${SU1:-none}" -gt "${SU0:-none}"
+check c-nio-unmapped "$(dlt nio_unmapped /tmp/s-c0 /tmp/s-c1)" -gt 0
+
+# ---- (d) no stale pmem bytes ----
+note "nio: d"
+warm() { cat "$1" > /dev/null && cat "$1" > /dev/null; }
+# truncate then extend: the tail reads zeros
+warm $M/f8
+head -c 100000 /tmp/f8 > /tmp/f8t
+t d-truncate sh -c "truncate -s 100000 $M/f8 && [ \$(stat -c %s $M/f8) = 100000 ] && cmp /tmp/f8t $M/f8"
+truncate -s 8M /tmp/f8t
+t d-extend sh -c "truncate -s 8M $M/f8 && cmp /tmp/f8t $M/f8"
+probe d-extend-pread $M/f8 /tmp/f8t 4096 0 0
+t d-extend-cmp-again sh -c "cmp /tmp/f8t $M/f8"
+# overwrite in place (not page aligned, across a chunk boundary) of a cached file
+warm $M/f1
+head -c 70000 /dev/urandom > /tmp/patch
+dd if=/tmp/patch of=/tmp/f1 bs=70000 count=1 seek=250000 oflag=seek_bytes conv=notrunc status=none
+t d-overwrite sh -c "dd if=/tmp/patch of=$M/f1 bs=70000 count=1 seek=250000 oflag=seek_bytes conv=notrunc status=none && cmp /tmp/f1 $M/f1"
+probe d-overwrite-pread $M/f1 /tmp/f1 4096 0 0
+dd if=/tmp/patch of=/tmp/f1 bs=4096 seek=10 conv=notrunc status=none
+t d-overwrite-aligned sh -c "dd if=/tmp/patch of=$M/f1 bs=4096 seek=10 conv=notrunc status=none && cmp /tmp/f1 $M/f1"
+# unlink + recreate with the same name; an fd kept on the old inode never shows the new file's bytes
+cp /tmp/g $M/g && warm $M/g
+t d-unlink-recreate bash -c "exec 3< $M/g; rm $M/g && cp /tmp/gnew $M/g && cmp /tmp/gnew $M/g && cat $M/g > /dev/null \
+  && { cat <&3 > /tmp/gold 2>/dev/null; ! cmp -s /tmp/gold /tmp/gnew; }"
+t d-recreate-cmp sh -c "cmp /tmp/gnew $M/g"
+probe d-recreate-pread $M/g /tmp/gnew 4096 0 0
+# rename over a cached file
+cp /tmp/f1 $M/r1 && cp /tmp/gnew $M/r2 && warm $M/r2
+t d-rename-over sh -c "mv $M/r1 $M/r2 && cmp /tmp/f1 $M/r2"
+
+# ---- (f) NIO off: t1 on a /dev/shm file ----
+note "nio: f"
+t f-umount-pmem-mount umount $M
+snap /tmp/s-f0
+t f-mount-shm mount -t zufs-redis -o config=$CFG/shm.yaml none $M
+t f-log-nio-off sh -c "grep 'NIO reads off' $SLOG | tail -1 | grep -q ."
+t f-write-cmp sh -c "cp /tmp/s $M/s && cmp /tmp/s $M/s"
+probe f-pass2 $M/s /tmp/s 4096 512 0; PF=$PO
+t f-cmp-again sh -c "cmp /tmp/s $M/s"
+snap /tmp/s-f1
+echo "  f: nio_gets +$(dlt nio_gets /tmp/s-f0 /tmp/s-f1), round trips in the cached pass $(pv rt "$PF")"
+check f-nio-gets-zero "$(dlt nio_gets /tmp/s-f0 /tmp/s-f1)" = 0
+check f-reads-go-to-server "$(pv rt "$PF")" -gt 0
+t f-umount umount $M
+
+# ---- (e) kill -9 of zusd while readers loop on a cached file ----
+note "nio: e"
+t e-remount-pmem mount -t zufs-redis -o config=$CFG/nio.yaml none $M
+t e-seed sh -c "cp /tmp/k $M/k && cmp /tmp/k $M/k && cmp /tmp/k $M/k"
+for i in 1 2; do ( timeout 120 "$PROBE" pread-check $M/k /tmp/k 4096 256 25 > /tmp/kr.$i 2>&1; echo $? > /tmp/kr.$i.rc ) & done
+sleep 3
+t e-server-alive-before test -d /proc/$SERVE_PID
+kill -9 "$SERVE_PID"
+for _ in $(seq 1 50); do alive "$SERVE_PID" || break; sleep 0.2; done
+echo "  zusd killed; zuf state: $(cat /sys/fs/zuf/state 2>/dev/null)"
+for _ in $(seq 1 300); do [ -f /tmp/kr.1.rc ] && [ -f /tmp/kr.2.rc ] && break; sleep 0.2; done
+for i in 1 2; do echo "  reader $i: rc $(cat /tmp/kr.$i.rc 2>/dev/null) $(cat /tmp/kr.$i 2>/dev/null)"; done
+t e-readers-ended sh -c "[ -f /tmp/kr.1.rc ] && [ -f /tmp/kr.2.rc ]"
+t e-readers-data-or-eio sh -c "[ \$(cat /tmp/kr.1.rc) = 0 ] && [ \$(cat /tmp/kr.2.rc) = 0 ]"
+PK=$(timeout 60 "$PROBE" pread-check $M/k /tmp/k 4096 64 0 2>&1); echo "  read after the kill: rc $? $PK"
+t e-read-after-kill-data-or-eio sh -c "timeout 60 $PROBE pread-check $M/k /tmp/k 4096 64 0 > /dev/null"
+t e-umount timeout 60 umount $M
+echo "---- /sys/fs/zuf/stats (end) ----"; grep -vE '^op ' /sys/fs/zuf/stats | tr '\n' ' '; echo
+t e-umount-zuf-root timeout 60 umount /sys/fs/zuf
+t e-pmem0-released sh -c "! python3 /tmp/busy.py $PMEM && mkfs.ext4 -q -F -b 4096 $PMEM && mount -o dax $PMEM /mnt/p && umount /mnt/p"
+
+[ -f /tmp/redis.pid ] && kill "$(cat /tmp/redis.pid)" 2>/dev/null
+echo "---- zusd (serve) log: tiers, pmem, NIO ----"; grep -iE 'tier|pmem|t1|nio|grab|unmap|mounted|refused|error' $SLOG | cut -c1-240 | tail -25
+echo "SUMMARY nio: $PASS passed, $FAIL failed${FAILED:+ (failed:$FAILED)}"
+[ $FAIL = 0 ]
