@@ -9,7 +9,7 @@
 # /dev/pmem0 (memmap=64M!4G, DAX) as zufs-redis's t1 member, redis-server inside the guest.
 # Exit status: 0 only if every suite passed. SUITES="e2e" limits the run.
 # The pmem-crash suite is test/vm/pmem-crash.sh (its own boots, NVDIMM file and host redis) with
-# short trial counts (PMEM_CRASH_KILL_TRIALS=10, PMEM_CRASH_POWEROFF_TRIALS=3).
+# short trial counts (PMEM_CRASH_KILL_TRIALS=6, PMEM_CRASH_POWEROFF_TRIALS=2).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 2
@@ -75,7 +75,7 @@ done
 if [[ " ${SUITES:-pmem-crash} " == *" pmem-crash "* ]]; then
   echo "==== zuf VM suite: pmem-crash (kernel $KVER, artifacts $ART/pmem-crash) ===="
   start=$(date +%s)
-  SKIP_BUILD=1 KVER=$KVER ARTIFACTS=$ART/pmem-crash KILL_TRIALS=${PMEM_CRASH_KILL_TRIALS:-10} POWEROFF_TRIALS=${PMEM_CRASH_POWEROFF_TRIALS:-3} \
+  SKIP_BUILD=1 KVER=$KVER ARTIFACTS=$ART/pmem-crash KILL_TRIALS=${PMEM_CRASH_KILL_TRIALS:-6} POWEROFF_TRIALS=${PMEM_CRASH_POWEROFF_TRIALS:-2} \
     timeout "${VM_SUITE_TIMEOUT:-1200}" bash test/vm/pmem-crash.sh both
   src=$?; summary+="pmem-crash=rc$src($(( $(date +%s) - start ))s) "; [ $src = 0 ] || rc=$src
 fi
