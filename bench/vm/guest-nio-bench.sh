@@ -73,24 +73,7 @@ zuf_stats() {
        END{printf "[%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f]", rt, bt, bf, b1, cc, cw, nh, ng}' /sys/fs/zuf/stats
 }
 # FUSE requests served on MOUNTPOINT so far, per op (zusd control sockets, as `zufs status --json`)
-srv_ops() {
-  $PY - "$1" <<'P'
-import socket, json, glob, sys
-ops = {}
-for p in glob.glob('/run/zufs/zusd.*.sock'):
-    try:
-        s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(p); s.sendall(b'{"cmd":"status"}\n'); d = b''
-        while True:
-            c = s.recv(65536)
-            if not c: break
-            d += c
-        for m in json.loads(d)['status']['mounts']:
-            if m['mountpoint'] == sys.argv[1]: ops = m['stats']['ops']
-    except Exception:
-        pass
-print(json.dumps(ops))
-P
-}
+srv_ops() { $PY "$ROOT/test/vm/zusd-status.py" ops "$1"; }
 
 # ---- fixtures: the same FILEMIB bytes on each target, read once ----
 head -c $((FILEMIB * 1048576)) /dev/urandom > /tmp/src

@@ -34,24 +34,7 @@ dlt() { echo $(( $(val "$1" "$3") - $(val "$1" "$2") )); }   # dlt NAME BEFORE A
 # pv KEY "OUTPUT": a value from zuf-probe pread-check's "key value key value ..." line
 pv() { echo "$2" | awk -v k="$1" '{ for (i = 1; i < NF; i += 2) if ($i == k) { print $(i + 1); f = 1 } } END { if (!f) print "none" }'; }
 # srvnio KEY: zusd's NIO counters (`zufs status`: maps, unmaps, unmapErrors) from its control socket
-srvnio() {
-  python3 - "$1" <<'P'
-import socket, json, glob, sys
-for p in glob.glob('/run/zufs/zusd.*.sock'):
-    try:
-        s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(p); s.sendall(b'{"cmd":"status"}\n'); d = b''
-        while True:
-            c = s.recv(65536)
-            if not c: break
-            d += c
-        for m in json.loads(d)['status']['mounts']:
-            if m['stats'].get('transport') == 'zuf' and 'nio' in m['stats']:
-                print(m['stats']['nio'][sys.argv[1]]); sys.exit(0)
-    except Exception:
-        pass
-print('none')
-P
-}
+srvnio() { python3 "$ROOT/test/vm/zusd-status.py" nio "$1"; }
 # probe NAME ARGS...: runs zuf-probe pread-check, keeps its output line in $PO, ok/bad on its rc
 probe() { local n=$1; shift; PO=$(timeout 300 "$PROBE" pread-check "$@" 2>&1); local r=$?; echo "  $n: $PO"
   if [ $r = 0 ] && [ "$(pv eio "$PO")" = 0 ]; then ok "$n"; else bad "$n" "rc=$r $PO"; fi; }
