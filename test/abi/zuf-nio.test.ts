@@ -2,7 +2,7 @@
 // zuf.ko lays it out and answered by the handler from a real TieredChunkStore over a t1 file in
 // /dev/shm (each mapped block is read back from that file); ZU_IOC_UNMAP and ZU_IOC_GRAB_PMEM go to
 // a recording ioctl, which only records calls and injects failures.
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory.js';
@@ -15,6 +15,7 @@ import {
 import { makeCookie, opTable, publish, type Ctx, type SbState } from '../../src/zus/zuf/handlers.js';
 import { grabPmem, NioGrab, NioMount, tieredStoreOf, type NioCounters } from '../../src/zus/zuf/nio.js';
 import { ZiPool } from '../../src/zus/zuf/pool.js';
+import { t1Block } from '../helpers/t1-block.js';
 
 const H = zufs_ioc_hdr.fields;
 const F = zufs_ioc_IO.fields;
@@ -80,16 +81,7 @@ async function getMulty(ctx: Ctx, ino: number, pos: number, pages: number): Prom
   return Array.from({ length: len / 8 }, (_, i) => ctx.dv.getBigUint64(ZUFS_OP_PAYLOAD_OFF + 8 * i, true));
 }
 
-function deviceBytes(t1: string, bn: number, len = PAGE): Buffer {
-  const fd = openSync(t1, 'r');
-  try {
-    const b = Buffer.alloc(len);
-    readSync(fd, b, 0, len, bn * PAGE);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
+const deviceBytes = (t1: string, bn: number, len = PAGE): Buffer => t1Block(t1, bn, len);
 
 const pattern = (seed: number, len: number): Buffer => Buffer.from(Array.from({ length: len }, (_, i) => (seed * 13 + i * 5) % 251 || 1));
 const bnOf = (w: bigint): number => {

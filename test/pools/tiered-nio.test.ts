@@ -2,12 +2,12 @@
 // blocks that hold a chunk's pages (checked by reading the t1 file at those blocks), slot bytes past
 // a chunk's cached length read as zeros to the end of the page, and onRevoke runs before a slot
 // stops holding its chunk (its bytes are still the chunk's when the callback runs).
-import { closeSync, openSync, readSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory.js';
 import { openTiers, type Tiers } from '../../src/pools/format.js';
 import { type TieredOptions, TieredChunkStore } from '../../src/pools/tiered-chunk-store.js';
 import { counted, MiB, type TierDirs, tierDirs } from './helpers.js';
+import { t1Block } from '../helpers/t1-block.js';
 
 const CS = 64 * 1024;
 const PAGE = 4096;
@@ -38,16 +38,7 @@ async function open(opts: Partial<TieredOptions> = {}, t2 = false): Promise<{ st
 }
 
 /** What the t1 device holds at block `bn` (read through the file, as the kernel would see it). */
-function t1Bytes(bn: number, len = PAGE): Buffer {
-  const fd = openSync(d.t1, 'r');
-  try {
-    const b = Buffer.alloc(len);
-    readSync(fd, b, 0, len, bn * PAGE);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
+const t1Bytes = (bn: number, len = PAGE): Buffer => t1Block(d.t1, bn, len);
 
 const pattern = (seed: number, len: number): Buffer => {
   const b = Buffer.alloc(len);
