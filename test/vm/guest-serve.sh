@@ -187,6 +187,11 @@ EOF
     echo old > /mnt/pa/c1
     wait_for peer-zuf-file-seen '[ "$(cat /mnt/pb/c1 2>/dev/null)" = old ]'
     t peer-zuf-close-to-open sh -c 'echo zuf-new > /mnt/pa/c1 && [ "$(cat /mnt/pb/c1)" = zuf-new ]'
+    # a program stores through a shared mapping on zuf, msyncs, unmaps and closes: the peer's
+    # next open reads the stored bytes from the store
+    head -c 8192 /dev/zero > /mnt/pa/m1
+    wait_for peer-mmap-file-seen '[ "$(stat -c %s /mnt/pb/m1 2>/dev/null)" = 8192 ]'
+    t peer-mmap-close-to-open sh -c "$ROOT/test/vm/.build/zuf-probe mmap-write /mnt/pa/m1 5000 mapped-bytes && [ \"\$(dd if=/mnt/pb/m1 bs=1 skip=5000 count=12 status=none)\" = mapped-bytes ]"
     t peer-fuse-umount umount /mnt/pb
     t peer-zuf-umount umount /mnt/pa
   else
