@@ -8,7 +8,8 @@
 #         default) in the same rounds as zuf and fuse; or, with EXT4_SAME_DEV=1 (one range), on
 #         /dev/pmem0 itself, made after the zuf rounds (mkfs over the zuf t1)
 # Workloads (bench/vm/nioread.c, pinned to CPU 0): rand4k (4 KiB random pread, fixed sequence) and
-# seq1m (1 MiB sequential pread) of a FILEMIB file that was read once after being written.
+# seq1m (1 MiB sequential pread) of a FILEMIB file that was read once after being written, and
+# rand4kw (4 KiB random pwrite at rand4k's offsets, no fsync: on zuf a WRITE through the op buffer).
 # With pmem1: phase A, ROUNDS rounds of zuf, fuse and ext4, order rotating. With EXT4_SAME_DEV=1:
 # phase A = zuf and fuse, phase B = ext4 and fuse (fuse again as a drift check between the phases).
 # One "BENCH {...}" JSON line per run, with counter deltas.
@@ -94,10 +95,10 @@ run() {
 }
 phase() {  # phase NAME TARGET...: a warm-up run each (round 0), then ROUNDS rounds, target order rotating
   local ph=$1 r k n; shift; local ts=("$@"); n=${#ts[@]}
-  for t in "${ts[@]}"; do for w in rand4k seq1m; do S=$SECS; SECS=0.3; run $ph 0 $t $w; SECS=$S; done; done
+  for t in "${ts[@]}"; do for w in rand4k seq1m rand4kw; do S=$SECS; SECS=0.3; run $ph 0 $t $w; SECS=$S; done; done
   for r in $(seq 1 "$ROUNDS"); do
     say "phase $ph round $r"
-    for k in $(seq 0 $((n - 1))); do t=${ts[$(( (r + k) % n ))]}; for w in rand4k seq1m; do run $ph $r $t $w; done; done
+    for k in $(seq 0 $((n - 1))); do t=${ts[$(( (r + k) % n ))]}; for w in rand4k seq1m rand4kw; do run $ph $r $t $w; done; done
   done
 }
 ext4_up() {  # ext4_up DEV: ext4 -o dax on DEV at /mnt/ext4 with the fixture

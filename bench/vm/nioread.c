@@ -3,8 +3,9 @@
  *   rand4k  4 KiB at 4 KiB-aligned offsets of a fixed pseudo-random sequence (xorshift64, the same
  *           seed on every target and run)
  *   seq1m   1 MiB sequential, wrapping to offset 0 at the end of the file
+ *   rand4kw 4 KiB pwrite(2) at the offsets of rand4k (the file is opened read-write; no fsync)
  * timed with clock_gettime(CLOCK_MONOTONIC). Fails (rc 1) on an error or a short read.
- * Usage: nioread [-c CPU] rand4k|seq1m FILE SECS; prints one JSON line in load.c's format.
+ * Usage: nioread [-c CPU] rand4k|seq1m|rand4kw FILE SECS; prints one JSON line in load.c's format.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,7 +34,7 @@ int main(int argc, char **argv)
 	size_t bs;
 	off_t pos = 0;
 	char *buf;
-	int opt, seq;
+	int opt, seq, wr;
 
 	while ((opt = getopt(argc, argv, "c:")) != -1) {
 		if (opt == 'c') {
@@ -47,14 +48,16 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	if (argc - optind != 3 || (strcmp(argv[optind], "rand4k") && strcmp(argv[optind], "seq1m"))) {
-		fprintf(stderr, "usage: nioread [-c CPU] rand4k|seq1m FILE SECS\n");
+	if (argc - optind != 3 || (strcmp(argv[optind], "rand4k") && strcmp(argv[optind], "seq1m") &&
+				   strcmp(argv[optind], "rand4kw"))) {
+		fprintf(stderr, "usage: nioread [-c CPU] rand4k|seq1m|rand4kw FILE SECS\n");
 		return 2;
 	}
 	seq = !strcmp(argv[optind], "seq1m");
+	wr = !strcmp(argv[optind], "rand4kw");
 	bs = seq ? 1 << 20 : 4096;
 	secs = strtod(argv[optind + 2], NULL);
-	int fd = open(argv[optind + 1], O_RDONLY);
+	int fd = open(argv[optind + 1], wr ? O_RDWR : O_RDONLY);
 
 	if (fd < 0 || fstat(fd, &st) || st.st_size < (off_t)bs || !(buf = aligned_alloc(4096, bs))) {
 		fprintf(stderr, "nioread: %s: %s\n", argv[optind + 1], fd < 0 ? strerror(errno) : "too small");
@@ -74,10 +77,10 @@ int main(int argc, char **argv)
 				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 				pos = (off_t)(x % blocks) * bs;
 			}
-			r = pread(fd, buf, bs, pos);
+			r = wr ? pwrite(fd, buf, bs, pos) : pread(fd, buf, bs, pos);
 			if (r != (ssize_t)bs) {
-				fprintf(stderr, "nioread: pread %s at %lld: %s\n", argv[optind + 1], (long long)pos,
-					r < 0 ? strerror(errno) : "short read");
+				fprintf(stderr, "nioread: %s %s at %lld: %s\n", wr ? "pwrite" : "pread",
+					argv[optind + 1], (long long)pos, r < 0 ? strerror(errno) : "short");
 				return 1;
 			}
 			bytes += r;

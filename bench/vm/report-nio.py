@@ -58,10 +58,11 @@ def fmt(s, d=2):
     f = lambda v: f'{v:.{d}f}' if abs(v) < 1000 else f'{v:.3g}'
     return f"{f(s['median'])} [{f(s['min'])}–{f(s['max'])}]" if s['n'] > 1 else f(s['median'])
 
-WL = {'rand4k': '4 KiB random pread, cached 32 MiB file', 'seq1m': '1 MiB sequential pread, cached 32 MiB file'}
+WL = {'rand4k': '4 KiB random pread, cached 32 MiB file', 'seq1m': '1 MiB sequential pread, cached 32 MiB file',
+      'rand4kw': '4 KiB random pwrite, cached 32 MiB file (no target)'}
 if a.filemib: WL = {k: v.replace('32 MiB', f'{a.filemib} MiB') for k, v in WL.items()}
 summary = {}
-for w in ('rand4k', 'seq1m'):
+for w in [w for w in WL if any(r['workload'] == w for r in ok)]:
     g = lambda ph, t, rd: by.get((ph, t, w, rd))
     s = {}
     for ph, t in (('A', 'zuf'), ('A', 'fuse'), (EP, 'ext4'), ('B', 'fuse')):
