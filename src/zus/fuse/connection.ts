@@ -45,6 +45,7 @@ const BUFFER_SIZE = MAX_WRITE + 4096;
 const COPY_BELOW = 64 * 1024;
 /** After a lazy unmount, how long open files may keep the connection before it is aborted. */
 const DETACH_GRACE_MS = 1000;
+const EXIT_GRACE_MS = 100;
 const INIT_TIMEOUT_MS = 30_000;
 const FUSECTL = '/sys/fs/fuse/connections';
 
@@ -54,7 +55,12 @@ let exitHookInstalled = false;
 /** On process exit, detach and abort every live mount: workers blocked in read() would otherwise
  * keep process.exit() waiting forever, and any reader would leave a dead (ENOTCONN) mount behind. */
 function onProcessExit(): void {
+  if (live.size === 0) return;
   for (const c of live) c.emergencyStop();
+  // The abort makes the channel threads' blocking reads return; give them a moment to leave the
+  // native call before Node tears the process down under them (under load a thread still inside
+  // koffi at teardown could take the process down with a signal instead of the exit code).
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, EXIT_GRACE_MS);
 }
 
 export class FuseConnection implements MountHandle {
