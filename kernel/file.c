@@ -22,8 +22,8 @@ static int zuf_file_open(struct inode *inode, struct file *file)
 
 /*
  * close: what a shared mapping dirtied reaches the server, and a file written since the last
- * close is synced with ZUFS_SF_CLOSE, so another gateway that opens it next sees the bytes
- * (close-to-open; a write-back server uploads them).
+ * close is synced with ZUFS_SF_CLOSE when the server asked for it (ZUFS_FSC_CLOSE_SYNC: it holds
+ * written bytes back), so another gateway that opens it next sees them (close-to-open).
  */
 static int zuf_flush(struct file *file, fl_owner_t id)
 {
@@ -32,7 +32,7 @@ static int zuf_flush(struct file *file, fl_owner_t id)
 	int err;
 
 	err = filemap_write_and_wait(file->f_mapping);
-	if (err || !(file->f_mode & FMODE_WRITE))
+	if (err || !(file->f_mode & FMODE_WRITE) || !(SBI(inode->i_sb)->fs_caps & ZUFS_FSC_CLOSE_SYNC))
 		return err;
 	if (!test_and_clear_bit(ZUF_I_WRITTEN, &ZUII(inode)->state))
 		return 0;

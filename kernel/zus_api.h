@@ -40,7 +40,8 @@
  *     reserved) until the server revokes it with ZU_IOC_UNMAP. Kernel features add
  *     ZUFS_FEATURE_T1 | ZUFS_FEATURE_NIO. Writes still go through ZUFS_OP_WRITE.
  *     ZUFS_OP_SYNC flag ZUFS_SF_CLOSE: a file written since its last such sync is being closed
- *     (close-to-open for other gateways); a server that ignores it only loses that guarantee.
+ *     (close-to-open for other gateways), sent only to a super block whose server set
+ *     ZUFS_FSC_CLOSE_SYNC (it holds written bytes back: write-back tiers on a shared store).
  *     zus_inode.i_dir.names_gen (was padding, zero): the server bumps it when another gateway
  *     changed a name in the directory; the kernel's dentries of that directory carry the value
  *     they were looked up under and are looked up again once it moved (d_revalidate).
@@ -273,6 +274,7 @@ enum e_mount_operation {
 #define ZUFS_FSC_NIO_READS	(1 << 1)
 #define ZUFS_FSC_NIO_WRITES	(1 << 2)
 #define ZUFS_FSC_XATTR		(1 << 3)
+#define ZUFS_FSC_CLOSE_SYNC	(1 << 4)	/* SYNC + ZUFS_SF_CLOSE at a close after writes */
 
 struct zufs_mount_info {
 	/* IN */

@@ -94,6 +94,12 @@ export class PosixFs implements ZusOperations {
     this.deferred = this.core.revalidate ? deferredChunks(backend) : undefined;
   }
 
+  /** A close after writes has work to do here: bytes that write-back tiers hold back reach the
+   * store then, so another gateway's next open sees them (close-to-open). */
+  get flushesOnClose(): boolean {
+    return this.deferred !== undefined;
+  }
+
   /** Drops cached state of `ino` (another gateway changed it). */
   invalidate(ino: number): void {
     this.core.invalidate(ino);

@@ -5,10 +5,11 @@
 import koffi from 'koffi';
 import { Worker } from 'node:worker_threads';
 import type { ZusOperations } from '../../fs/operations.js';
+import { PosixFs } from '../../fs/posix-fs.js';
 import { errno, toErrno } from '../../fs/errors.js';
 import { allowedCpus } from '../sys/affinity.js';
 import {
-  EZUFS_ASYNC, ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FEATURE_NIO, ZUFS_FEATURE_T1, ZUFS_FSC_NIO_READS, ZUFS_FSC_XATTR, ZUFS_M_ADD_CHANNEL, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT,
+  EZUFS_ASYNC, ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FEATURE_NIO, ZUFS_FEATURE_T1, ZUFS_FSC_CLOSE_SYNC, ZUFS_FSC_NIO_READS, ZUFS_FSC_XATTR, ZUFS_M_ADD_CHANNEL, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT,
   ZUFS_MAX_ZT_CHANNELS, ZUFS_OP_BUF_DEF, ZUFS_OP_MAX_OPT, ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_STATFS, ZU_IOC_ASYNC_DONE, ZU_IOC_BREAK_ALL,
   zufs_ioc_async_done, zufs_ioc_break_all, zufs_ioc_hdr, zufs_ioc_mount, zufs_mount_info,
 } from '../abi/zus-api.js';
@@ -345,7 +346,8 @@ export class ZufServer {
     }
     dv.setBigUint64(ZMI + M.zus_sbi, BigInt(idx), true);
     dv.setBigUint64(ZMI + M.zus_ii, makeCookie(idx, fs.rootIno), true);
-    dv.setUint32(ZMI + M.fs_caps, ZUFS_FSC_XATTR | (nio ? ZUFS_FSC_NIO_READS : 0), true);
+    const closeSync = fs instanceof PosixFs && fs.flushesOnClose; // else a close has nothing to tell us
+    dv.setUint32(ZMI + M.fs_caps, ZUFS_FSC_XATTR | (nio ? ZUFS_FSC_NIO_READS : 0) | (closeSync ? ZUFS_FSC_CLOSE_SYNC : 0), true);
     dv.setUint32(ZMI + M.s_blocksize_bits, 12, true);
     this.log(`zuf: mounted ${fsType} sb ${req.sbId} config=${req.config || '-'} options=${req.options || '-'}`);
   }
