@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Turns the BENCH lines of bench/vm/guest-nio-bench.sh into bench/results/nio-<date>.json + nio-latest.md."""
-import argparse, json, statistics, datetime, subprocess
+import argparse, json, datetime, subprocess
+from rounds import summ, fmt
 
 ap = argparse.ArgumentParser()
 ap.add_argument('raw'); ap.add_argument('out_json'); ap.add_argument('out_md')
@@ -48,15 +49,6 @@ by = {(r['phase'], r['target'], r['workload'], r['round']): r for r in ok}
 rounds = sorted({r['round'] for r in ok})
 EP = 'A' if any(r['target'] == 'ext4' and r['phase'] == 'A' for r in ok) else 'B'   # ext4 in the zuf rounds, or after them
 
-def summ(xs):
-    xs = [x for x in xs if x is not None]
-    if not xs: return None
-    return {'median': statistics.median(xs), 'min': min(xs), 'max': max(xs), 'n': len(xs)}
-
-def fmt(s, d=2):
-    if not s: return 'n/a'
-    f = lambda v: f'{v:.{d}f}' if abs(v) < 1000 else f'{v:.3g}'
-    return f"{f(s['median'])} [{f(s['min'])}–{f(s['max'])}]" if s['n'] > 1 else f(s['median'])
 
 WL = {'rand4k': '4 KiB random pread, cached 32 MiB file', 'seq1m': '1 MiB sequential pread, cached 32 MiB file',
       'rand4kw': '4 KiB random pwrite, cached 32 MiB file (no target)'}

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Turns the BENCH lines of bench/vm/guest-bench.sh into bench/results/zuf-<date>.json + zuf-latest.md."""
-import argparse, json, statistics, sys, datetime, subprocess
+import argparse, json, sys, datetime, subprocess
+from rounds import summ, fmt
 
 ap = argparse.ArgumentParser()
 ap.add_argument('raw'); ap.add_argument('out_json'); ap.add_argument('out_md')
@@ -50,15 +51,6 @@ by = {}
 for r in runs: by[(r['target'], r['workload'], r['threads'], r['round'])] = r
 rounds = sorted({r['round'] for r in runs})
 
-def summ(xs):
-    xs = [x for x in xs if x is not None]
-    if not xs: return None
-    return {'median': statistics.median(xs), 'min': min(xs), 'max': max(xs), 'n': len(xs)}
-
-def fmt(s, d=2):
-    if not s: return 'n/a'
-    f = lambda v: f'{v:.{d}f}' if abs(v) < 1000 else f'{v:.3g}'
-    return f"{f(s['median'])} [{f(s['min'])}–{f(s['max'])}]" if s['n'] > 1 else f(s['median'])
 
 rows, summary = [], {}
 workloads = [w for w in ['getxattr', 'fstat', 'stat', 'creat', 'randread', 'randwrite'] if any(r['workload'] == w and r['threads'] == 1 for r in runs)]
