@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * nio.c - reads straight from t1. GET_MULTY asks the server which t1 block holds each page of
- * a range (it fills the blocks first); the answer is kept per inode as a block map, so the next
- * read of those pages copies from t1 to the reader with no round trip at all. A mapping is a
- * lease the server revokes with ZU_IOC_UNMAP (eviction, truncate, a peer gateway's change)
- * before it reuses the block: revocation waits for readers in the middle of a copy and voids
- * any GET_MULTY answer still in flight (nio_seq). Pages the server does not map (holes, bytes
- * not cached) are read through the op buffer as before (rw.c).
+ * nio.c - reads and writes straight from and to t1. GET_MULTY asks the server which t1 block
+ * holds each page of a range (it fills the blocks first); the answer is kept per inode as a
+ * block map, so the next read of those pages copies from t1 to the reader with no round trip at
+ * all. A mapping is a lease the server revokes with ZU_IOC_UNMAP (eviction, truncate, a peer
+ * gateway's change) before it reuses the block: revocation waits for a copy in progress and
+ * voids any GET_MULTY answer still in flight (nio_seq). Pages the server does not map (holes,
+ * bytes not cached) go through the op buffer as before (rw.c).
+ *
+ * Writes (write-back tiers only, ZUFS_FSC_NIO_WRITES): a GET_MULTY for writing maps pages
+ * writable; write(2) copies the application's bytes into their blocks and then tells the server
+ * with PUT_MULTY, which makes them the file's (dirty in t1, new size and mtime) - one round trip
+ * and one copy. If the server revoked the blocks between the copy and the PUT_MULTY it answers
+ * -ESTALE and the range is written again through the op buffer.
  */
 #include <linux/fs.h>
 #include <linux/uio.h>
@@ -18,6 +24,23 @@
 #define ZUF_NIO_MAX_PAGES	256	/* pages asked per GET_MULTY: 1 MiB */
 #define ZUF_NIO_MIN_PAGES	16	/* ... and at least 64 KiB (up to EOF): a cold small read
 					 * maps its neighbours in the same round trip */
+
+/* a block map entry: the t1 block, and whether the kernel may write it */
+#define NIO_WRITABLE	1UL
+static inline void *_nio_entry(u64 bn, bool writable)
+{
+	return xa_mk_value((bn << 1) | (writable ? NIO_WRITABLE : 0));
+}
+
+static inline u64 _nio_bn(void *entry)
+{
+	return xa_to_value(entry) >> 1;
+}
+
+static inline bool _nio_writable(void *entry)
+{
+	return entry && (xa_to_value(entry) & NIO_WRITABLE);
+}
 
 static struct zuf_t1 *_t1(struct inode *inode)
 {
@@ -60,10 +83,11 @@ static u64 _nio_drop(struct zuf_inode_info *zii, pgoff_t first, pgoff_t last)
 }
 
 /*
- * GET_MULTY for pages [index, index + want): records the blocks the server mapped and returns
- * how many pages from @index it did not map (0 when @index is mapped now), or an errno.
+ * GET_MULTY for pages [index, index + want), for reading or for writing: records the blocks the
+ * server mapped and returns how many pages from @index it did not map (0 when @index is mapped
+ * now, writable if @write), or an errno.
  */
-static long _nio_get(struct inode *inode, pgoff_t index, unsigned long want)
+static long _nio_get(struct inode *inode, pgoff_t index, unsigned long want, bool write)
 {
 	struct zuf_inode_info *zii = ZUII(inode);
 	struct zuf_t1 *t1 = _t1(inode);
@@ -91,6 +115,8 @@ static long _nio_get(struct inode *inode, pgoff_t index, unsigned long want)
 	ioc.zus_ii = zii->zus_ii;
 	ioc.filepos = (u64)index << PAGE_SHIFT;
 	ioc.hdr.len = want << PAGE_SHIFT;
+	if (write)
+		ioc.rw = ZUFS_RW_WRITE;
 	err = zufc_call(&zt, &ioc.hdr, sizeof(ioc));
 	if (err)
 		goto out;
@@ -103,14 +129,18 @@ static long _nio_get(struct inode *inode, pgoff_t index, unsigned long want)
 	for (i = 0; i < n; i++) {
 		u64 w = words[i];
 
-		if (w && (ZUFS_IOM_TYPE(w) != IOM_T1_READ || ZUFS_IOM_VAL(w) < t1->data_first ||
-			  ZUFS_IOM_VAL(w) >= t1->data_end))
+		u32 type = ZUFS_IOM_TYPE(w);
+
+		if (w && ((type != IOM_T1_READ && !(write && type == IOM_T1_WRITE)) ||
+			  ZUFS_IOM_VAL(w) < t1->data_first || ZUFS_IOM_VAL(w) >= t1->data_end))
 			goto bad;
 	}
 
 	down_write(&zii->nio_sem);
 	for (i = 0; i < n; i++) {
-		u64 w = words[i];
+		u64 w = words[i], bn = ZUFS_IOM_VAL(w);
+		bool writable = ZUFS_IOM_TYPE(w) == IOM_T1_WRITE;
+		void *old;
 
 		if (!w) {
 			if (leading)
@@ -119,14 +149,22 @@ static long _nio_get(struct inode *inode, pgoff_t index, unsigned long want)
 		}
 		leading = false;
 		if (zii->nio_seq != seq)
-			continue;	/* revoked while in flight: read it through the op buffer */
-		if (xa_is_err(xa_store(&zii->nio_blocks, index + i,
-				       xa_mk_value(ZUFS_IOM_VAL(w)), GFP_NOFS)))
+			continue;	/* revoked while in flight: through the op buffer */
+		old = xa_load(&zii->nio_blocks, index + i);
+		if (old && _nio_bn(old) == bn && (_nio_writable(old) || !writable))
+			continue;	/* a read does not take a page's write lease away */
+		if (xa_is_err(xa_store(&zii->nio_blocks, index + i, _nio_entry(bn, writable),
+				       GFP_NOFS)))
 			break;
 		atomic64_inc(&zuf_stats.nio_pages_mapped);
 	}
-	if (!unmapped && !xa_load(&zii->nio_blocks, index))
-		unmapped = 1;	/* mapped, but revoked already or no memory to keep it */
+	if (!unmapped) {
+		void *entry = xa_load(&zii->nio_blocks, index);
+
+		/* mapped, but revoked already or no memory to keep it */
+		if (!entry || (write && !_nio_writable(entry)))
+			unmapped = 1;
+	}
 	up_write(&zii->nio_sem);
 	err = 0;
 	goto out;
@@ -160,7 +198,7 @@ again:
 		n = min_t(size_t, PAGE_SIZE - off, count);
 		/* no fault under nio_sem: the buffer may be a mapping of this very file */
 		pagefault_disable();
-		copied = copy_to_iter(t1->kaddr + (xa_to_value(entry) << PAGE_SHIFT) + off, n, ii);
+		copied = copy_to_iter(t1->kaddr + (_nio_bn(entry) << PAGE_SHIFT) + off, n, ii);
 		pagefault_enable();
 		done += copied;
 		pos += copied;
@@ -212,7 +250,7 @@ ssize_t zuf_nio_read(struct inode *inode, loff_t pos, struct iov_iter *ii)
 			done += ret;
 			continue;
 		}
-		unmapped = _nio_get(inode, pos >> PAGE_SHIFT, _nio_want(pos, count, size));
+		unmapped = _nio_get(inode, pos >> PAGE_SHIFT, _nio_want(pos, count, size), false);
 		if (unmapped < 0) {
 			ret = unmapped;
 			break;
@@ -233,6 +271,151 @@ ssize_t zuf_nio_read(struct inode *inode, loff_t pos, struct iov_iter *ii)
 		if (ret < count)
 			break;	/* end of file on the server's side */
 	}
+	return done ? done : ret;
+}
+
+/*
+ * copies from @ii into writable mapped pages from @pos on, while they stay mapped and their
+ * blocks follow each other (so the server finds them as one run from *@bn, the first page's
+ * block), at most @count bytes; returns the bytes copied (0 when the page at @pos is not mapped
+ * writable) or -EFAULT.
+ */
+static ssize_t _nio_copy_in(struct inode *inode, loff_t pos, size_t count, struct iov_iter *ii,
+			    u64 *bn)
+{
+	struct zuf_inode_info *zii = ZUII(inode);
+	struct zuf_t1 *t1 = _t1(inode);
+	pgoff_t first = pos >> PAGE_SHIFT;
+	size_t copied = 0, n = 0;
+	ssize_t done = 0;
+
+again:
+	down_read(&zii->nio_sem);
+	while (count) {
+		size_t off = pos & ~PAGE_MASK;
+		void *entry = xa_load(&zii->nio_blocks, pos >> PAGE_SHIFT);
+		u64 b;
+
+		if (!_nio_writable(entry))
+			break;
+		b = _nio_bn(entry);
+		if (!done && (pos >> PAGE_SHIFT) == first)
+			*bn = b;
+		else if (b != *bn + ((pos >> PAGE_SHIFT) - first))
+			break;	/* another slot: the next PUT_MULTY */
+		n = min_t(size_t, PAGE_SIZE - off, count);
+		pagefault_disable();
+		copied = copy_from_iter(t1->kaddr + (b << PAGE_SHIFT) + off, n, ii);
+		pagefault_enable();
+		done += copied;
+		pos += copied;
+		count -= copied;
+		atomic64_add(copied, &zuf_stats.bytes_to_t1);
+		if (copied < n)
+			break;
+	}
+	up_read(&zii->nio_sem);
+	if (count && copied < n) {
+		if (fault_in_iov_iter_readable(ii, n - copied) == n - copied)
+			return done ? done : -EFAULT;
+		copied = n = 0;
+		goto again;
+	}
+	return done;
+}
+
+/*
+ * PUT_MULTY: bytes [pos, pos + len) are in t1 from block @bn on; the server makes them the file's.
+ * -ESTALE: it had revoked those blocks first, the bytes are not the file's.
+ */
+static int _nio_put(struct inode *inode, loff_t pos, size_t len, u64 bn, u64 rw)
+{
+	struct zufs_ioc_IO ioc;
+	struct zufc_thread *zt;
+	int err;
+
+	zt = zufc_get_channel(SBI(inode->i_sb), &err);
+	if (!zt)
+		return err;
+	memset(&ioc, 0, sizeof(ioc));
+	zuf_hdr_init(&ioc.hdr, ZUFS_OP_PUT_MULTY, sizeof(ioc),
+		     offsetof(struct zufs_ioc_IO, ret_flags));
+	ioc.zus_ii = ZUII(inode)->zus_ii;
+	ioc.filepos = pos;
+	ioc.hdr.len = len;
+	ioc.rw = ZUFS_RW_WRITE | rw;
+	ioc.iom_n = 1;
+	ioc.iom_e[0] = ZUFS_IOM_WORD(IOM_T1_WRITE, bn);
+	err = zufc_call(&zt, &ioc.hdr, sizeof(ioc));
+	zufc_put_channel(zt);
+	if (!err && ioc.last_pos != pos + len) {
+		atomic64_inc(&zuf_stats.bad_replies);
+		zuf_warn("PUT_MULTY: bad answer (last_pos %llu for %llu + %zu)\n",
+			 ioc.last_pos, pos, len);
+		err = -EIO;
+	}
+	return err;
+}
+
+/* writes @ii at @pos (the caller holds the inode lock), into t1 where the server maps it */
+ssize_t zuf_nio_write(struct inode *inode, loff_t pos, struct iov_iter *ii, u64 rw)
+{
+	ssize_t done = 0, ret = 0;
+
+	while (iov_iter_count(ii)) {
+		size_t count = iov_iter_count(ii), rest;
+		long unmapped;
+		u64 bn = 0;
+
+		ret = _nio_copy_in(inode, pos, count, ii, &bn);
+		if (ret < 0)
+			break;
+		if (ret) {
+			int err = _nio_put(inode, pos, ret, bn, rw);
+
+			if (!err) {
+				atomic64_inc(&zuf_stats.nio_puts);
+				pos += ret;
+				done += ret;
+				continue;
+			}
+			iov_iter_revert(ii, ret);
+			if (err != -ESTALE) {
+				ret = err;
+				break;
+			}
+			/* revoked under us: these bytes again, through the op buffer */
+			atomic64_inc(&zuf_stats.nio_put_stale);
+			count = ret;
+		} else {
+			/* the write's pages, rounded up to a 64 KiB group: neighbours come mapped */
+			pgoff_t index = pos >> PAGE_SHIFT;
+			pgoff_t end = DIV_ROUND_UP(pos + count, PAGE_SIZE);
+
+			end = round_up(end, ZUF_NIO_MIN_PAGES);
+			unmapped = _nio_get(inode, index, end - index, true);
+			if (unmapped < 0) {
+				ret = unmapped;
+				break;
+			}
+			if (!unmapped)
+				continue;
+			count = min_t(u64, count, ((u64)unmapped << PAGE_SHIFT) - (pos & ~PAGE_MASK));
+		}
+		atomic64_inc(&zuf_stats.nio_fallback);
+		rest = iov_iter_count(ii) - count;
+		iov_iter_truncate(ii, count);
+		ret = zuf_rw_write(inode, pos, ii, rw);
+		iov_iter_reexpand(ii, iov_iter_count(ii) + rest);
+		if (ret <= 0)
+			break;
+		pos += ret;
+		done += ret;
+		if (ret < count)
+			break;
+	}
+	if (done)	/* the next close tells the server (zuf_flush) */
+		set_bit(ZUF_I_WRITTEN, &ZUII(inode)->state);
 	return done ? done : ret;
 }
 

@@ -4,7 +4,8 @@
  * iov_iter and the payload area; I/O bigger than the payload area is split. read(2) and
  * write(2) go straight to the server (no page cache); pages that mmap cached are written
  * back before and invalidated after, so both views stay coherent (mmap.c). With t1 grabbed,
- * reads copy from t1 instead (nio.c) and come here only for pages the server does not map.
+ * reads (and, on write-back tiers, writes) copy from and to t1 instead (nio.c) and come here
+ * only for pages the server does not map.
  */
 #include <linux/fs.h>
 #include <linux/uio.h>
@@ -193,7 +194,10 @@ ssize_t zuf_write_iter(struct kiocb *kiocb, struct iov_iter *ii)
 		rw |= ZUFS_RW_APPEND;
 	if (kiocb->ki_flags & IOCB_DSYNC)
 		rw |= ZUFS_RW_DSYNC;
-	ret = zuf_rw_write(inode, pos, ii, rw);
+	if (zuf_nio_writes_on(inode))
+		ret = zuf_nio_write(inode, pos, ii, rw);
+	else
+		ret = zuf_rw_write(inode, pos, ii, rw);
 	if (mapping->nrpages)	/* cached pages of the range are stale now */
 		invalidate_inode_pages2_range(mapping, pos >> PAGE_SHIFT,
 					      (pos + count - 1) >> PAGE_SHIFT);

@@ -514,7 +514,10 @@ static ssize_t zuf_stats_read(struct file *file, char __user *ubuf, size_t count
 	ZS(nio_pages_hit);
 	ZS(nio_unmapped);
 	ZS(nio_fallback);
+	ZS(nio_puts);
+	ZS(nio_put_stale);
 	ZS(bytes_from_t1);
+	ZS(bytes_to_t1);
 #undef ZS
 	n += scnprintf(buf + n, max - n, "channels %d\n", READ_ONCE(zri.num_zts));
 	for (i = 0; i < ZUFS_OP_MAX_OPT; i++) {

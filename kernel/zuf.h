@@ -124,8 +124,11 @@ struct zuf_stats {
 	atomic64_t	nio_pages_mapped;	/* pages the server mapped to t1 blocks */
 	atomic64_t	nio_pages_hit;		/* pages read from t1 with no round trip */
 	atomic64_t	nio_unmapped;		/* mapped pages revoked (ZU_IOC_UNMAP, truncate) */
-	atomic64_t	nio_fallback;		/* READ ops for pages the server did not map */
+	atomic64_t	nio_fallback;		/* READ/WRITE ops for pages the server did not map */
+	atomic64_t	nio_puts;		/* PUT_MULTY round trips (writes into t1) */
+	atomic64_t	nio_put_stale;		/* ... answered -ESTALE and written again */
 	atomic64_t	bytes_from_t1;		/* copied t1 -> app by the kernel */
+	atomic64_t	bytes_to_t1;		/* copied app -> t1 by the kernel */
 };
 extern struct zuf_stats zuf_stats;
 
@@ -162,7 +165,7 @@ struct zuf_inode_info {
 	unsigned long		state;		/* ZUF_I_* bits */
 	/* nio.c: t1 block of each mapped page, revoked by the server (ZU_IOC_UNMAP) */
 	struct rw_semaphore	nio_sem;	/* readers copy under it; revocation takes it */
-	struct xarray		nio_blocks;	/* page index -> xa_mk_value(block) */
+	struct xarray		nio_blocks;	/* page index -> xa_mk_value(block << 1 | writable) */
 	unsigned long		nio_seq;	/* nio_sem: ++ per revocation */
 	bool			nio_listed;	/* in t1->inodes */
 };
@@ -227,7 +230,14 @@ static inline bool zuf_nio_on(struct inode *inode)
 
 	return READ_ONCE(sbi->t1) && (sbi->fs_caps & ZUFS_FSC_NIO_READS) && S_ISREG(inode->i_mode);
 }
+/* write(2) into t1 too: write-back tiers; append-only and immutable files ask the server */
+static inline bool zuf_nio_writes_on(struct inode *inode)
+{
+	return zuf_nio_on(inode) && (SBI(inode->i_sb)->fs_caps & ZUFS_FSC_NIO_WRITES) &&
+	       !IS_APPEND(inode) && !IS_IMMUTABLE(inode);
+}
 ssize_t zuf_nio_read(struct inode *inode, loff_t pos, struct iov_iter *ii);
+ssize_t zuf_nio_write(struct inode *inode, loff_t pos, struct iov_iter *ii, u64 rw);
 void zuf_nio_forget(struct inode *inode, pgoff_t first);
 void zuf_nio_evict(struct inode *inode);
 int zuf_nio_unmap_ioctl(struct zufs_ioc_unmap __user *arg);

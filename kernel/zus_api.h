@@ -46,6 +46,9 @@
  *     changed a name in the directory; the kernel's dentries of that directory carry the value
  *     they were looked up under and are looked up again once it moved (d_revalidate).
  *     The device table of tier members (struct zufs_dev_table), so far only in src/pools.
+ * 1.2 (2026-12) NIO writes: GET_MULTY with ZUFS_RW_WRITE maps pages writable (IOM_T1_WRITE), and
+ *     PUT_MULTY is no longer reserved: it hands bytes the kernel wrote into t1 to the server
+ *     (see struct zufs_ioc_IO). Only for a super block whose server set ZUFS_FSC_NIO_WRITES.
  */
 #ifndef _LINUX_ZUS_API_H
 #define _LINUX_ZUS_API_H
@@ -54,7 +57,7 @@
 #include <linux/ioctl.h>
 
 #define ZUFS_MAJOR_VERSION 1
-#define ZUFS_MINOR_VERSION 1
+#define ZUFS_MINOR_VERSION 2
 
 /* Feature bits: kern_features in REGISTER_FS reply; a server sets the ones it uses in rfi.features */
 #define ZUFS_FEATURE_POOLS	(1ULL << 0)	/* ZU_IOC_ALLOC_POOL, zus_inode in pools 1..6 */
@@ -589,6 +592,14 @@ struct zufs_ioc_readdir {
  * (the device table) is never a data block. A mapped page stays valid until ZU_IOC_UNMAP
  * revokes it; the kernel never reads a block past i_size, and bytes of a mapped block up to
  * i_size must be the file's (zero where the file has none).
+ *
+ * GET_MULTY with rw = ZUFS_RW_WRITE (only when the server set ZUFS_FSC_NIO_WRITES) asks to map
+ * pages for writing, past EOF too: ZUFS_IOM_WORD(IOM_T1_WRITE, bn) lets the kernel write block bn
+ * (IOM_T1_READ or 0: it may not). After writing bytes [filepos, filepos + hdr.len) into such
+ * blocks, consecutive from the block in iom_e[0] (iom_n = 1), the kernel sends PUT_MULTY: the
+ * server makes the bytes the file's (as a WRITE of them would: size, mtime, dirty for write-back)
+ * and answers last_pos = filepos + hdr.len, or -ESTALE when it revoked any of those blocks before
+ * the PUT_MULTY: the bytes are then not the file's and the kernel writes them again with WRITE.
  */
 #define ZUFS_RW_WRITE		(1 << 0)
 #define ZUFS_RW_MMAP		(1 << 1)

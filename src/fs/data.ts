@@ -41,25 +41,36 @@ export async function readData(core: FsCore, rec: InodeRecord, offset: number, l
 }
 
 export async function writeData(core: FsCore, rec: InodeRecord, offset: number, data: Buffer): Promise<void> {
+  await writeRange(core, rec, offset, data.length, (idx, off, at, n) => core.chunks.write(rec.ino, idx, off, data.subarray(at, at + n)));
+}
+
+/** Writes `len` bytes at `offset` chunk by chunk: `put` writes bytes [at, at + n) of the range at
+ * `off` of chunk `idx`. Records the chunks in the chunk map once every piece is written. */
+export async function writeRange(
+  core: FsCore,
+  rec: InodeRecord,
+  offset: number,
+  len: number,
+  put: (idx: number, off: number, at: number, n: number) => Promise<void>,
+): Promise<void> {
   checkOffset(offset);
-  const end = offset + data.length;
+  const end = offset + len;
   if (end > MAX_FILE_SIZE) throw fsError(errno.EFBIG);
   const cs = core.chunkSize;
   const first = Math.floor(offset / cs);
   const last = Math.floor((end - 1) / cs);
   if (first === last) {
-    await core.chunks.write(rec.ino, first, offset - first * cs, data);
-    core.chunkMap.add(rec.ino, first, first);
-    return;
+    await put(first, offset - first * cs, 0, len);
+  } else {
+    const writes: Promise<void>[] = [];
+    for (let idx = first; idx <= last; idx++) {
+      const cStart = idx * cs;
+      const lo = Math.max(offset, cStart);
+      const hi = Math.min(end, cStart + cs);
+      writes.push(put(idx, lo - cStart, lo - offset, hi - lo));
+    }
+    await Promise.all(writes);
   }
-  const writes: Promise<void>[] = [];
-  for (let idx = first; idx <= last; idx++) {
-    const cStart = idx * cs;
-    const lo = Math.max(offset, cStart);
-    const hi = Math.min(end, cStart + cs);
-    writes.push(core.chunks.write(rec.ino, idx, lo - cStart, data.subarray(lo - offset, hi - offset)));
-  }
-  await Promise.all(writes);
   core.chunkMap.add(rec.ino, first, last);
 }
 

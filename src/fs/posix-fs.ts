@@ -35,7 +35,7 @@ import {
   BLKSIZE,
   NAME_MAX,
 } from './core.js';
-import { fallocateData, readData, seekData, writeData } from './data.js';
+import { fallocateData, readData, seekData, writeData, writeRange } from './data.js';
 import { errno, fsError } from './errors.js';
 import { checkOpen, isAppendOnly, isImmutable } from './inode-flags.js';
 import { isDir, isReg, S_IFDIR } from './mode.js';
@@ -286,16 +286,28 @@ export class PosixFs implements ZusOperations {
   }
 
   async write(ino: number, _fh: number, offset: number, data: Buffer): Promise<number> {
+    return this.writeWith(ino, offset, data.length, (core, rec) => writeData(core, rec, offset, data));
+  }
+
+  /**
+   * write() for bytes that are in the chunk store's memory already (zuf NIO: the kernel copied
+   * them into t1): `place` hands over bytes [at, at + n) of the range, at `off` of chunk `idx`.
+   */
+  async writePlaced(ino: number, offset: number, len: number, place: (idx: number, off: number, at: number, n: number) => Promise<void>): Promise<number> {
+    return this.writeWith(ino, offset, len, (core, rec) => writeRange(core, rec, offset, len, place));
+  }
+
+  private async writeWith(ino: number, offset: number, len: number, writeBytes: (core: FsCore, rec: InodeRecord) => Promise<void>): Promise<number> {
     const core = await this.core0();
     return core.locks.run(ino, async () => {
       const rec = await core.inode(ino);
       if (!isReg(rec.mode)) throw fsError(isDir(rec.mode) ? errno.EISDIR : errno.EINVAL);
       if (isImmutable(rec)) throw fsError(errno.EPERM); // as ext4_write_checks, even for older handles
-      if (data.length === 0) return 0;
-      await writeData(core, rec, offset, data);
+      if (len === 0) return 0;
+      await writeBytes(core, rec);
       const now = core.now();
-      await core.putInodes([{ ...rec, size: Math.max(rec.size, offset + data.length), mtimeNs: now, ctimeNs: now }]);
-      return data.length;
+      await core.putInodes([{ ...rec, size: Math.max(rec.size, offset + len), mtimeNs: now, ctimeNs: now }]);
+      return len;
     });
   }
 

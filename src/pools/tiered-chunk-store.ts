@@ -21,6 +21,10 @@
 // - zuf NIO (the kernel reads t1 slots directly, t1Blocks()): past a chunk's cached length its slot
 //   holds zeros to the end of that page (fill, write, truncate, rebase keep it so), and onRevoke
 //   is called before a slot stops holding its chunk (eviction, drop, rebase onto a peer's bytes).
+//   With write-back the kernel may also write a slot it was given for writing, and then hands the
+//   bytes over with placed(); they count only if the slot was not revoked in between (else the
+//   kernel writes them again through write()). Until then they are nobody's: a clean chunk evicted
+//   in that window may carry them to t2, where the kernel's rewrite finds and keeps them.
 //
 // Several gateways on one volume (chunk keys are (ino, idx), not versioned, so a peer's write
 // makes cached bytes stale). Close-to-open by construction, with no change feed needed:
@@ -102,6 +106,7 @@ interface Entry {
   jLo: number; // [jLo, jHi): bytes changed since the last journal record or checkpoint
   jHi: number;
   gen: number; // write generation of its last write
+  nioWritable: boolean; // zuf NIO: the kernel may write its slot (t1Blocks for writing), until revoked
 }
 
 interface InoState {
@@ -254,6 +259,11 @@ export class TieredChunkStore implements ChunkStore {
     conflicts: 0,
   };
 
+  /** Writes land in t1 and are uploaded later (zuf maps t1 for writing only then). */
+  get writesBack(): boolean {
+    return this.writeback;
+  }
+
   private constructor(
     private readonly backend: InnerStore,
     private readonly tiers: Tiers,
@@ -348,16 +358,19 @@ export class TieredChunkStore implements ChunkStore {
    * t1 device) holding each, or 0 for a page not mapped (a hole, a page at or past the cached
    * length, a fill that overlapped a truncate). One t1 member only.
    */
-  async t1Blocks(ino: number, idx: number, firstPage: number, count: number): Promise<number[]> {
+  async t1Blocks(ino: number, idx: number, firstPage: number, count: number, write = false): Promise<number[]> {
     this.checkOpen();
     const out = new Array<number>(count).fill(0);
+    if (write && !this.writeback) return out; // write-through: every write goes to the store first
     const key = keyOf(ino, idx);
     const release = await this.locks.lock(key);
     try {
-      const r = await this.resident(ino, idx, key, 'read');
+      const r = await this.resident(ino, idx, key, write ? 'write' : 'read');
       if (r === null || r === 'retry' || Buffer.isBuffer(r)) return out;
       const base = this.tiers.t1.deviceOffset(r.slot) / PAGE;
-      for (let i = 0; i < count; i++) if ((firstPage + i) * PAGE < r.len) out[i] = base + firstPage + i;
+      // for writing: every page of the chunk, past its length too (placed() zeroes any gap)
+      if (write) r.nioWritable = true;
+      for (let i = 0; i < count; i++) if (write || (firstPage + i) * PAGE < r.len) out[i] = base + firstPage + i;
       return out;
     } finally {
       release();
@@ -371,13 +384,7 @@ export class TieredChunkStore implements ChunkStore {
     const key = keyOf(ino, idx);
     if (!this.writeback) return this.writeThrough(ino, idx, key, off, data);
     for (;;) {
-      let reserved = false;
-      if (!this.entries.get(key)?.dirty) {
-        const got = this.budget.acquire();
-        if (this.budget.waiting > 0) this.pump(); // a writer waits: every dirty chunk is due now
-        if (await got) this.c.writebackWaits++;
-        reserved = true;
-      }
+      let reserved = await this.reserveDirty(key);
       await this.settled(ino);
       const release = await this.locks.lock(key);
       try {
@@ -385,20 +392,64 @@ export class TieredChunkStore implements ChunkStore {
         const r = await this.resident(ino, idx, key, full ? 'overwrite' : 'write');
         if (r === 'retry' || r === null || Buffer.isBuffer(r)) continue;
         this.apply(r, off, data);
-        if (!r.dirty) {
-          r.dirty = true;
-          r.dirtyAt = Date.now();
-          this.dirty.add(r);
-          if (reserved) reserved = false;
-          else this.budget.force();
-        }
-        this.pump();
+        if (this.dirtied(r, reserved)) reserved = false;
         return;
       } finally {
         release();
         if (reserved) this.budget.release();
       }
     }
+  }
+
+  /**
+   * zuf NIO writes: the kernel wrote bytes [off, off + len) of the chunk straight into t1, at byte
+   * `at` of the device, in pages t1Blocks(write) gave it. Makes them the chunk's, as write() would,
+   * and returns true; false when they are not (the slot was revoked first, or `at` is not where
+   * the chunk's slot holds `off`): the caller writes them again with write().
+   */
+  async placed(ino: number, idx: number, off: number, len: number, at: number): Promise<boolean> {
+    this.checkOpen();
+    const end = off + len;
+    if (!Number.isSafeInteger(off) || off < 0 || len <= 0 || end > this.chunkSize) throw new RangeError(`chunk write [${off}, ${end}) outside chunk`);
+    const key = keyOf(ino, idx);
+    if (!this.writeback || !this.entries.get(key)?.nioWritable) return false;
+    let reserved = await this.reserveDirty(key);
+    await this.settled(ino);
+    const release = await this.locks.lock(key);
+    try {
+      const e = this.entries.get(key);
+      if (e?.where !== 't1' || !e.nioWritable || this.tiers.t1.deviceOffset(e.slot) + off !== at) return false;
+      this.apply(e, off, len);
+      if (this.dirtied(e, reserved)) reserved = false;
+      return true;
+    } finally {
+      release();
+      if (reserved) this.budget.release();
+    }
+  }
+
+  /** A dirty-budget place for a write to chunk `key` unless it is dirty already (true: reserved). */
+  private async reserveDirty(key: string): Promise<boolean> {
+    if (this.entries.get(key)?.dirty) return false;
+    const got = this.budget.acquire();
+    if (this.budget.waiting > 0) this.pump(); // a writer waits: every dirty chunk is due now
+    if (await got) this.c.writebackWaits++;
+    return true;
+  }
+
+  /** A write landed in `e`: it is dirty now, on the writer's reserved budget place or a forced one.
+   * True when the reservation was used. */
+  private dirtied(e: Entry, reserved: boolean): boolean {
+    let used = false;
+    if (!e.dirty) {
+      e.dirty = true;
+      e.dirtyAt = Date.now();
+      this.dirty.add(e);
+      if (reserved) used = true;
+      else this.budget.force();
+    }
+    this.pump();
+    return used;
   }
 
   async truncate(ino: number, idx: number, len: number): Promise<void> {
@@ -690,11 +741,12 @@ export class TieredChunkStore implements ChunkStore {
     while (st?.barrier) await st.barrier;
   }
 
-  private apply(e: Entry, off: number, data: Buffer): void {
+  /** Writes `data` at `off` of t1 chunk `e`, or records that `data` bytes are there already (NIO). */
+  private apply(e: Entry, off: number, data: Buffer | number): void {
     const v = this.tiers.t1.view(e.slot);
     if (off > e.len) v.fill(0, e.len, off);
-    data.copy(v, off);
-    const end = off + data.length;
+    if (Buffer.isBuffer(data)) data.copy(v, off);
+    const end = off + (Buffer.isBuffer(data) ? data.length : data);
     if (end > e.len) {
       this.zeroPast(v, end);
       e.len = end;
@@ -813,6 +865,7 @@ export class TieredChunkStore implements ChunkStore {
       jLo: EMPTY_LO,
       jHi: 0,
       gen: 0,
+      nioWritable: false,
     };
     this.entries.set(key, e);
     this.ino(ino).entries.set(idx, e);
@@ -847,7 +900,9 @@ export class TieredChunkStore implements ChunkStore {
 
   /** NIO: the kernel's map of a t1 chunk goes before its slot is reused or its bytes change meaning. */
   private revoke(e: Entry): void {
-    if (e.where === 't1') this.onRevoke?.(e.ino, e.idx);
+    if (e.where !== 't1') return;
+    e.nioWritable = false;
+    this.onRevoke?.(e.ino, e.idx);
   }
 
   /** Zeroes slot bytes [from, to) and on to the end of the page holding `from`: a page the kernel

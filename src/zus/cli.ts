@@ -132,7 +132,7 @@ function formatStatus(all: DaemonStatus[]): string {
       lines.push(`    channels: ${m.stats.channels.map((c) => `${c.cpu < 0 ? 'event-loop' : `cpu${c.cpu}`}=${c.served}`).join(' ')}`);
       const ops = Object.entries(m.stats.ops).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`);
       if (ops.length) lines.push(`    ops: ${ops.join(' ')}`);
-      if (m.stats.nio) lines.push(`    nio: maps=${m.stats.nio.maps} unmaps=${m.stats.nio.unmaps} unmapErrors=${m.stats.nio.unmapErrors}`);
+      if (m.stats.nio) lines.push(`    nio: maps=${m.stats.nio.maps} unmaps=${m.stats.nio.unmaps} unmapErrors=${m.stats.nio.unmapErrors} puts=${m.stats.nio.puts} putsStale=${m.stats.nio.putsStale}`);
       if (m.tiers) lines.push(`    tiers: ${Object.entries(m.tiers).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ')}`);
     }
   }

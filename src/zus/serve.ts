@@ -92,7 +92,7 @@ export async function serveZuf(root: string, log: Logger, defaultLocalUrl: strin
               transport: 'zuf',
               channels: st.channels.map((c) => ({ cpu: c.cpu, served: c.served })).sort((a, b) => a.cpu - b.cpu),
               ops: Object.fromEntries(Object.entries(st.ops).map(([k, v]) => [OP_NAMES[k] ?? k, v])),
-              nio: { maps: st.nioMaps, unmaps: st.nioUnmaps, unmapErrors: st.nioUnmapErrors },
+              nio: { maps: st.nioMaps, unmaps: st.nioUnmaps, unmapErrors: st.nioUnmapErrors, puts: st.nioPuts, putsStale: st.nioPutsStale },
             },
           },
         ],

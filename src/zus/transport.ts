@@ -29,7 +29,7 @@ export interface TransportStats {
   channels: { cpu: number; served: number }[];
   ops: Record<string, number>;
   /** zuf NIO reads: pages GET_MULTY answered mapped, ZU_IOC_UNMAP calls (and failed ones). */
-  nio?: { maps: number; unmaps: number; unmapErrors: number };
+  nio?: { maps: number; unmaps: number; unmapErrors: number; puts: number; putsStale: number };
 }
 
 export interface Transport {

@@ -1,15 +1,16 @@
-// The server side of zuf NIO reads without a kernel: GET_MULTY is encoded into an op buffer as
-// zuf.ko lays it out and answered by the handler from a real TieredChunkStore over a t1 file in
-// /dev/shm (each mapped block is read back from that file); ZU_IOC_UNMAP and ZU_IOC_GRAB_PMEM go to
-// a recording ioctl, which only records calls and injects failures.
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+// The server side of zuf NIO without a kernel: GET_MULTY and PUT_MULTY are encoded into an op buffer
+// as zuf.ko lays them out and answered by the handlers from a real TieredChunkStore over a t1 file
+// in /dev/shm (each mapped block is read back from that file, and the kernel's writes into blocks
+// are writes into that file); ZU_IOC_UNMAP and ZU_IOC_GRAB_PMEM go to a recording ioctl, which only
+// records calls and injects failures.
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory.js';
 import { PosixFs } from '../../src/fs/posix-fs.js';
 import { tieredBackend } from '../../src/pools/tiered-chunk-store.js';
 import {
-  IOM_T1_READ, ZUFS_OP_GET_MULTY, ZUFS_OP_PAYLOAD_OFF, ZU_IOC_GRAB_PMEM, ZU_IOC_UNMAP, zufs_ioc_IO, zufs_ioc_hdr,
+  IOM_T1_READ, IOM_T1_WRITE, ZUFS_OP_GET_MULTY, ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_PUT_MULTY, ZUFS_RW_WRITE, zufs_iom_word, ZU_IOC_GRAB_PMEM, ZU_IOC_UNMAP, zufs_ioc_IO, zufs_ioc_hdr,
   zufs_ioc_pmem, zufs_ioc_unmap, zufs_iom_type, zufs_iom_val,
 } from '../../src/zus/abi/zus-api.js';
 import { makeCookie, opTable, publish, type Ctx, type SbState } from '../../src/zus/zuf/handlers.js';
@@ -35,11 +36,11 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function setup(): Promise<{ ctx: Ctx; sb: SbState; fs: PosixFs; calls: Call[]; counters: NioCounters; t1: string; failUnmaps: { n: number } }> {
+async function setup(writeback = false): Promise<{ ctx: Ctx; sb: SbState; fs: PosixFs; calls: Call[]; counters: NioCounters; t1: string; failUnmaps: { n: number } }> {
   const dir = mkdtempSync(join('/dev/shm', 'zufs-nio-'));
   dirs.push(dir);
   const t1 = join(dir, 't1');
-  const backend = await tieredBackend(new MemoryBackend({ chunkSize: CS }), { t1, t1_size: 8 * 1024 * 1024 }, { storeKey: 'mem' });
+  const backend = await tieredBackend(new MemoryBackend({ chunkSize: CS }), { t1, t1_size: 8 * 1024 * 1024, writeback }, { storeKey: 'mem' });
   const fs = new PosixFs(backend);
   toClose.push(fs);
   const calls: Call[] = [];
@@ -51,7 +52,7 @@ async function setup(): Promise<{ ctx: Ctx; sb: SbState; fs: PosixFs; calls: Cal
       throw Object.assign(new Error('ZU_IOC_UNMAP: No such file or directory'), { errno: 2 });
     }
   };
-  const counters: NioCounters = { maps: 0, unmaps: 0, unmapErrors: 0 };
+  const counters: NioCounters = { maps: 0, unmaps: 0, unmapErrors: 0, puts: 0, putsStale: 0 };
   const store = tieredStoreOf(fs)!;
   const nio = new NioMount(store, 77, 11n, 22n, counters, () => undefined, recorder);
   store.onRevoke = (ino, idx) => nio.revoke(ino, idx);
@@ -67,14 +68,15 @@ async function file(fs: PosixFs, name: string, data: Buffer, at = 0): Promise<nu
   return a.ino;
 }
 
-/** GET_MULTY for `pages` pages from `pos`; returns the answered words. */
-async function getMulty(ctx: Ctx, ino: number, pos: number, pages: number): Promise<bigint[]> {
+/** GET_MULTY for `pages` pages from `pos` (for writing with `write`); returns the answered words. */
+async function getMulty(ctx: Ctx, ino: number, pos: number, pages: number, write = false): Promise<bigint[]> {
   ctx.u8.fill(0, 0, ZUFS_OP_PAYLOAD_OFF);
   ctx.dv.setUint16(H.operation, ZUFS_OP_GET_MULTY, true);
   ctx.dv.setUint32(H.offset, ZUFS_OP_PAYLOAD_OFF, true);
   ctx.dv.setUint32(H.len, pages * PAGE, true);
   ctx.dv.setBigUint64(F.zus_ii, makeCookie(4, ino), true);
   ctx.dv.setBigUint64(F.filepos, BigInt(pos), true);
+  if (write) ctx.dv.setBigUint64(F.rw, BigInt(ZUFS_RW_WRITE), true);
   await opTable[ZUFS_OP_GET_MULTY]!(ctx);
   const len = ctx.dv.getUint32(H.len, true);
   expect(len % 8).toBe(0);
@@ -211,5 +213,75 @@ describe('zuf NIO: t1 grab', () => {
     } finally {
       closeSync(shm);
     }
+  });
+});
+
+/** What zuf.ko does for a write into blocks it holds writable: the bytes into the t1 device at
+ * block `bn` (+ the offset in the page), then PUT_MULTY (`between` runs in between). Returns last_pos. */
+async function kernelWrite(ctx: Ctx, t1: string, ino: number, pos: number, data: Buffer, bn: number, between?: () => Promise<void>): Promise<bigint> {
+  const fd = openSync(t1, 'r+');
+  try {
+    writeSync(fd, data, 0, data.length, bn * PAGE + (pos % PAGE));
+  } finally {
+    closeSync(fd);
+  }
+  await between?.();
+  ctx.u8.fill(0, 0, ZUFS_OP_PAYLOAD_OFF);
+  ctx.dv.setUint16(H.operation, ZUFS_OP_PUT_MULTY, true);
+  ctx.dv.setUint32(H.offset, ZUFS_OP_PAYLOAD_OFF, true);
+  ctx.dv.setUint32(H.len, data.length, true);
+  ctx.dv.setBigUint64(F.zus_ii, makeCookie(4, ino), true);
+  ctx.dv.setBigUint64(F.filepos, BigInt(pos), true);
+  ctx.dv.setBigUint64(F.rw, BigInt(ZUFS_RW_WRITE), true);
+  ctx.dv.setUint32(F.iom_n, 1, true);
+  ctx.dv.setBigUint64(F.iom_e, zufs_iom_word(IOM_T1_WRITE, BigInt(bn)), true);
+  await opTable[ZUFS_OP_PUT_MULTY]!(ctx);
+  return ctx.dv.getBigUint64(F.last_pos, true);
+}
+
+const wbnOf = (w: bigint): number => {
+  expect(zufs_iom_type(w)).toBe(IOM_T1_WRITE);
+  return Number(zufs_iom_val(w));
+};
+
+describe('zuf NIO: writes (GET_MULTY for writing, PUT_MULTY)', () => {
+  it('maps pages for writing past EOF; PUT_MULTY makes the bytes the file\'s: size, data, and the store after a flush', async () => {
+    const { ctx, fs, t1, counters } = await setup(true);
+    const ino = await file(fs, 'f', pattern(6, 100));
+    const words = await getMulty(ctx, ino, 0, 4, true);
+    expect(words.length).toBe(4);
+    const bns = words.map(wbnOf);
+    expect(await kernelWrite(ctx, t1, ino, 2 * PAGE + 7, Buffer.from('written by zuf'), bns[2]!)).toBe(BigInt(2 * PAGE + 7 + 14));
+    expect((await fs.getattr(ino)).size).toBe(2 * PAGE + 21);
+    const all = await fs.read(ino, 0, 0, 3 * PAGE);
+    expect(all.subarray(0, 100).equals(pattern(6, 100))).toBe(true);
+    expect(all.subarray(100, 2 * PAGE + 7).every((x) => x === 0)).toBe(true);
+    expect(all.subarray(2 * PAGE + 7).toString()).toBe('written by zuf');
+    expect(counters).toMatchObject({ puts: 1, putsStale: 0 });
+    // a read GET_MULTY now maps the written pages for reading, same blocks
+    expect((await getMulty(ctx, ino, 0, 3)).map(bnOf)).toEqual(bns.slice(0, 3));
+    await tieredStoreOf(fs)!.flush();
+    await tieredStoreOf(fs)!.invalidateAll(); // forget the cache: the bytes come back from the store
+    expect((await fs.read(ino, 0, 2 * PAGE, PAGE)).subarray(7).toString()).toBe('written by zuf');
+  });
+
+  it('PUT_MULTY after the blocks were revoked answers ESTALE and changes nothing', async () => {
+    const { ctx, fs, t1, counters } = await setup(true);
+    const ino = await file(fs, 'f', pattern(7, 2 * PAGE));
+    await tieredStoreOf(fs)!.flush(); // uploaded and clean: a peer's change drops it
+    const [w] = await getMulty(ctx, ino, 0, 1, true);
+    // the kernel copied its bytes, then the server revoked the blocks (a peer's change) before the PUT_MULTY
+    const revoke = (): Promise<void> => tieredStoreOf(fs)!.invalidateAll();
+    await expect(kernelWrite(ctx, t1, ino, 0, Buffer.from('stale'), wbnOf(w!), revoke)).rejects.toMatchObject({ errno: 116 });
+    expect((await fs.read(ino, 0, 0, 2 * PAGE)).equals(pattern(7, 2 * PAGE))).toBe(true);
+    expect(counters).toMatchObject({ puts: 1, putsStale: 1 });
+  });
+
+  it('write-through tiers map nothing for writing; PUT_MULTY without NIO is refused', async () => {
+    const { ctx, sb, fs } = await setup(false);
+    const ino = await file(fs, 'f', pattern(8, PAGE));
+    expect((await getMulty(ctx, ino, 0, 2, true)).every((w) => w === 0n)).toBe(true);
+    ctx.sbs.set(4, { ...sb, nio: undefined });
+    await expect(kernelWrite(ctx, '/dev/null', ino, 0, Buffer.from('x'), 1024)).rejects.toMatchObject({ errno: 22 });
   });
 });

@@ -1,7 +1,10 @@
-// The chunk store's side of zuf NIO reads, over a real t1 file in /dev/shm: t1Blocks() names the t1
+// The chunk store's side of zuf NIO, over a real t1 file in /dev/shm: t1Blocks() names the t1
 // blocks that hold a chunk's pages (checked by reading the t1 file at those blocks), slot bytes past
 // a chunk's cached length read as zeros to the end of the page, and onRevoke runs before a slot
-// stops holding its chunk (its bytes are still the chunk's when the callback runs).
+// stops holding its chunk (its bytes are still the chunk's when the callback runs). NIO writes:
+// bytes written into the t1 file at blocks t1Blocks(write) gave become the chunk's with placed(),
+// unless the slot was revoked in between.
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory.js';
 import { openTiers, type Tiers } from '../../src/pools/format.js';
@@ -149,5 +152,66 @@ describe('tiered chunk store: NIO block map', () => {
     expect(page.subarray(4, 10).equals(pattern(7, 10).subarray(4))).toBe(true);
     expect(page.subarray(10).every((x) => x === 0)).toBe(true);
     expect(await store.t1Blocks(6, 1, 0, 2)).toEqual([bn1, 0]);
+  });
+});
+
+/** Writes `data` into the t1 device file at byte `at`, as zuf.ko copies into a mapped block. */
+function kernelWrite(at: number, data: Buffer): void {
+  const fd = openSync(d.t1, 'r+');
+  try {
+    writeSync(fd, data, 0, data.length, at);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('tiered chunk store: NIO writes', () => {
+  it('maps every page of the chunk for writing, past its length too; placed() makes the bytes the chunk\'s, and they are uploaded', async () => {
+    await mem.chunks.write(20, 0, 0, pattern(20, 100));
+    const { store } = await open({ writeback: true, flushDelayMs: 1 });
+    const bns = await store.t1Blocks(20, 0, 0, 4, true);
+    expect(bns.every((b) => b > 0)).toBe(true);
+    expect(bns[3]).toBe(bns[0]! + 3);
+    kernelWrite(bns[2]! * PAGE + 10, Buffer.from('kernel'));
+    expect(await store.placed(20, 0, 2 * PAGE + 10, 6, bns[2]! * PAGE + 10)).toBe(true);
+    const chunk = await store.read(20, 0, 0, CS);
+    expect(chunk.length).toBe(2 * PAGE + 16);
+    expect(chunk.subarray(0, 100).equals(pattern(20, 100))).toBe(true);
+    expect(chunk.subarray(100, 2 * PAGE + 10).every((x) => x === 0)).toBe(true); // the gap, zeroed
+    expect(chunk.subarray(2 * PAGE + 10).toString()).toBe('kernel');
+    await store.flush();
+    expect((await mem.chunks.read(20, 0, 0, CS)).equals(chunk)).toBe(true);
+  });
+
+  it('placed() refuses after the slot was revoked (eviction) or at a byte the slot does not hold; the store never sees those bytes', async () => {
+    for (let i = 0; i < 80; i++) await mem.chunks.write(21, i, 0, pattern(i, PAGE));
+    const { store, revoked } = await open({ writeback: true, flushDelayMs: 1 });
+    const [bn] = await store.t1Blocks(21, 0, 0, 1, true);
+    expect(await store.placed(21, 0, 0, 4, bn! * PAGE + PAGE)).toBe(false); // not where page 0 is
+    kernelWrite(bn! * PAGE, Buffer.from('lost'));
+    for (let i = 1; i < 80; i++) await store.read(21, i, 0, 1); // t1 fills up: chunk 0 is evicted
+    expect(revoked).toContainEqual([21, 0]);
+    expect(await store.placed(21, 0, 0, 4, bn! * PAGE)).toBe(false);
+    await store.flush();
+    expect((await mem.chunks.read(21, 0, 0, PAGE)).equals(pattern(0, PAGE))).toBe(true);
+    // mapped for writing again: a new lease, and placed() takes bytes written under it
+    const [bn2] = await store.t1Blocks(21, 0, 0, 1, true);
+    kernelWrite(bn2! * PAGE, Buffer.from('kept'));
+    expect(await store.placed(21, 0, 0, 4, bn2! * PAGE)).toBe(true);
+    await store.flush();
+    expect((await mem.chunks.read(21, 0, 0, 4)).toString()).toBe('kept');
+  });
+
+  it('a read mapping is no write lease, and write-through tiers map nothing for writing', async () => {
+    await mem.chunks.write(22, 0, 0, pattern(22, PAGE));
+    const wb = await open({ writeback: true });
+    const [bn] = await wb.store.t1Blocks(22, 0, 0, 1);
+    expect(await wb.store.placed(22, 0, 0, 4, bn! * PAGE)).toBe(false);
+    await wb.store.close();
+    live.pop()!.tiers.close();
+    d.cleanup();
+    d = tierDirs();
+    const wt = await open({ writeback: false });
+    expect(await wt.store.t1Blocks(22, 0, 0, 2, true)).toEqual([0, 0]);
   });
 });

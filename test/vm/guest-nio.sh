@@ -7,7 +7,10 @@
 # makes zero server round trips and counts nio_pages_hit, (c) a working set larger than t1 stays
 # correct and revokes mappings (nio_unmapped), (d) truncate/extend, overwrite in place,
 # unlink+recreate never show stale pmem bytes, (f) t1 on a /dev/shm file (no NIO) still works with
-# nio_gets 0, (e) kill -9 of zusd while readers loop on a cached file: data or EIO, umount works,
+# nio_gets 0, (w) NIO writes with write-back tiers: random, unaligned, appending and sparse writes
+# land in t1 with PUT_MULTY (no WRITE op), read back right at once, after a remount (drained to
+# Redis) and on a file larger than t1 (revocations under writers), (e) kill -9 of zusd while
+# readers loop on a cached file: data or EIO, umount works,
 # the device is released (run.sh then checks rmmod and dmesg). Redis is a redis-server inside the
 # guest, as in guest-serve.sh. Exit 1 on any failure.
 # bash reads a script as it runs it: run a private copy, so an edit of the tree cannot change it mid-run
@@ -78,6 +81,16 @@ mounts:
     tiers:
       t1: $PMEM
 EOF
+# (w) the same volume with write-back: NIO writes
+cat > $CFG/nio-wb.yaml <<EOF
+mounts:
+  - name: niowb
+    url: "redis://127.0.0.1:$REDIS_PORT/0?volume=nio1"
+    chunk_size: 256KiB
+    tiers:
+      t1: $PMEM
+      writeback: true
+EOF
 # (f) the same store type with t1 on a shared-memory file: no DAX block device, so no NIO
 cat > $CFG/shm.yaml <<EOF
 mounts:
@@ -114,7 +127,7 @@ wait $PREP_PID
 snap /tmp/s-mount0
 t nio-mount mount -t zufs-redis -o config=$CFG/nio.yaml none $M
 if ! mountpoint -q $M; then echo "---- serve log ----"; tail -30 $SLOG; echo "SUMMARY nio: $PASS passed, $FAIL failed (failed:$FAILED)"; exit 1; fi
-t nio-log-on grep -q "NIO reads on: t1 $PMEM grabbed by the kernel" $SLOG
+t nio-log-on grep -q "NIO reads on, writes off (write-through tiers.*: t1 $PMEM grabbed by the kernel" $SLOG
 t pmem0-held-by-kernel python3 /tmp/busy.py $PMEM   # GRAB_PMEM: the kernel holds the t1 device exclusively
 
 # ---- (a) data identity ----
@@ -202,6 +215,66 @@ echo "  f: nio_gets +$(dlt nio_gets /tmp/s-f0 /tmp/s-f1), round trips in the cac
 check f-nio-gets-zero "$(dlt nio_gets /tmp/s-f0 /tmp/s-f1)" = 0
 check f-reads-go-to-server "$(pv rt "$PF")" -gt 0
 t f-umount umount $M
+
+# ---- (w) NIO writes (write-back tiers) ----
+note "nio: w"
+# rw.py FILE REF BS N SEED [UNALIGNED]: N pwrites of BS random bytes at pseudo-random offsets inside
+# FILE's size, the same into REF; UNALIGNED: offsets and lengths not page aligned
+cat > /tmp/rw.py <<'P'
+import os, random, sys
+f, ref, bs, n, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+unaligned = len(sys.argv) > 6
+r = random.Random(seed)
+a, b = os.open(f, os.O_WRONLY), os.open(ref, os.O_WRONLY)
+size = os.fstat(a).st_size
+for _ in range(n):
+    ln = r.randrange(1, 3 * bs) if unaligned else bs
+    off = r.randrange(0, size - ln) if unaligned else r.randrange(0, size // bs) * bs
+    data = r.randbytes(ln)
+    if os.pwrite(a, data, off) != ln or os.pwrite(b, data, off) != ln:
+        sys.exit("short write")
+os.close(a); os.close(b)
+P
+t w-mount-wb mount -t zufs-redis -o config=$CFG/nio-wb.yaml none $M
+t w-log-writes-on grep -q "NIO reads on, writes on: t1 $PMEM" $SLOG
+snap /tmp/s-w0
+t w-cp-new-file sh -c "cp /tmp/f8 $M/w8 && cmp /tmp/f8 $M/w8"
+snap /tmp/s-w1
+echo "  w (cp 8 MiB): nio_puts +$(dlt nio_puts /tmp/s-w0 /tmp/s-w1) bytes_to_t1 +$(dlt bytes_to_t1 /tmp/s-w0 /tmp/s-w1) bytes_to_server +$(dlt bytes_to_server /tmp/s-w0 /tmp/s-w1) nio_fallback +$(dlt nio_fallback /tmp/s-w0 /tmp/s-w1)"
+check w-cp-bytes-to-t1 "$(dlt bytes_to_t1 /tmp/s-w0 /tmp/s-w1)" = 8388608
+check w-cp-no-op-buffer-copy "$(dlt bytes_to_server /tmp/s-w0 /tmp/s-w1)" = 0
+cp /tmp/f8 /tmp/w8
+cat $M/w8 > /dev/null
+snap /tmp/s-w2
+t w-random-4k python3 /tmp/rw.py $M/w8 /tmp/w8 4096 400 1
+snap /tmp/s-w3
+echo "  w (400 random 4 KiB writes on a cached file): nio_puts +$(dlt nio_puts /tmp/s-w2 /tmp/s-w3) nio_gets +$(dlt nio_gets /tmp/s-w2 /tmp/s-w3) rt +$(dlt rt /tmp/s-w2 /tmp/s-w3) bytes_to_t1 +$(dlt bytes_to_t1 /tmp/s-w2 /tmp/s-w3) bytes_to_server +$(dlt bytes_to_server /tmp/s-w2 /tmp/s-w3)"
+check w-random-4k-puts "$(dlt nio_puts /tmp/s-w2 /tmp/s-w3)" = 400
+check w-random-4k-round-trips "$(dlt rt /tmp/s-w2 /tmp/s-w3)" -le $((400 + 400 / 4))
+check w-random-4k-no-op-buffer-copy "$(dlt bytes_to_server /tmp/s-w2 /tmp/s-w3)" = 0
+t w-random-4k-cmp cmp /tmp/w8 $M/w8
+probe w-random-4k-pread $M/w8 /tmp/w8 4096 0 0
+t w-unaligned python3 /tmp/rw.py $M/w8 /tmp/w8 4096 300 2 unaligned
+t w-unaligned-cmp cmp /tmp/w8 $M/w8
+t w-append sh -c "cat /tmp/odd >> $M/w8 && cat /tmp/odd >> /tmp/w8 && cmp /tmp/w8 $M/w8"
+# past EOF: the gap reads zeros, in the page the write starts in too
+t w-sparse sh -c "dd if=/tmp/patch of=$M/w8 bs=1000 count=3 seek=9500000 oflag=seek_bytes conv=notrunc status=none \
+  && dd if=/tmp/patch of=/tmp/w8 bs=1000 count=3 seek=9500000 oflag=seek_bytes conv=notrunc status=none && cmp /tmp/w8 $M/w8"
+t w-truncate-write sh -c "truncate -s 5000 $M/w8 && truncate -s 5000 /tmp/w8 && printf abc | dd of=$M/w8 bs=1 seek=4094 conv=notrunc status=none \
+  && printf abc | dd of=/tmp/w8 bs=1 seek=4094 conv=notrunc status=none && cmp /tmp/w8 $M/w8"
+t w-umount-drains umount $M
+t w-remount mount -t zufs-redis -o config=$CFG/nio-wb.yaml none $M
+t w-cmp-after-remount cmp /tmp/w8 $M/w8
+# a file larger than t1: writes fill chunks that evict others (revocations while writers run)
+snap /tmp/s-w4
+tl w-ws-random-writes python3 /tmp/rw.py $M/ws /tmp/ws 4096 200 3
+tl w-ws-sha256 sh -c "[ \"\$(sha256sum < $M/ws)\" = \"\$(sha256sum < /tmp/ws)\" ]"
+snap /tmp/s-w5
+echo "  w (ws): nio_puts +$(dlt nio_puts /tmp/s-w4 /tmp/s-w5) nio_put_stale +$(dlt nio_put_stale /tmp/s-w4 /tmp/s-w5) nio_unmapped +$(dlt nio_unmapped /tmp/s-w4 /tmp/s-w5); zusd puts $(srvnio puts) stale $(srvnio putsStale)"
+t w-umount umount $M
+t w-remount-2 mount -t zufs-redis -o config=$CFG/nio-wb.yaml none $M
+tl w-ws-after-remount sh -c "[ \"\$(sha256sum < $M/ws)\" = \"\$(sha256sum < /tmp/ws)\" ] && cmp /tmp/w8 $M/w8 && cmp /tmp/f1 $M/f1"
+t w-umount-2 umount $M
 
 # ---- (e) kill -9 of zusd while readers loop on a cached file ----
 note "nio: e"

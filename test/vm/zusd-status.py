@@ -2,7 +2,7 @@
 # zusd-status.py: one value from the running zusd daemons' control sockets (what `zufs status
 # --json` reads), for the guest scripts, which cannot afford a cold node start per sample:
 #   zusd-status.py ops MOUNTPOINT   FUSE/zuf requests served on MOUNTPOINT so far, per op (JSON)
-#   zusd-status.py nio KEY          the zuf mount's NIO counter KEY (maps, unmaps, unmapErrors)
+#   zusd-status.py nio KEY          the zuf mount's NIO counter KEY (maps, unmaps, unmapErrors, puts, putsStale)
 import glob, json, socket, sys
 
 

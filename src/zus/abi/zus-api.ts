@@ -3,7 +3,7 @@
 // program against the header and checks every name, value, size and offset here.
 
 export const ZUFS_MAJOR_VERSION = 1;
-export const ZUFS_MINOR_VERSION = 1;
+export const ZUFS_MINOR_VERSION = 2;
 
 export const ZUFS_FEATURE_POOLS = 1n << 0n;
 export const ZUFS_FEATURE_OPBUF_IO = 1n << 1n;

@@ -6,13 +6,13 @@ import { FsError, errno } from '../../fs/errors.js';
 import {
   ZUFS_ATTR_ATIME, ZUFS_ATTR_CTIME, ZUFS_ATTR_GID, ZUFS_ATTR_MODE, ZUFS_ATTR_MTIME, ZUFS_ATTR_SIZE, ZUFS_ATTR_UID,
   ZUFS_DF_DIR, ZUFS_INLINE_SYMLINK_MAX, ZUFS_OP_ADD_DENTRY, ZUFS_OP_EVICT_INODE, ZUFS_OP_FALLOCATE, ZUFS_OP_FREE_INODE,
-  ZUFS_OP_GET_MULTY, ZUFS_OP_GET_SYMLINK, ZUFS_OP_IOCTL, ZUFS_OP_LLSEEK, ZUFS_OP_LOOKUP, ZUFS_OP_MAX_OPT, ZUFS_OP_NEW_INODE, ZUFS_OP_NOOP,
-  ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_READ, ZUFS_OP_READDIR, ZUFS_OP_REMOVE_DENTRY, ZUFS_OP_RENAME, ZUFS_OP_SETATTR,
+  IOM_T1_WRITE, ZUFS_OP_GET_MULTY, ZUFS_OP_GET_SYMLINK, ZUFS_OP_IOCTL, ZUFS_OP_LLSEEK, ZUFS_OP_LOOKUP, ZUFS_OP_MAX_OPT, ZUFS_OP_NEW_INODE, ZUFS_OP_NOOP,
+  ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_PUT_MULTY, ZUFS_OP_READ, ZUFS_OP_READDIR, ZUFS_OP_REMOVE_DENTRY, ZUFS_OP_RENAME, ZUFS_OP_SETATTR,
   ZUFS_OP_STATFS, ZUFS_OP_SYNC, ZUFS_OP_WRITE, ZUFS_OP_XATTR_GET, ZUFS_OP_XATTR_LIST, ZUFS_OP_XATTR_SET,
-  ZUFS_SF_CLOSE, ZUFS_SF_DATASYNC, ZUFS_XF_REMOVE, zufs_dir_entry, zufs_ioc_IO, zufs_ioc_attr, zufs_ioc_dentry, zufs_ioc_evict_inode,
+  ZUFS_RW_WRITE, ZUFS_SF_CLOSE, ZUFS_SF_DATASYNC, ZUFS_XF_REMOVE, zufs_dir_entry, zufs_ioc_IO, zufs_ioc_attr, zufs_ioc_dentry, zufs_ioc_evict_inode,
   zufs_ioc_fallocate, zufs_ioc_get_link, zufs_ioc_hdr, zufs_ioc_ioctl, zufs_ioc_lookup, zufs_ioc_new_inode,
   zufs_ioc_readdir, zufs_ioc_rename, zufs_ioc_seek, zufs_ioc_statfs, zufs_ioc_sync, zufs_ioc_xattr, zufs_statfs,
-  zus_inode,
+  zufs_iom_type, zufs_iom_val, zus_inode,
 } from '../abi/zus-api.js';
 import { getU64, readZufsStr, readZusInode, setU64 } from '../abi/codec.js';
 import type { ZiPool } from './pool.js';
@@ -186,10 +186,27 @@ table[ZUFS_OP_GET_MULTY] = async (ctx) => {
   const pos = getU64(ctx.dv, F.filepos);
   const asked = Math.floor(ctx.dv.getUint32(H.len, true) / NIO_PAGE);
   if (pos % NIO_PAGE !== 0 || asked < 1) throw new FsError(errno.EINVAL, `GET_MULTY at ${pos} for ${asked} pages`);
+  const write = (getU64(ctx.dv, F.rw) & ZUFS_RW_WRITE) !== 0;
   const a = await sb.fs.getattr(ino); // the record first, as READ does (a re-read record of a file a peer changed drops its chunks)
-  const words = sb.nio && (a.mode & 0o170000) === 0o100000 ? await sb.nio.map(ino, pos / NIO_PAGE, asked, a.size) : [0n];
+  const words = sb.nio && (a.mode & 0o170000) === 0o100000 ? await sb.nio.map(ino, pos / NIO_PAGE, asked, a.size, write) : [0n];
   words.forEach((w, i) => ctx.dv.setBigUint64(ZUFS_OP_PAYLOAD_OFF + 8 * i, w, true));
   ctx.dv.setUint32(H.len, 8 * words.length, true);
+};
+
+/** NIO writes: the kernel wrote [filepos, filepos + len) into t1 from the block in iom_e[0] on. */
+table[ZUFS_OP_PUT_MULTY] = async (ctx) => {
+  const F = zufs_ioc_IO.fields;
+  const { sb, ino } = resolve(ctx, F.zus_ii);
+  const pos = getU64(ctx.dv, F.filepos);
+  const len = ctx.dv.getUint32(H.len, true);
+  const w = ctx.dv.getBigUint64(F.iom_e, true);
+  if (!sb.nio || ctx.dv.getUint32(F.iom_n, true) !== 1 || zufs_iom_type(w) !== IOM_T1_WRITE || len < 1) {
+    throw new FsError(errno.EINVAL, `PUT_MULTY at ${pos} for ${len} bytes (word 0x${w.toString(16)})`);
+  }
+  await sb.nio.put(sb.fs, ino, pos, len, Number(zufs_iom_val(w)));
+  setU64(ctx.dv, F.last_pos, pos + len);
+  ctx.dv.setUint32(H.len, 0, true);
+  await refresh(sb, ino);
 };
 
 table[ZUFS_OP_WRITE] = async (ctx) => {

@@ -1,13 +1,16 @@
-// zuf NIO reads, the server side: at mount, t1 (one pmem block device) is handed to the kernel with
+// zuf NIO, the server side: at mount, t1 (one pmem block device) is handed to the kernel with
 // ZU_IOC_GRAB_PMEM and its slots are mapped through that special file, so zuf.ko and zusd share the
 // same memory; GET_MULTY answers which t1 block holds each page of a file (filling the chunk first),
-// and ZU_IOC_UNMAP takes the kernel's map of a chunk back before its slot is reused.
+// for reading or, with write-back tiers, for writing; PUT_MULTY takes the bytes the kernel wrote
+// into such blocks as the file's; ZU_IOC_UNMAP takes the kernel's map of a chunk back before its
+// slot is reused.
 import { fstatSync, fsyncSync } from 'node:fs';
 import type { ZusOperations } from '../../fs/operations.js';
 import { PosixFs } from '../../fs/posix-fs.js';
 import type { OpenMember } from '../../pools/t1.js';
 import { TieredBackend, type TieredChunkStore } from '../../pools/tiered-chunk-store.js';
-import { IOM_T1_READ, ZU_IOC_GRAB_PMEM, ZU_IOC_UNMAP, zufs_iom_word, zufs_ioc_pmem, zufs_ioc_unmap } from '../abi/zus-api.js';
+import { FsError, errno } from '../../fs/errors.js';
+import { IOM_T1_READ, IOM_T1_WRITE, ZU_IOC_GRAB_PMEM, ZU_IOC_UNMAP, zufs_iom_word, zufs_ioc_pmem, zufs_ioc_unmap } from '../abi/zus-api.js';
 import { closeQuiet, openSpecial, zufIoctl } from './sys-extra.js';
 
 export const NIO_PAGE = 4096;
@@ -17,6 +20,8 @@ export interface NioCounters {
   maps: number; // pages answered mapped by GET_MULTY
   unmaps: number; // ZU_IOC_UNMAP calls
   unmapErrors: number;
+  puts: number; // PUT_MULTY answered
+  putsStale: number; // ... with -ESTALE
 }
 
 /** ioctl(fd, cmd, arg) as the special file sees it; tests pass a recorder instead. */
@@ -107,20 +112,22 @@ export class NioMount {
 
   /**
    * IOMAP words for pages [firstPage, firstPage + asked) of `ino`, a file of `size` bytes: one per
-   * page, IOM_T1_READ with its t1 block or 0. Stops after the first chunk with a page it does not
-   * map and at the end of the file; answers at least one word.
+   * page, IOM_T1_READ (IOM_T1_WRITE when `write`) with its t1 block, or 0. Stops after the first
+   * chunk with a page it does not map and, for reading, at the end of the file; answers at least
+   * one word.
    */
-  async map(ino: number, firstPage: number, asked: number, size: number): Promise<bigint[]> {
+  async map(ino: number, firstPage: number, asked: number, size: number, write = false): Promise<bigint[]> {
     const perChunk = this.store.chunkSize / NIO_PAGE;
-    const pagesInFile = Math.ceil(size / NIO_PAGE);
+    const lastPage = write ? firstPage + asked : Math.ceil(size / NIO_PAGE);
+    const type = write ? IOM_T1_WRITE : IOM_T1_READ;
     const words: bigint[] = [];
     let page = firstPage;
-    while (words.length < asked && page < pagesInFile) {
+    while (words.length < asked && page < lastPage) {
       const idx = Math.floor(page / perChunk);
       const inChunk = page - idx * perChunk;
-      const n = Math.min(asked - words.length, perChunk - inChunk, pagesInFile - page);
-      const blocks = await this.store.t1Blocks(ino, idx, inChunk, n);
-      for (const bn of blocks) words.push(bn ? zufs_iom_word(IOM_T1_READ, BigInt(bn)) : 0n);
+      const n = Math.min(asked - words.length, perChunk - inChunk, lastPage - page);
+      const blocks = await this.store.t1Blocks(ino, idx, inChunk, n, write);
+      for (const bn of blocks) words.push(bn ? zufs_iom_word(type, BigInt(bn)) : 0n);
       const mapped = blocks.filter((bn) => bn !== 0).length;
       this.counters.maps += mapped;
       if (mapped < n) break;
@@ -128,6 +135,22 @@ export class NioMount {
     }
     if (words.length === 0) words.push(0n);
     return words;
+  }
+
+  /**
+   * PUT_MULTY: the kernel wrote bytes [pos, pos + len) of `ino` into t1, consecutive from block `bn`
+   * (pages it was given for writing). They become the file's as with a write of them; ESTALE when
+   * any of those blocks was revoked first (the kernel writes the bytes again with WRITE).
+   */
+  async put(fs: ZusOperations, ino: number, pos: number, len: number, bn: number): Promise<void> {
+    if (!(fs instanceof PosixFs)) throw new FsError(errno.EINVAL, 'PUT_MULTY on a filesystem without a chunk store');
+    const start = bn * NIO_PAGE + (pos % NIO_PAGE); // device byte of pos
+    this.counters.puts++;
+    await fs.writePlaced(ino, pos, len, async (idx, off, at, n) => {
+      if (await this.store.placed(ino, idx, off, n, start + at)) return;
+      this.counters.putsStale++;
+      throw new FsError(errno.ESTALE, `PUT_MULTY of ino ${ino} chunk ${idx}: its t1 blocks were revoked first`);
+    });
   }
 
   /** The chunk's slot is about to stop holding it: the kernel's map of its pages goes first. */

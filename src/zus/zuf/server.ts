@@ -9,7 +9,7 @@ import { PosixFs } from '../../fs/posix-fs.js';
 import { errno, toErrno } from '../../fs/errors.js';
 import { allowedCpus } from '../sys/affinity.js';
 import {
-  EZUFS_ASYNC, ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FEATURE_NIO, ZUFS_FEATURE_T1, ZUFS_FSC_CLOSE_SYNC, ZUFS_FSC_NIO_READS, ZUFS_FSC_XATTR, ZUFS_M_ADD_CHANNEL, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT,
+  EZUFS_ASYNC, ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FEATURE_NIO, ZUFS_FEATURE_T1, ZUFS_FSC_CLOSE_SYNC, ZUFS_FSC_NIO_READS, ZUFS_FSC_NIO_WRITES, ZUFS_FSC_XATTR, ZUFS_M_ADD_CHANNEL, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT,
   ZUFS_MAX_ZT_CHANNELS, ZUFS_OP_BUF_DEF, ZUFS_OP_MAX_OPT, ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_STATFS, ZU_IOC_ASYNC_DONE, ZU_IOC_BREAK_ALL,
   zufs_ioc_async_done, zufs_ioc_break_all, zufs_ioc_hdr, zufs_ioc_mount, zufs_mount_info,
 } from '../abi/zus-api.js';
@@ -62,6 +62,9 @@ export interface ZufStats {
   nioMaps: number;
   nioUnmaps: number;
   nioUnmapErrors: number;
+  /** NIO writes: PUT_MULTY answered, and those refused (-ESTALE: revoked first, written again). */
+  nioPuts: number;
+  nioPutsStale: number;
 }
 
 interface Chan {
@@ -107,7 +110,7 @@ export class ZufServer {
   private nextSb = 1;
   private asyncReplies = 0;
   private kernFeatures = 0n;
-  private readonly nioCounters: NioCounters = { maps: 0, unmaps: 0, unmapErrors: 0 };
+  private readonly nioCounters: NioCounters = { maps: 0, unmaps: 0, unmapErrors: 0, puts: 0, putsStale: 0 };
   private ctlFd = -1;
   private running = 0;
   private resolveExit!: () => void;
@@ -347,7 +350,8 @@ export class ZufServer {
     dv.setBigUint64(ZMI + M.zus_sbi, BigInt(idx), true);
     dv.setBigUint64(ZMI + M.zus_ii, makeCookie(idx, fs.rootIno), true);
     const closeSync = fs instanceof PosixFs && fs.flushesOnClose; // else a close has nothing to tell us
-    dv.setUint32(ZMI + M.fs_caps, ZUFS_FSC_XATTR | (nio ? ZUFS_FSC_NIO_READS : 0) | (closeSync ? ZUFS_FSC_CLOSE_SYNC : 0), true);
+    const nioCaps = nio ? ZUFS_FSC_NIO_READS | (nio.store.writesBack ? ZUFS_FSC_NIO_WRITES : 0) : 0;
+    dv.setUint32(ZMI + M.fs_caps, ZUFS_FSC_XATTR | nioCaps | (closeSync ? ZUFS_FSC_CLOSE_SYNC : 0), true);
     dv.setUint32(ZMI + M.s_blocksize_bits, 12, true);
     this.log(`zuf: mounted ${fsType} sb ${req.sbId} config=${req.config || '-'} options=${req.options || '-'}`);
   }
@@ -367,7 +371,8 @@ export class ZufServer {
     else {
       const nio = new NioMount(store, grab.fd, sbId, sbKey, this.nioCounters, (m) => this.log(m));
       store.onRevoke = (ino, chunkIdx) => nio.revoke(ino, chunkIdx);
-      this.log(`zuf: sb ${sbId}: NIO reads on: t1 ${grab.devicePath} grabbed by the kernel, its slots mapped through the special file`);
+      const writes = store.writesBack ? 'writes on' : 'writes off (write-through tiers: WRITE goes to the store first)';
+      this.log(`zuf: sb ${sbId}: NIO reads on, ${writes}: t1 ${grab.devicePath} grabbed by the kernel, its slots mapped through the special file`);
       return nio;
     }
     this.log(`zuf: sb ${sbId}: NIO reads off (ZUFS_OP_READ as before): ${why}`);
@@ -416,6 +421,8 @@ export class ZufServer {
       nioMaps: this.nioCounters.maps,
       nioUnmaps: this.nioCounters.unmaps,
       nioUnmapErrors: this.nioCounters.unmapErrors,
+      nioPuts: this.nioCounters.puts,
+      nioPutsStale: this.nioCounters.putsStale,
     };
   }
 
