@@ -37,6 +37,11 @@ static inline u64 _nio_bn(void *entry)
 	return xa_to_value(entry) >> 1;
 }
 
+u64 zuf_nio_entry_block(void *entry)
+{
+	return _nio_bn(entry);
+}
+
 static inline bool _nio_writable(void *entry)
 {
 	return entry && (xa_to_value(entry) & NIO_WRITABLE);
@@ -66,14 +71,17 @@ static int _nio_list(struct inode *inode)
 	return err;
 }
 
-/* drops mapped pages [first, last]; nio_sem held for write */
+/* drops mapped pages [first, last] and the ptes that map them (dax.c); nio_sem held for write */
 static u64 _nio_drop(struct zuf_inode_info *zii, pgoff_t first, pgoff_t last)
 {
+	struct address_space *mapping = zii->vfs_inode.i_mapping;
 	unsigned long index;
 	void *entry;
 	u64 n = 0;
 
 	zii->nio_seq++;
+	if (mapping_mapped(mapping))	/* nr 0 = to the end */
+		unmap_mapping_pages(mapping, first, last == ULONG_MAX ? 0 : last - first + 1, false);
 	xa_for_each_range(&zii->nio_blocks, index, entry, first, last) {
 		xa_erase(&zii->nio_blocks, index);
 		n++;
@@ -174,6 +182,12 @@ bad:
 out:
 	zufc_put_channel(zt);
 	return err ? err : unmapped;
+}
+
+/* GET_MULTY for reading from page @index (dax.c): the pages not mapped from @index, or an errno */
+long zuf_nio_map(struct inode *inode, pgoff_t index, unsigned long want)
+{
+	return _nio_get(inode, index, want, false);
 }
 
 /*

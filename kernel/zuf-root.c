@@ -518,6 +518,7 @@ static ssize_t zuf_stats_read(struct file *file, char __user *ubuf, size_t count
 	ZS(nio_put_stale);
 	ZS(bytes_from_t1);
 	ZS(bytes_to_t1);
+	ZS(dax_faults);
 #undef ZS
 	n += scnprintf(buf + n, max - n, "channels %d\n", READ_ONCE(zri.num_zts));
 	for (i = 0; i < ZUFS_OP_MAX_OPT; i++) {

@@ -129,6 +129,7 @@ struct zuf_stats {
 	atomic64_t	nio_put_stale;		/* ... answered -ESTALE and written again */
 	atomic64_t	bytes_from_t1;		/* copied t1 -> app by the kernel */
 	atomic64_t	bytes_to_t1;		/* copied app -> t1 by the kernel */
+	atomic64_t	dax_faults;		/* ptes of t1 blocks inserted (dax.c) */
 };
 extern struct zuf_stats zuf_stats;
 
@@ -237,6 +238,12 @@ static inline bool zuf_nio_writes_on(struct inode *inode)
 	       !IS_APPEND(inode) && !IS_IMMUTABLE(inode);
 }
 ssize_t zuf_nio_read(struct inode *inode, loff_t pos, struct iov_iter *ii);
+long zuf_nio_map(struct inode *inode, pgoff_t index, unsigned long want);
+u64 zuf_nio_entry_block(void *entry);
+
+/* dax.c */
+#define ZUF_NIO_FAULT_PAGES	16	/* pages asked per fault: 64 KiB around sequential readers */
+int zuf_file_mmap(struct file *file, struct vm_area_struct *vma);
 ssize_t zuf_nio_write(struct inode *inode, loff_t pos, struct iov_iter *ii, u64 rw);
 void zuf_nio_forget(struct inode *inode, pgoff_t first);
 void zuf_nio_evict(struct inode *inode);

@@ -9,7 +9,8 @@
 #         /dev/pmem0 itself, made after the zuf rounds (mkfs over the zuf t1)
 # Workloads (bench/vm/nioread.c, pinned to CPU 0): rand4k (4 KiB random pread, fixed sequence) and
 # seq1m (1 MiB sequential pread) of a FILEMIB file that was read once after being written, and
-# rand4kw (4 KiB random pwrite at rand4k's offsets, no fsync: on zuf a WRITE through the op buffer).
+# rand4kw (4 KiB random pwrite at rand4k's offsets, no fsync: on zuf an NIO write into t1 and one
+# PUT_MULTY). Both gateways run with write-back tiers (writes land in t1, uploaded to Redis later).
 # With pmem1: phase A, ROUNDS rounds of zuf, fuse and ext4, order rotating. With EXT4_SAME_DEV=1:
 # phase A = zuf and fuse, phase B = ext4 and fuse (fuse again as a drift check between the phases).
 # One "BENCH {...}" JSON line per run, with counter deltas.
@@ -42,6 +43,7 @@ mounts:
     url: "redis://127.0.0.1:$REDIS_PORT/0?volume=bzuf"
     tiers:
       t1: $PMEM
+      writeback: true
 EOF
 cat > /tmp/cfg/fuse.yaml <<EOF
 daemon:
@@ -53,6 +55,7 @@ mounts:
     tiers:
       t1: /dev/shm/bench-fuse-t1
       t1_size: ${PMEM_MIB}MiB
+      writeback: true
 EOF
 out=$(timeout 300 node "$CLI" serve --daemon --log-file /tmp/zusd-serve.log 2>&1)
 SERVE_PID=$(echo "$out" | sed -n 's/^zusd \([0-9]*\) serving.*/\1/p')
@@ -67,11 +70,13 @@ grep -q ' /mnt/fuse fuse' /proc/mounts || { echo "BENCH-ERROR fuse mount failed"
 say "fuse mounted: $(grep ' /mnt/fuse ' /proc/mounts)"
 
 # ---- counters ----
-# zuf: [round_trips, bytes_to_server, bytes_from_server, bytes_from_t1, cross_cpu, channel_waits, nio_pages_hit, nio_gets]
+# zuf: [round_trips, bytes_to_server, bytes_from_server, bytes_from_t1, cross_cpu, channel_waits, nio_pages_hit, nio_gets,
+#       bytes_to_t1, nio_puts]
 zuf_stats() {
   awk '$1=="op"{rt+=$3} $1=="bytes_to_server"{bt=$2} $1=="bytes_from_server"{bf=$2} $1=="bytes_from_t1"{b1=$2}
        $1=="cross_cpu"{cc=$2} $1=="channel_waits"{cw=$2} $1=="nio_pages_hit"{nh=$2} $1=="nio_gets"{ng=$2}
-       END{printf "[%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f]", rt, bt, bf, b1, cc, cw, nh, ng}' /sys/fs/zuf/stats
+       $1=="bytes_to_t1"{b2=$2} $1=="nio_puts"{np=$2}
+       END{printf "[%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f]", rt, bt, bf, b1, cc, cw, nh, ng, b2, np}' /sys/fs/zuf/stats
 }
 # FUSE requests served on MOUNTPOINT so far, per op (zusd control sockets, as `zufs status --json`)
 srv_ops() { $PY "$ROOT/test/vm/zusd-status.py" ops "$1"; }

@@ -17,7 +17,8 @@ for line in open(a.raw, errors='replace'):
     elif line.startswith('#') or line.startswith('BENCH-ERROR'):
         notes.append(line.rstrip())
 
-ZK = ['round_trips', 'bytes_to_server', 'bytes_from_server', 'bytes_from_t1', 'cross_cpu', 'channel_waits', 'nio_pages_hit', 'nio_gets']
+ZK = ['round_trips', 'bytes_to_server', 'bytes_from_server', 'bytes_from_t1', 'cross_cpu', 'channel_waits', 'nio_pages_hit', 'nio_gets',
+      'bytes_to_t1', 'nio_puts']
 
 def derive(r):
     ld = r['load'][0]
@@ -25,10 +26,12 @@ def derive(r):
     ops, byts = r['ops'], r['bytes']
     if r.get('zuf_before') and r.get('zuf_after'):
         d = dict(zip(ZK, [y - x for x, y in zip(r['zuf_before'], r['zuf_after'])]))
+        d.setdefault('bytes_to_t1', 0); d.setdefault('nio_puts', 0)   # runs stored before NIO writes
+        t1b = d['bytes_from_t1'] + d['bytes_to_t1']
         r['counts'] = {'round_trips_per_op': d['round_trips'] / ops,
-                       'kernel_bytes_copied_per_byte': (d['bytes_to_server'] + d['bytes_from_server'] + d['bytes_from_t1']) / byts,
+                       'kernel_bytes_copied_per_byte': (d['bytes_to_server'] + d['bytes_from_server'] + t1b) / byts,
                        'op_buffer_bytes_per_byte': (d['bytes_to_server'] + d['bytes_from_server']) / byts,
-                       't1_bytes_per_byte': d['bytes_from_t1'] / byts,
+                       't1_bytes_per_byte': t1b / byts, 'nio_puts_per_op': d['nio_puts'] / ops,
                        'cross_cpu_per_op': d['cross_cpu'] / ops, 'channel_waits_per_op': d['channel_waits'] / ops,
                        'nio_pages_hit_per_op': d['nio_pages_hit'] / ops, 'nio_gets_per_op': d['nio_gets'] / ops}
     elif r.get('fuse_before') is not None and r.get('fuse_after') is not None:
@@ -51,7 +54,7 @@ EP = 'A' if any(r['target'] == 'ext4' and r['phase'] == 'A' for r in ok) else 'B
 
 
 WL = {'rand4k': '4 KiB random pread, cached 32 MiB file', 'seq1m': '1 MiB sequential pread, cached 32 MiB file',
-      'rand4kw': '4 KiB random pwrite, cached 32 MiB file (no target)'}
+      'rand4kw': '4 KiB random pwrite, cached 32 MiB file, write-back (no target)'}
 if a.filemib: WL = {k: v.replace('32 MiB', f'{a.filemib} MiB') for k, v in WL.items()}
 summary = {}
 for w in [w for w in WL if any(r['workload'] == w for r in ok)]:
@@ -90,7 +93,7 @@ env = {'date': datetime.datetime.utcnow().isoformat(timespec='seconds') + 'Z', '
        'notes': notes, 'failed_runs': failed}
 json.dump({'environment': env, 'summary': summary, 'checks': checks, 'samples': ok}, open(a.out_json, 'w'), indent=1)
 
-L = [f"# NIO cached reads: zuf vs FUSE vs ext4-dax in one TCG guest ({env['date']}, commit {commit})", '',
+L = [f"# NIO cached reads and writes: zuf vs FUSE vs ext4-dax in one TCG guest ({env['date']}, commit {commit})", '',
      f"`{a.cmd}` — {env['vm']}; guest kernel {a.kver}; {len(rounds)} round(s) of {a.secs} s timed loops per target; "
      "median [min–max] over rounds. " + ("zuf, FUSE and ext4-dax (on /dev/pmem1) run in the same rounds, order rotating; ratios pair runs of one round. "
      if EP == 'A' else "Phase A interleaves zuf and FUSE, phase B (after umount of zuf and mkfs on pmem0) ext4-dax and FUSE; "
@@ -102,13 +105,13 @@ for w, s in summary.items():
     L.append(f"| {WL[w]} | {fmt(s['zuf_A_mib_per_s'], 1)} | {fmt(s['fuse_A_mib_per_s'], 1)} | {fmt(s[f'ext4_{EP}_mib_per_s'], 1)} | "
              f"{fmt(s['zuf_over_fuse'])} | {fmt(s['zuf_over_ext4'])} | {fmt(s['fuse_over_ext4'])} | {fmt(s['fuse_drift_B_over_A'])} |")
 L += ['', '## Structural counts per op', '',
-      '| workload | target | server round trips/op | kernel bytes copied/byte served (op buffer + t1) | from t1/byte | cross_cpu/op | nio_pages_hit/op | request mix/op |',
+      '| workload | target | server round trips/op | kernel bytes copied/byte served (op buffer + t1) | t1 (to or from)/byte | cross_cpu/op | nio_pages_hit/op | request mix/op |',
       '|---|---|---|---|---|---|---|---|']
 for w, s in summary.items():
     for t, ph in (('zuf', 'A'), ('fuse', 'A'), ('ext4', EP)):
         p = f'{t}_{ph}_'
         L.append(f"| {w} | {t} | {fmt(s.get(p + 'round_trips_per_op'), 3)} | "
-                 f"{fmt(s.get(p + 'kernel_bytes_copied_per_byte'), 3) if t == 'zuf' else ('1 (pmem→user, by construction)' if t == 'ext4' else 'not counted')} | "
+                 f"{fmt(s.get(p + 'kernel_bytes_copied_per_byte'), 3) if t == 'zuf' else ('1 (pmem↔user, by construction)' if t == 'ext4' else 'not counted')} | "
                  f"{fmt(s.get(p + 't1_bytes_per_byte'), 3) if t == 'zuf' else '–'} | "
                  f"{fmt(s.get(p + 'cross_cpu_per_op'), 3) if t == 'zuf' else ('0 (no server)' if t == 'ext4' else 'not counted')} | "
                  f"{fmt(s.get(p + 'nio_pages_hit_per_op'), 2) if t == 'zuf' else '–'} | {json.dumps(s.get(p + 'mix_per_op')) if t == 'fuse' else '–'} |")

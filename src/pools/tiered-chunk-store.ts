@@ -21,6 +21,7 @@
 // - zuf NIO (the kernel reads t1 slots directly, t1Blocks()): past a chunk's cached length its slot
 //   holds zeros to the end of that page (fill, write, truncate, rebase keep it so), and onRevoke
 //   is called before a slot stops holding its chunk (eviction, drop, rebase onto a peer's bytes).
+//   Pages mapped for writing past the chunk's length are zeroed when mapped (they read as holes).
 //   With write-back the kernel may also write a slot it was given for writing, and then hands the
 //   bytes over with placed(); they count only if the slot was not revoked in between (else the
 //   kernel writes them again through write()). Until then they are nobody's: a clean chunk evicted
@@ -368,8 +369,14 @@ export class TieredChunkStore implements ChunkStore {
       const r = await this.resident(ino, idx, key, write ? 'write' : 'read');
       if (r === null || r === 'retry' || Buffer.isBuffer(r)) return out;
       const base = this.tiers.t1.deviceOffset(r.slot) / PAGE;
-      // for writing: every page of the chunk, past its length too (placed() zeroes any gap)
-      if (write) r.nioWritable = true;
+      if (write) {
+        // every page asked, past the chunk's length too: those are zeroed now, so a page the kernel
+        // keeps mapped reads as the hole it is if the file grows past it in another chunk
+        const from = Math.max(Math.ceil(r.len / PAGE), firstPage) * PAGE;
+        const to = (firstPage + count) * PAGE;
+        if (to > from) this.tiers.t1.view(r.slot).fill(0, from, to);
+        r.nioWritable = true;
+      }
       for (let i = 0; i < count; i++) if (write || (firstPage + i) * PAGE < r.len) out[i] = base + firstPage + i;
       return out;
     } finally {

@@ -202,6 +202,17 @@ describe('tiered chunk store: NIO writes', () => {
     expect((await mem.chunks.read(21, 0, 0, 4)).toString()).toBe('kept');
   });
 
+  it('pages mapped for writing past the chunk length read as zeros (the slot held another chunk)', async () => {
+    for (let i = 0; i < 70; i++) await mem.chunks.write(1, i, 0, Buffer.alloc(CS, 0xff));
+    await mem.chunks.write(23, 0, 0, pattern(23, 100));
+    const { store } = await open({ writeback: true });
+    for (let i = 0; i < 70; i++) await store.read(1, i, 0, 1); // t1 full of 0xff, slots reused
+    const bns = await store.t1Blocks(23, 0, 0, 16, true);
+    const dev = t1Bytes(bns[0]!, 16 * PAGE);
+    expect(dev.subarray(0, 100).equals(pattern(23, 100))).toBe(true);
+    expect(dev.subarray(100).every((x) => x === 0)).toBe(true);
+  });
+
   it('a read mapping is no write lease, and write-through tiers map nothing for writing', async () => {
     await mem.chunks.write(22, 0, 0, pattern(22, PAGE));
     const wb = await open({ writeback: true });

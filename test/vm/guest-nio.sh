@@ -9,7 +9,10 @@
 # unlink+recreate never show stale pmem bytes, (f) t1 on a /dev/shm file (no NIO) still works with
 # nio_gets 0, (w) NIO writes with write-back tiers: random, unaligned, appending and sparse writes
 # land in t1 with PUT_MULTY (no WRITE op), read back right at once, after a remount (drained to
-# Redis) and on a file larger than t1 (revocations under writers), (e) kill -9 of zusd while
+# Redis) and on a file larger than t1 (revocations under writers), (m) mappings that cannot write
+# the file map t1 blocks (dax_faults): they see NIO writes at once, a truncate zaps their ptes
+# (later faults see the new bytes), a private mapping's store stays private, a mapping larger than
+# t1 reads right, (e) kill -9 of zusd while
 # readers loop on a cached file: data or EIO, umount works,
 # the device is released (run.sh then checks rmmod and dmesg). Redis is a redis-server inside the
 # guest, as in guest-serve.sh. Exit 1 on any failure.
@@ -81,10 +84,10 @@ mounts:
     tiers:
       t1: $PMEM
 EOF
-# (w) the same volume with write-back: NIO writes
+# (w) the same mount (name, store: the tier table names its store) with write-back: NIO writes
 cat > $CFG/nio-wb.yaml <<EOF
 mounts:
-  - name: niowb
+  - name: nio
     url: "redis://127.0.0.1:$REDIS_PORT/0?volume=nio1"
     chunk_size: 256KiB
     tiers:
@@ -274,6 +277,46 @@ echo "  w (ws): nio_puts +$(dlt nio_puts /tmp/s-w4 /tmp/s-w5) nio_put_stale +$(d
 t w-umount umount $M
 t w-remount-2 mount -t zufs-redis -o config=$CFG/nio-wb.yaml none $M
 tl w-ws-after-remount sh -c "[ \"\$(sha256sum < $M/ws)\" = \"\$(sha256sum < /tmp/ws)\" ] && cmp /tmp/w8 $M/w8 && cmp /tmp/f1 $M/f1"
+
+# ---- (m) DAX mappings of t1 blocks ----
+note "nio: m"
+# mm.py FILE REF: checks mappings of FILE against REF (a copy elsewhere) and keeps REF in step
+cat > /tmp/mm.py <<'P'
+import mmap, os, sys
+f, ref = sys.argv[1], sys.argv[2]
+def want(off, n):
+    with open(ref, 'rb') as r:
+        r.seek(off); return r.read(n)
+def both(off, data):
+    for p in (f, ref):
+        fd = os.open(p, os.O_WRONLY); os.pwrite(fd, data, off); os.close(fd)
+ro = os.open(f, os.O_RDONLY)
+size = os.fstat(ro).st_size
+m = mmap.mmap(ro, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+assert m[:] == want(0, size), 'shared read-only mapping != file'
+both(5000, b'written through write(2) while mapped')
+assert m[5000:5037] == b'written through write(2) while mapped', 'mapping does not see an NIO write'
+rw = os.open(f, os.O_RDWR)
+os.ftruncate(rw, 8192); os.truncate(ref, 8192)
+both(8192, os.urandom(size - 8192))       # the same size again, new bytes past 8 KiB
+assert m[:] == want(0, size), 'after truncate + rewrite the old mapping shows stale bytes'
+p = mmap.mmap(ro, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+p[100:107] = b'private'
+assert p[100:107] == b'private' and os.pread(rw, 7, 100) == want(100, 7) != b'private', 'a private store reached the file'
+m.close(); p.close(); os.close(ro); os.close(rw)
+print('ok')
+P
+snap /tmp/s-m0
+t m-mappings sh -c "cp /tmp/f1 $M/m1 && cp /tmp/f1 /tmp/m1 && cat $M/m1 > /dev/null && python3 /tmp/mm.py $M/m1 /tmp/m1"
+t m-file-after sh -c "cmp /tmp/m1 $M/m1"
+t m-probe-mmap-read sh -c "[ \"\$($PROBE mmap-read $M/m1 5000 37)\" = 'written through write(2) while mapped' ]"
+snap /tmp/s-m1
+echo "  m: dax_faults +$(dlt dax_faults /tmp/s-m0 /tmp/s-m1) nio_unmapped +$(dlt nio_unmapped /tmp/s-m0 /tmp/s-m1)"
+check m-dax-faults "$(dlt dax_faults /tmp/s-m0 /tmp/s-m1)" -gt 0
+# a mapping of a file larger than t1, read whole (faults evict chunks the mapping still maps)
+tl m-ws-mapped python3 -c "import mmap, hashlib, sys
+fd = open('$M/ws', 'rb'); m = mmap.mmap(fd.fileno(), 0, prot=mmap.PROT_READ)
+sys.exit(0 if hashlib.sha256(m[:]).hexdigest() == hashlib.sha256(open('/tmp/ws', 'rb').read()).hexdigest() else 1)"
 t w-umount-2 umount $M
 
 # ---- (e) kill -9 of zusd while readers loop on a cached file ----

@@ -7,13 +7,15 @@
 import { fstatSync, fsyncSync } from 'node:fs';
 import type { ZusOperations } from '../../fs/operations.js';
 import { PosixFs } from '../../fs/posix-fs.js';
+import { ZUFS_DT_BLOCK_SIZE } from '../../pools/device-table.js';
 import type { OpenMember } from '../../pools/t1.js';
 import { TieredBackend, type TieredChunkStore } from '../../pools/tiered-chunk-store.js';
 import { FsError, errno } from '../../fs/errors.js';
 import { IOM_T1_READ, IOM_T1_WRITE, ZU_IOC_GRAB_PMEM, ZU_IOC_UNMAP, zufs_iom_word, zufs_ioc_pmem, zufs_ioc_unmap } from '../abi/zus-api.js';
 import { closeQuiet, openSpecial, zufIoctl } from './sys-extra.js';
 
-export const NIO_PAGE = 4096;
+/** NIO maps 4 KiB pages: the device table's block size (t1Blocks() answers in these units). */
+export const NIO_PAGE = ZUFS_DT_BLOCK_SIZE;
 
 /** Server-wide NIO counters (zufs status). */
 export interface NioCounters {
