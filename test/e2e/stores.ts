@@ -161,7 +161,13 @@ const ALL_STORES: E2EStore[] = [
         `url: ${r.url}?volume=${uniqueName('e2e')}`,
         `tiers: { t1: ${dev}, t2: ${dir}/t2, t2_size: 64MiB, writeback: true }`,
       ]);
-      return { url: file, close: async () => release() };
+      return {
+        url: file,
+        close: async () => {
+          release();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
     },
   },
   {

@@ -19,7 +19,7 @@
 # its 2,500 seeded operations (ZUFS_DIFF_OPS; same seed and op mix, every errno kind still hit; the
 # 2,500 did not finish on redis within 600 s), and time limits are 5x the host's
 # (ZUFS_TEST_TIMEOUT_SCALE; 300 s where the host uses vitest's 5 s / 10 s defaults). The tools
-# tests run in full.
+# tests run in full. Both files on the four stores took 417 s under TCG (vitest is capped at 1200 s).
 . "$(dirname "$0")/guest-lib.sh"
 CLI=$ROOT/dist/src/zus/cli.js
 SLOG=/tmp/zusd-vitest.log
@@ -49,7 +49,7 @@ SERVE_PID=$!
   note "vitest: zufs serve registered after $(( $(date +%s) - s0 )) s" ) &
 ( cd "$ROOT" && TMPDIR=$SCRATCH ZUFS_TEST_TRANSPORT=zuf ZUFS_TEST_SERVE_LOG=$SLOG ZUFS_TEST_SERVE_WAIT_MS=240000 ZUFS_TEST_TIMEOUT_SCALE=5 \
     REDIS_URL=$REDIS_URL ZUFS_DIFF_OPS=${ZUFS_DIFF_OPS:-600} ZUFS_TEST_T1_DEVICE=$PMEM NO_COLOR=1 \
-    timeout ${VITEST_TIMEOUT:-2400} node "$VITEST" run --reporter=verbose --testTimeout=300000 --hookTimeout=300000 --no-file-parallelism \
+    timeout ${VITEST_TIMEOUT:-1200} node "$VITEST" run --reporter=verbose --testTimeout=300000 --hookTimeout=300000 --no-file-parallelism \
       test/e2e/tools.test.ts test/e2e/differential.test.ts ) 2>&1 \
   | tee /tmp/vitest.out | while IFS= read -r l; do note "$l"; done
 vrc=${PIPESTATUS[0]}

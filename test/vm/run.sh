@@ -56,7 +56,7 @@ for suite in ${SUITES:-e2e crash evil async serve vitest nio}; do
   if [ "$suite" = vitest ]; then
     # ext4 on a loop device: the guest's scratch dir, a local disk like the host's /tmp (tmpfs on 6.1 has no user xattrs)
     # and the pmem t1 of the redis+nio store, as in the nio suite
-    mem=4G; tmo=2700
+    mem=4G; tmo=1500
     if start_host_redis; then extra=(-P "${NIO_PMEM:-64M!4G}" -M ext4 -M loop -p "$REDIS_PORT" -e "ZUFS_VM_REDIS_PORT=$REDIS_PORT")
     else summary+="$suite=rc2(no redis) "; rc=2; stop_host_redis; continue; fi
   fi
