@@ -19,7 +19,8 @@
 # its 2,500 seeded operations (ZUFS_DIFF_OPS; same seed and op mix, every errno kind still hit; the
 # 2,500 did not finish on redis within 600 s), and time limits are 5x the host's
 # (ZUFS_TEST_TIMEOUT_SCALE; 300 s where the host uses vitest's 5 s / 10 s defaults). The tools
-# tests run in full. Both files on the four stores took 417 s under TCG (vitest is capped at 1200 s).
+# tests run in full. Both files on the four stores took 417 s and 583 s in two runs under TCG
+# (vitest is capped at 1200 s).
 . "$(dirname "$0")/guest-lib.sh"
 CLI=$ROOT/dist/src/zus/cli.js
 SLOG=/tmp/zusd-vitest.log
