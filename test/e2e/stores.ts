@@ -1,10 +1,12 @@
 // The stores the host e2e suites run on, each as a source for `zufs mount` (a URL or a YAML file);
 // a store whose server is not available is reported as skipped with the reason. Through zuf
-// (ZUFS_TEST_TRANSPORT=zuf, the VM suite) the stores are zufs-local and zufs-redis.
-import { rmSync, writeFileSync } from 'node:fs';
+// (ZUFS_TEST_TRANSPORT=zuf, the VM suite) the stores are zufs-local, zufs-redis, zufs-redis with
+// tiers on a /dev/shm file (op-buffer copies) and zufs-redis with t1 on a pmem device (NIO reads).
+import { closeSync, constants as fsc, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll } from 'vitest';
-import { TRANSPORT, tmpDir } from '../helpers/mount.js';
+import { TRANSPORT, timeoutMs, tmpDir } from '../helpers/mount.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { s3Config, startServer, uniqueName, unavailable, type ServerKind, type TestServer } from '../servers/servers.js';
 
@@ -46,6 +48,67 @@ function configFile(lines: string[]): string {
   return file;
 }
 
+/** Takes the pmem device DEV for one mount at a time, and wipes its device table so the mount
+ * formats a new tier volume; the returned function gives it back. The files of a vitest run share
+ * the device, so they must run one at a time (--no-file-parallelism): a lock held by another live
+ * process is an error after a short wait, not a queue. A lock left by a dead process is taken over. */
+async function takePmem(dev: string): Promise<() => void> {
+  const lock = path.join(os.tmpdir(), `zufs-e2e-${path.basename(dev)}.lock`);
+  const deadline = Date.now() + timeoutMs(10_000);
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(path.join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let owner = 0;
+      try {
+        owner = Number(readFileSync(path.join(lock, 'pid'), 'utf8'));
+      } catch {
+        // just made, its pid not yet written
+      }
+      if (owner && owner !== process.pid && !alive(owner)) rmSync(lock, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new Error(`${dev} is taken by process ${owner || '?'} (${lock}): run the test files one at a time (--no-file-parallelism)`);
+      else await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  const release = (): void => rmSync(lock, { recursive: true, force: true });
+  try {
+    // the previous mount's umount releases the device (the kernel holds it exclusively while mounted)
+    for (;;) {
+      try {
+        closeSync(openSync(dev, fsc.O_RDONLY | fsc.O_EXCL));
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    // no device table at offset 0 (its first 4 KiB all zero): the mount formats a new tier volume
+    const fd = openSync(dev, 'r+');
+    try {
+      writeSync(fd, Buffer.alloc(2 * 1024 * 1024), 0, 2 * 1024 * 1024, 0);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return release;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 const localMeta = (): string => `local://${path.join(tmpDir('zufs-e2e-meta-'), 'meta')}`;
 
 const ALL_STORES: E2EStore[] = [
@@ -79,6 +142,32 @@ const ALL_STORES: E2EStore[] = [
         `tiers: { t1: /dev/shm/${path.basename(dir)}.t1, t2: ${dir}/t2, t1_size: 16MiB, t2_size: 64MiB, writeback: true }`,
       ]);
       return { url: file, close: async () => rmSync(`/dev/shm/${path.basename(dir)}.t1`, { force: true }) };
+    },
+  },
+  {
+    // t1 on a DAX pmem device (ZUFS_TEST_T1_DEVICE, /dev/pmem0 in the VM suite), from which zuf.ko
+    // copies cached chunks itself (NIO reads); t2 a file and write-back, as redis+tiers
+    name: 'redis+nio',
+    async open() {
+      const dev = process.env.ZUFS_TEST_T1_DEVICE;
+      if (!dev) return { skip: 'ZUFS_TEST_T1_DEVICE (a DAX pmem device for t1, e.g. /dev/pmem0) is not set' };
+      redis ??= startRedis().catch((e: Error) => ({ skip: `redis-server unavailable: ${e.message}` }));
+      const r = await redis;
+      if ('skip' in r) return r;
+      const release = await takePmem(dev);
+      const dir = tmpDir('zufs-e2e-nio-');
+      const file = configFile([
+        'name: nio',
+        `url: ${r.url}?volume=${uniqueName('e2e')}`,
+        `tiers: { t1: ${dev}, t2: ${dir}/t2, t2_size: 64MiB, writeback: true }`,
+      ]);
+      return {
+        url: file,
+        close: async () => {
+          release();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
     },
   },
   {
@@ -125,6 +214,6 @@ const ALL_STORES: E2EStore[] = [
   },
 ];
 
-const ZUF_STORES = ['local', 'redis'];
+const ZUF_STORES = ['local', 'redis', 'redis+tiers', 'redis+nio'];
 
 export const E2E_STORES: E2EStore[] = TRANSPORT === 'zuf' ? ALL_STORES.filter((s) => ZUF_STORES.includes(s.name)) : ALL_STORES;

@@ -1,6 +1,6 @@
 // E2E through a real mount served by a separate zusd: everyday tools (coreutils, tar, git, ACL and
 // xattr tools, flock) on every store, checked against what a local disk does. FUSE on the host;
-// zuf.ko in the VM (ZUFS_TEST_TRANSPORT=zuf, test/vm/guest-vitest.sh) on local and redis.
+// zuf.ko in the VM (ZUFS_TEST_TRANSPORT=zuf, test/vm/guest-vitest.sh) on local, redis, redis+tiers and redis+nio.
 import { mkdirSync, writeFileSync, symlinkSync, linkSync, chmodSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';

@@ -3,10 +3,12 @@
 # Builds zuf.ko (Debian 6.1 headers, W=1 -Werror) and the bundled zusd, then boots Debian's 6.1
 # kernel under qemu TCG once per suite (e2e, crash, evil, async, serve, vitest, nio) with the host root over 9p,
 # loads zuf.ko, runs the suite, rmmods zuf (a failed unload fails the run) and fails on any
-# BUG/WARNING/Oops in dmesg. The vitest suite (the host's vitest e2e files through zuf) gets a
-# private redis-server on the host, reached from the guest through vmrun.sh -p, stopped afterwards.
-# The nio suite (NIO reads from t1 pmem) alone boots with 4 GiB and emulated pmem: a 64 MiB
-# /dev/pmem0 (memmap=64M!4G, DAX) as zufs-redis's t1 member, redis-server inside the guest.
+# BUG/WARNING/Oops in dmesg. The vitest suite (the host's vitest e2e files through zuf on local,
+# redis, redis with /dev/shm tiers and redis with t1 on pmem) gets a private redis-server on the
+# host, reached from the guest through vmrun.sh -p, stopped afterwards.
+# The vitest and nio suites boot with 4 GiB and emulated pmem: a 64 MiB /dev/pmem0
+# (memmap=64M!4G, DAX) as zufs-redis's t1 member, so zuf.ko reads from it (NIO); the nio suite
+# runs redis-server inside the guest.
 # Exit status: 0 only if every suite passed. SUITES="e2e" limits the run.
 # The pmem-crash suite is test/vm/pmem-crash.sh (its own boots, NVDIMM file and host redis) with
 # short trial counts (PMEM_CRASH_KILL_TRIALS=6, PMEM_CRASH_POWEROFF_TRIALS=2).
@@ -46,17 +48,19 @@ for suite in ${SUITES:-e2e crash evil async serve vitest nio}; do
   echo "==== zuf VM suite: $suite (kernel $KVER, artifacts $ART/$suite) ===="
   [ "$suite" = pmem-crash ] && { echo "(pmem-crash runs after the other suites)"; continue; }
   start=$(date +%s)
-  extra=(); mem=2G
+  extra=(); mem=2G; tmo=1200
   if [ "$suite" = nio ]; then
     # memmap=64M!4G: in the high RAM of a 4 GiB pc guest (4G-5G); never !3G (PCI hole, writes lost)
     mem=4G; extra=(-P "${NIO_PMEM:-64M!4G}" -M ext4)
   fi
   if [ "$suite" = vitest ]; then
     # ext4 on a loop device: the guest's scratch dir, a local disk like the host's /tmp (tmpfs on 6.1 has no user xattrs)
-    if start_host_redis; then extra=(-M ext4 -M loop -p "$REDIS_PORT" -e "ZUFS_VM_REDIS_PORT=$REDIS_PORT")
+    # and the pmem t1 of the redis+nio store, as in the nio suite
+    mem=4G; tmo=1500
+    if start_host_redis; then extra=(-P "${NIO_PMEM:-64M!4G}" -M ext4 -M loop -p "$REDIS_PORT" -e "ZUFS_VM_REDIS_PORT=$REDIS_PORT")
     else summary+="$suite=rc2(no redis) "; rc=2; stop_host_redis; continue; fi
   fi
-  bash test/vm/vmrun.sh -k "$KVER" -m kernel/zuf.ko -u -c 2 -r "$mem" -t "${VM_SUITE_TIMEOUT:-1200}" -o "$ART/$suite" "${extra[@]}" -- bash test/vm/guest-$suite.sh
+  bash test/vm/vmrun.sh -k "$KVER" -m kernel/zuf.ko -u -c 2 -r "$mem" -t "${VM_SUITE_TIMEOUT:-$tmo}" -o "$ART/$suite" "${extra[@]}" -- bash test/vm/guest-$suite.sh
   src=$?
   [ "$suite" = vitest ] && stop_host_redis
   if [ -f "$ART/$suite/dmesg" ]; then
