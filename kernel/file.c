@@ -53,6 +53,8 @@ static int zuf_fsync(struct file *file, loff_t start, loff_t end, int datasync)
 	int err;
 
 	err = file_write_and_wait_range(file, start, end);
+	if (!err)
+		err = zuf_dax_commit(inode);	/* stores through t1 mappings (msync) */
 	if (err)
 		return err;
 

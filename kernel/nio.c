@@ -18,6 +18,8 @@
 #include <linux/uio.h>
 #include <linux/uaccess.h>
 #include <linux/pagemap.h>
+#include <linux/mm.h>
+#include <linux/pfn_t.h>
 
 #include "zuf.h"
 
@@ -37,10 +39,8 @@ static inline u64 _nio_bn(void *entry)
 	return xa_to_value(entry) >> 1;
 }
 
-u64 zuf_nio_entry_block(void *entry)
-{
-	return _nio_bn(entry);
-}
+/* block map mark: stores through a shared mapping opened the page, not committed yet (dax.c) */
+#define ZUF_NIO_MMAP_OPEN	XA_MARK_1
 
 static inline bool _nio_writable(void *entry)
 {
@@ -184,11 +184,6 @@ out:
 	return err ? err : unmapped;
 }
 
-/* GET_MULTY for reading from page @index (dax.c): the pages not mapped from @index, or an errno */
-long zuf_nio_map(struct inode *inode, pgoff_t index, unsigned long want)
-{
-	return _nio_get(inode, index, want, false);
-}
 
 /*
  * copies mapped pages from @pos on while they stay mapped, at most @count bytes; returns the
@@ -431,6 +426,153 @@ ssize_t zuf_nio_write(struct inode *inode, loff_t pos, struct iov_iter *ii, u64 
 	if (done)	/* the next close tells the server (zuf_flush) */
 		set_bit(ZUF_I_WRITTEN, &ZUII(inode)->state);
 	return done ? done : ret;
+}
+
+/* ---- mappings of t1 blocks (dax.c) ---- */
+
+/* page @index is in the block map (writable, if @writable) */
+bool zuf_nio_lookup(struct inode *inode, pgoff_t index, bool writable)
+{
+	struct zuf_inode_info *zii = ZUII(inode);
+	void *entry;
+
+	down_read(&zii->nio_sem);
+	entry = xa_load(&zii->nio_blocks, index);
+	up_read(&zii->nio_sem);
+	return writable ? _nio_writable(entry) : entry != NULL;
+}
+
+/* GET_MULTY from page @index: the pages not mapped from @index, or an errno */
+long zuf_nio_map(struct inode *inode, pgoff_t index, unsigned long want, bool write)
+{
+	return _nio_get(inode, index, want, write);
+}
+
+/*
+ * the first store through a shared mapping into writable page @index since its last commit:
+ * PUT_MULTY ZUFS_RW_MMAP | ZUFS_RW_MMAP_OPEN, then the page is marked open. -ESTALE: revoked.
+ * zii->dax_lock held.
+ */
+int zuf_nio_mmap_open(struct inode *inode, pgoff_t index)
+{
+	struct zuf_inode_info *zii = ZUII(inode);
+	loff_t pos = (loff_t)index << PAGE_SHIFT;
+	loff_t size = le64_to_cpu(READ_ONCE(zii->zi->i_size));
+	void *entry;
+	bool open;
+	u64 bn;
+	int err;
+
+	down_read(&zii->nio_sem);
+	entry = xa_load(&zii->nio_blocks, index);
+	open = _nio_writable(entry) && xa_get_mark(&zii->nio_blocks, index, ZUF_NIO_MMAP_OPEN);
+	bn = entry ? _nio_bn(entry) : 0;
+	up_read(&zii->nio_sem);
+	if (open)
+		return 0;
+	if (!_nio_writable(entry))
+		return -ESTALE;
+	if (pos >= size)
+		return -ESTALE;	/* truncated meanwhile: the fault sees it */
+	err = _nio_put(inode, pos, min_t(loff_t, PAGE_SIZE, size - pos), bn,
+		       ZUFS_RW_MMAP | ZUFS_RW_MMAP_OPEN);
+	if (err)
+		return err;
+	atomic64_inc(&zuf_stats.dax_opens);
+	down_read(&zii->nio_sem);
+	entry = xa_load(&zii->nio_blocks, index);
+	if (_nio_writable(entry) && _nio_bn(entry) == bn)
+		xa_set_mark(&zii->nio_blocks, index, ZUF_NIO_MMAP_OPEN);
+	else
+		err = -ESTALE;	/* revoked since: the server forgot the open with the chunk */
+	up_read(&zii->nio_sem);
+	return err;
+}
+
+/*
+ * maps page vmf->pgoff to its t1 block: a read-only pte, or for a @store a writable one (the page
+ * must be open) or, @present, nothing: the core makes the present pte writable.
+ */
+vm_fault_t zuf_nio_mmap_insert(struct vm_fault *vmf, bool store, bool present)
+{
+	struct inode *inode = file_inode(vmf->vma->vm_file);
+	struct zuf_inode_info *zii = ZUII(inode);
+	struct zuf_t1 *t1 = _t1(inode);
+	vm_fault_t ret = VM_FAULT_NOPAGE;	/* revoked meanwhile: fault again */
+	pfn_t pfn;
+	void *entry;
+
+	/* under nio_sem: a revocation zaps after this pte is in, never before */
+	down_read(&zii->nio_sem);
+	entry = xa_load(&zii->nio_blocks, vmf->pgoff);
+	if (!entry || (store && !xa_get_mark(&zii->nio_blocks, vmf->pgoff, ZUF_NIO_MMAP_OPEN)))
+		goto out;
+	if (present) {
+		ret = 0;
+		goto out;
+	}
+	pfn = pfn_to_pfn_t(t1->pfn + _nio_bn(entry));
+	ret = store ? vmf_insert_mixed_mkwrite(vmf->vma, vmf->address, pfn) :
+		      vmf_insert_mixed(vmf->vma, vmf->address, pfn);
+	if (!(ret & VM_FAULT_ERROR))
+		atomic64_inc(&zuf_stats.dax_faults);
+out:
+	up_read(&zii->nio_sem);
+	return ret;
+}
+
+/*
+ * commits the pages stores opened: per run of open pages in consecutive blocks, the marks go,
+ * the ptes are zapped (the next store faults and opens again), then PUT_MULTY ZUFS_RW_MMAP.
+ * zii->dax_lock held. -EIO if the server had revoked a run (its stores are lost).
+ */
+int zuf_nio_mmap_commit(struct inode *inode)
+{
+	struct zuf_inode_info *zii = ZUII(inode);
+	unsigned long index = 0;
+	int err = 0;
+
+	for (;;) {
+		loff_t pos, size;
+		unsigned long n = 0;
+		pgoff_t first;
+		void *entry;
+		u64 bn;
+		int e;
+
+		down_read(&zii->nio_sem);
+		entry = xa_find(&zii->nio_blocks, &index, ULONG_MAX, ZUF_NIO_MMAP_OPEN);
+		if (!entry) {
+			up_read(&zii->nio_sem);
+			break;
+		}
+		first = index;
+		bn = _nio_bn(entry);
+		while (entry && _nio_bn(entry) == bn + n && n < ZUF_NIO_MAX_PAGES &&
+		       xa_get_mark(&zii->nio_blocks, first + n, ZUF_NIO_MMAP_OPEN)) {
+			xa_clear_mark(&zii->nio_blocks, first + n, ZUF_NIO_MMAP_OPEN);
+			n++;
+			entry = xa_load(&zii->nio_blocks, first + n);
+		}
+		up_read(&zii->nio_sem);
+		index = first + n;
+		unmap_mapping_pages(inode->i_mapping, first, n, false);
+		pos = (loff_t)first << PAGE_SHIFT;
+		size = le64_to_cpu(READ_ONCE(zii->zi->i_size));
+		if (pos >= size)
+			continue;	/* truncated away */
+		e = _nio_put(inode, pos, min_t(loff_t, (loff_t)n << PAGE_SHIFT, size - pos), bn,
+			     ZUFS_RW_MMAP);
+		if (e == -ESTALE)
+			e = -EIO;
+		if (e && !err)
+			err = e;
+		if (!e) {
+			atomic64_inc(&zuf_stats.dax_commits);
+			set_bit(ZUF_I_WRITTEN, &zii->state);	/* close-to-open (zuf_flush) */
+		}
+	}
+	return err;
 }
 
 /* the kernel's own revocation: pages from @first on (truncate) */

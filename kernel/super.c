@@ -55,6 +55,7 @@ static void _init_once(void *foo)
 
 	inode_init_once(&zii->vfs_inode);
 	init_rwsem(&zii->nio_sem);
+	mutex_init(&zii->dax_lock);
 	xa_init(&zii->nio_blocks);	/* left empty by zuf_nio_evict */
 }
 

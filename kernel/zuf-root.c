@@ -519,6 +519,8 @@ static ssize_t zuf_stats_read(struct file *file, char __user *ubuf, size_t count
 	ZS(bytes_from_t1);
 	ZS(bytes_to_t1);
 	ZS(dax_faults);
+	ZS(dax_opens);
+	ZS(dax_commits);
 #undef ZS
 	n += scnprintf(buf + n, max - n, "channels %d\n", READ_ONCE(zri.num_zts));
 	for (i = 0; i < ZUFS_OP_MAX_OPT; i++) {

@@ -130,6 +130,8 @@ struct zuf_stats {
 	atomic64_t	bytes_from_t1;		/* copied t1 -> app by the kernel */
 	atomic64_t	bytes_to_t1;		/* copied app -> t1 by the kernel */
 	atomic64_t	dax_faults;		/* ptes of t1 blocks inserted (dax.c) */
+	atomic64_t	dax_opens;		/* pages opened by a store through a mapping */
+	atomic64_t	dax_commits;		/* runs of such pages committed (msync, munmap) */
 };
 extern struct zuf_stats zuf_stats;
 
@@ -169,6 +171,7 @@ struct zuf_inode_info {
 	struct xarray		nio_blocks;	/* page index -> xa_mk_value(block << 1 | writable) */
 	unsigned long		nio_seq;	/* nio_sem: ++ per revocation */
 	bool			nio_listed;	/* in t1->inodes */
+	struct mutex		dax_lock;	/* dax.c: orders stores' opens and commits */
 };
 
 /* zuf_inode_info.state */
@@ -238,12 +241,16 @@ static inline bool zuf_nio_writes_on(struct inode *inode)
 	       !IS_APPEND(inode) && !IS_IMMUTABLE(inode);
 }
 ssize_t zuf_nio_read(struct inode *inode, loff_t pos, struct iov_iter *ii);
-long zuf_nio_map(struct inode *inode, pgoff_t index, unsigned long want);
-u64 zuf_nio_entry_block(void *entry);
+bool zuf_nio_lookup(struct inode *inode, pgoff_t index, bool writable);
+long zuf_nio_map(struct inode *inode, pgoff_t index, unsigned long want, bool write);
+int zuf_nio_mmap_open(struct inode *inode, pgoff_t index);
+vm_fault_t zuf_nio_mmap_insert(struct vm_fault *vmf, bool store, bool present);
+int zuf_nio_mmap_commit(struct inode *inode);
 
 /* dax.c */
 #define ZUF_NIO_FAULT_PAGES	16	/* pages asked per fault: 64 KiB around sequential readers */
 int zuf_file_mmap(struct file *file, struct vm_area_struct *vma);
+int zuf_dax_commit(struct inode *inode);
 ssize_t zuf_nio_write(struct inode *inode, loff_t pos, struct iov_iter *ii, u64 rw);
 void zuf_nio_forget(struct inode *inode, pgoff_t first);
 void zuf_nio_evict(struct inode *inode);

@@ -49,6 +49,7 @@
  * 1.2 (2026-12) NIO writes: GET_MULTY with ZUFS_RW_WRITE maps pages writable (IOM_T1_WRITE), and
  *     PUT_MULTY is no longer reserved: it hands bytes the kernel wrote into t1 to the server
  *     (see struct zufs_ioc_IO). Only for a super block whose server set ZUFS_FSC_NIO_WRITES.
+ *     ZUFS_RW_MMAP_OPEN and PUT_MULTY's ZUFS_RW_MMAP: stores through shared mappings of t1.
  */
 #ifndef _LINUX_ZUS_API_H
 #define _LINUX_ZUS_API_H
@@ -600,10 +601,17 @@ struct zufs_ioc_readdir {
  * server makes the bytes the file's (as a WRITE of them would: size, mtime, dirty for write-back)
  * and answers last_pos = filepos + hdr.len, or -ESTALE when it revoked any of those blocks before
  * the PUT_MULTY: the bytes are then not the file's and the kernel writes them again with WRITE.
+ *
+ * PUT_MULTY with ZUFS_RW_MMAP: the bytes were stored through a shared mapping of those blocks;
+ * they never extend the file (the server clips them at i_size). With ZUFS_RW_MMAP_OPEN too, the
+ * kernel is about to let stores into the page: the server counts it written and keeps its blocks
+ * (no eviction) until a PUT_MULTY with ZUFS_RW_MMAP alone commits it (msync, munmap) or the
+ * server revokes the blocks (truncate, a peer's change), which forgets the open.
  */
 #define ZUFS_RW_WRITE		(1 << 0)
 #define ZUFS_RW_MMAP		(1 << 1)
 #define ZUFS_RW_RAND		(1 << 4)
+#define ZUFS_RW_MMAP_OPEN	(1 << 6)	/* PUT_MULTY: see struct zufs_ioc_IO */
 #define ZUFS_RW_APPEND		(1 << 9)
 #define ZUFS_RW_DIRECT		(1 << 10)
 #define ZUFS_RW_DSYNC		(1 << 12)

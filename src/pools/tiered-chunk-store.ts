@@ -108,6 +108,7 @@ interface Entry {
   jHi: number;
   gen: number; // write generation of its last write
   nioWritable: boolean; // zuf NIO: the kernel may write its slot (t1Blocks for writing), until revoked
+  mmapOpen: Set<number> | null; // zuf NIO: its pages a shared mapping may store into (kept in t1)
 }
 
 interface InoState {
@@ -412,9 +413,11 @@ export class TieredChunkStore implements ChunkStore {
    * zuf NIO writes: the kernel wrote bytes [off, off + len) of the chunk straight into t1, at byte
    * `at` of the device, in pages t1Blocks(write) gave it. Makes them the chunk's, as write() would,
    * and returns true; false when they are not (the slot was revoked first, or `at` is not where
-   * the chunk's slot holds `off`): the caller writes them again with write().
+   * the chunk's slot holds `off`): the caller writes them again with write(). `mmap`: the bytes are
+   * a shared mapping's; 'open' keeps the chunk in t1 (not evictable) until those pages are
+   * committed ('commit') or revoked.
    */
-  async placed(ino: number, idx: number, off: number, len: number, at: number): Promise<boolean> {
+  async placed(ino: number, idx: number, off: number, len: number, at: number, mmap?: 'open' | 'commit'): Promise<boolean> {
     this.checkOpen();
     const end = off + len;
     if (!Number.isSafeInteger(off) || off < 0 || len <= 0 || end > this.chunkSize) throw new RangeError(`chunk write [${off}, ${end}) outside chunk`);
@@ -428,6 +431,11 @@ export class TieredChunkStore implements ChunkStore {
       if (e?.where !== 't1' || !e.nioWritable || this.tiers.t1.deviceOffset(e.slot) + off !== at) return false;
       this.apply(e, off, len);
       if (this.dirtied(e, reserved)) reserved = false;
+      if (mmap) {
+        const pages = (e.mmapOpen ??= new Set());
+        for (let p = Math.floor(off / PAGE); p * PAGE < end; p++) (mmap === 'open' ? pages.add(p) : pages.delete(p));
+        if (pages.size === 0) e.mmapOpen = null;
+      }
       return true;
     } finally {
       release();
@@ -466,6 +474,8 @@ export class TieredChunkStore implements ChunkStore {
       (i) => i === idx,
       (e) => {
         if (len <= 0 || e.where !== 't1') return this.drop(e);
+        if (e.mmapOpen) for (const p of e.mmapOpen) if (p * PAGE >= len) e.mmapOpen.delete(p);
+        if (e.mmapOpen?.size === 0) e.mmapOpen = null;
         if (len >= e.len) return;
         this.zeroPast(this.tiers.t1.view(e.slot), len, e.len);
         e.len = len;
@@ -873,6 +883,7 @@ export class TieredChunkStore implements ChunkStore {
       jHi: 0,
       gen: 0,
       nioWritable: false,
+      mmapOpen: null,
     };
     this.entries.set(key, e);
     this.ino(ino).entries.set(idx, e);
@@ -909,6 +920,7 @@ export class TieredChunkStore implements ChunkStore {
   private revoke(e: Entry): void {
     if (e.where !== 't1') return;
     e.nioWritable = false;
+    e.mmapOpen = null;
     this.onRevoke?.(e.ino, e.idx);
   }
 
@@ -928,7 +940,7 @@ export class TieredChunkStore implements ChunkStore {
 
   private evictable = (key: string): boolean => {
     const e = this.entries.get(key);
-    return e !== undefined && e.where === 't1' && !e.dirty && !e.uploading && !(e.jLo < e.jHi && this.journaledInos.has(e.ino)) && !this.locks.isLocked(key);
+    return e !== undefined && e.where === 't1' && !e.dirty && !e.uploading && !e.mmapOpen && !(e.jLo < e.jHi && this.journaledInos.has(e.ino)) && !this.locks.isLocked(key);
   };
 
   /** A free t1 slot, evicting (and spilling to t2) as needed. */

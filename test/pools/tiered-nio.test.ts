@@ -213,6 +213,34 @@ describe('tiered chunk store: NIO writes', () => {
     expect(dev.subarray(100).every((x) => x === 0)).toBe(true);
   });
 
+  it('a page opened by a shared mapping keeps its chunk in t1 until committed; a revocation forgets the open', async () => {
+    for (let i = 0; i < 200; i++) await mem.chunks.write(24, i, 0, pattern(i, PAGE));
+    const { store, revoked } = await open({ writeback: true, flushDelayMs: 1 });
+    // chunk 0 stays open, chunk 1 is opened and committed; the same accesses otherwise
+    const [a] = await store.t1Blocks(24, 0, 0, 1, true);
+    const [b] = await store.t1Blocks(24, 1, 0, 1, true);
+    expect(await store.placed(24, 0, 0, PAGE, a! * PAGE, 'open')).toBe(true);
+    expect(await store.placed(24, 1, 0, PAGE, b! * PAGE, 'open')).toBe(true);
+    kernelWrite(a! * PAGE, Buffer.from('stored through the mapping'));
+    kernelWrite(b! * PAGE, Buffer.from('committed store'));
+    expect(await store.placed(24, 1, 0, PAGE, b! * PAGE, 'commit')).toBe(true);
+    await store.flush(); // both uploaded and clean
+    expect((await mem.chunks.read(24, 1, 0, 15)).toString()).toBe('committed store');
+    // chunks read twice fill the protected segment and push 0 and 1 back to probation, then a scan
+    for (let i = 2; i < 60; i++) for (let k = 0; k < 2; k++) await store.read(24, i, 0, 1);
+    for (let i = 60; i < 200; i++) await store.read(24, i, 0, 1);
+    expect(revoked).toContainEqual([24, 1]);
+    expect(revoked).not.toContainEqual([24, 0]);
+    expect(await store.placed(24, 0, 0, PAGE, a! * PAGE, 'commit')).toBe(true);
+    await store.flush();
+    expect((await mem.chunks.read(24, 0, 0, 26)).toString()).toBe('stored through the mapping');
+    // an open forgotten by a revocation (a peer's change): a commit after it is refused
+    const [c] = await store.t1Blocks(24, 5, 0, 1, true);
+    expect(await store.placed(24, 5, 0, PAGE, c! * PAGE, 'open')).toBe(true);
+    await store.invalidate(24);
+    expect(await store.placed(24, 5, 0, PAGE, c! * PAGE, 'commit')).toBe(false);
+  });
+
   it('a read mapping is no write lease, and write-through tiers map nothing for writing', async () => {
     await mem.chunks.write(22, 0, 0, pattern(22, PAGE));
     const wb = await open({ writeback: true });

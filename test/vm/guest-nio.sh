@@ -9,10 +9,12 @@
 # unlink+recreate never show stale pmem bytes, (f) t1 on a /dev/shm file (no NIO) still works with
 # nio_gets 0, (w) NIO writes with write-back tiers: random, unaligned, appending and sparse writes
 # land in t1 with PUT_MULTY (no WRITE op), read back right at once, after a remount (drained to
-# Redis) and on a file larger than t1 (revocations under writers), (m) mappings that cannot write
-# the file map t1 blocks (dax_faults): they see NIO writes at once, a truncate zaps their ptes
-# (later faults see the new bytes), a private mapping's store stays private, a mapping larger than
-# t1 reads right, (e) kill -9 of zusd while
+# Redis) and on a file larger than t1 (revocations under writers), (m) mappings map t1 blocks
+# (dax_faults): they see NIO writes at once, a truncate zaps their ptes (later faults see the new
+# bytes), a private mapping's store stays private, a mapping larger than t1 reads right; stores
+# through a shared mapping reach read(2) after msync, fault again after it, never grow the file,
+# survive eviction pressure while open (pinned), are committed by munmap and survive a remount,
+# (e) kill -9 of zusd while
 # readers loop on a cached file: data or EIO, umount works,
 # the device is released (run.sh then checks rmmod and dmesg). Redis is a redis-server inside the
 # guest, as in guest-serve.sh. Exit 1 on any failure.
@@ -313,6 +315,50 @@ t m-probe-mmap-read sh -c "[ \"\$($PROBE mmap-read $M/m1 5000 37)\" = 'written t
 snap /tmp/s-m1
 echo "  m: dax_faults +$(dlt dax_faults /tmp/s-m0 /tmp/s-m1) nio_unmapped +$(dlt nio_unmapped /tmp/s-m0 /tmp/s-m1)"
 check m-dax-faults "$(dlt dax_faults /tmp/s-m0 /tmp/s-m1)" -gt 0
+# stores through shared mappings (dax_opens, dax_commits)
+# mw.py FILE REF BIG: stores, msync, stores again; a store left open while BIG (larger than t1) is
+# read whole; a store left for munmap to commit; REF gets the same bytes
+cat > /tmp/mw.py <<'P'
+import mmap, os, sys
+f, ref, big = sys.argv[1], sys.argv[2], sys.argv[3]
+fd = os.open(f, os.O_RDWR); size = os.fstat(fd).st_size
+m = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+edits = [(10, b'first store'), (size // 2, b'middle store'), (size - 5, b'tail!')]
+def store(off, data):
+    m[off:off + len(data)] = data; edits.append((off, data))
+for off, data in list(edits): m[off:off + len(data)] = data
+m.flush()
+for off, data in edits: assert os.pread(fd, len(data), off) == data, f'read(2) after msync misses the store at {off}'
+store(12, b'again'); m.flush()
+assert os.pread(fd, 5, 12) == b'again', 'a store after msync did not reach read(2) at the next msync'
+store(size // 4, b'open while t1 turns over')
+with open(big, 'rb') as b:
+    while b.read(1 << 20): pass
+m.flush()
+assert os.pread(fd, 24, size // 4) == b'open while t1 turns over', 'a store open during eviction pressure was lost'
+store(size // 3, b'left for munmap')
+m.close()
+assert os.pread(fd, 15, size // 3) == b'left for munmap', 'munmap did not commit'
+assert os.fstat(fd).st_size == size, 'stores through a mapping changed the size'
+os.close(fd)
+r = os.open(ref, os.O_WRONLY)
+for off, data in edits: os.pwrite(r, data, off)
+os.close(r)
+print('ok')
+P
+snap /tmp/s-m2
+cp /tmp/odd /tmp/mw && cp /tmp/odd $M/mw
+tl m-shared-stores python3 /tmp/mw.py $M/mw /tmp/mw $M/ws
+t m-shared-cmp cmp /tmp/mw $M/mw
+snap /tmp/s-m3
+echo "  m (shared stores): dax_opens +$(dlt dax_opens /tmp/s-m2 /tmp/s-m3) dax_commits +$(dlt dax_commits /tmp/s-m2 /tmp/s-m3) dax_faults +$(dlt dax_faults /tmp/s-m2 /tmp/s-m3)"
+check m-dax-opens "$(dlt dax_opens /tmp/s-m2 /tmp/s-m3)" -ge 6
+check m-dax-commits "$(dlt dax_commits /tmp/s-m2 /tmp/s-m3)" -ge 4
+t m-probe-mmap-write sh -c "$PROBE mmap-write $M/mw 4096 probe-store && [ \"\$(dd if=$M/mw bs=1 skip=4096 count=11 status=none)\" = probe-store ]"
+printf probe-store | dd of=/tmp/mw bs=1 seek=4096 conv=notrunc status=none
+t m-umount umount $M
+t m-remount mount -t zufs-redis -o config=$CFG/nio-wb.yaml none $M
+t m-shared-after-remount cmp /tmp/mw $M/mw
 # a mapping of a file larger than t1, read whole (faults evict chunks the mapping still maps)
 tl m-ws-mapped python3 -c "import mmap, hashlib, sys
 fd = open('$M/ws', 'rb'); m = mmap.mmap(fd.fileno(), 0, prot=mmap.PROT_READ)

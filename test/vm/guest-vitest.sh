@@ -68,7 +68,7 @@ NIO_GETS=$(stat_of nio_gets); NIO_HIT=$(stat_of nio_pages_hit)
 note "vitest: nio_gets $NIO_GETS nio_pages_hit $NIO_HIT nio_pages_mapped $(stat_of nio_pages_mapped) nio_unmapped $(stat_of nio_unmapped) nio_fallback $(stat_of nio_fallback)"
 if [ "$NIO_GETS" -gt 0 ] 2>/dev/null; then ok nio-gets; else bad nio-gets "nio_gets $NIO_GETS: the pmem store made no NIO read"; fi
 if [ "$NIO_HIT" -gt 0 ] 2>/dev/null; then ok nio-pages-hit; else bad nio-pages-hit "nio_pages_hit $NIO_HIT"; fi
-t nio-on-in-zusd-log sh -c "[ \$(grep -c 'NIO reads on: t1 $PMEM grabbed by the kernel' $SLOG) -ge 2 ]"
+t nio-on-in-zusd-log sh -c "[ \$(grep -c 'NIO reads on, writes on: t1 $PMEM grabbed by the kernel' $SLOG) -ge 2 ]"
 
 t no-zufs-mounts-left sh -c "! grep -q ' zufs-' /proc/mounts"
 for m in $(awk '$3 ~ /^zufs-/ { print $2 }' /proc/mounts); do umount "$m" || umount -l "$m"; done   # so rmmod can tell

@@ -9,7 +9,7 @@ import {
   IOM_T1_WRITE, ZUFS_OP_GET_MULTY, ZUFS_OP_GET_SYMLINK, ZUFS_OP_IOCTL, ZUFS_OP_LLSEEK, ZUFS_OP_LOOKUP, ZUFS_OP_MAX_OPT, ZUFS_OP_NEW_INODE, ZUFS_OP_NOOP,
   ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_PUT_MULTY, ZUFS_OP_READ, ZUFS_OP_READDIR, ZUFS_OP_REMOVE_DENTRY, ZUFS_OP_RENAME, ZUFS_OP_SETATTR,
   ZUFS_OP_STATFS, ZUFS_OP_SYNC, ZUFS_OP_WRITE, ZUFS_OP_XATTR_GET, ZUFS_OP_XATTR_LIST, ZUFS_OP_XATTR_SET,
-  ZUFS_RW_WRITE, ZUFS_SF_CLOSE, ZUFS_SF_DATASYNC, ZUFS_XF_REMOVE, zufs_dir_entry, zufs_ioc_IO, zufs_ioc_attr, zufs_ioc_dentry, zufs_ioc_evict_inode,
+  ZUFS_RW_MMAP, ZUFS_RW_MMAP_OPEN, ZUFS_RW_WRITE, ZUFS_SF_CLOSE, ZUFS_SF_DATASYNC, ZUFS_XF_REMOVE, zufs_dir_entry, zufs_ioc_IO, zufs_ioc_attr, zufs_ioc_dentry, zufs_ioc_evict_inode,
   zufs_ioc_fallocate, zufs_ioc_get_link, zufs_ioc_hdr, zufs_ioc_ioctl, zufs_ioc_lookup, zufs_ioc_new_inode,
   zufs_ioc_readdir, zufs_ioc_rename, zufs_ioc_seek, zufs_ioc_statfs, zufs_ioc_sync, zufs_ioc_xattr, zufs_statfs,
   zufs_iom_type, zufs_iom_val, zus_inode,
@@ -193,7 +193,8 @@ table[ZUFS_OP_GET_MULTY] = async (ctx) => {
   ctx.dv.setUint32(H.len, 8 * words.length, true);
 };
 
-/** NIO writes: the kernel wrote [filepos, filepos + len) into t1 from the block in iom_e[0] on. */
+/** NIO writes: the kernel wrote [filepos, filepos + len) into t1 from the block in iom_e[0] on
+ * (ZUFS_RW_MMAP: stores through a shared mapping, opened or committed). */
 table[ZUFS_OP_PUT_MULTY] = async (ctx) => {
   const F = zufs_ioc_IO.fields;
   const { sb, ino } = resolve(ctx, F.zus_ii);
@@ -203,7 +204,10 @@ table[ZUFS_OP_PUT_MULTY] = async (ctx) => {
   if (!sb.nio || ctx.dv.getUint32(F.iom_n, true) !== 1 || zufs_iom_type(w) !== IOM_T1_WRITE || len < 1) {
     throw new FsError(errno.EINVAL, `PUT_MULTY at ${pos} for ${len} bytes (word 0x${w.toString(16)})`);
   }
-  await sb.nio.put(sb.fs, ino, pos, len, Number(zufs_iom_val(w)));
+  const rw = getU64(ctx.dv, F.rw);
+  let n = len;
+  if (rw & ZUFS_RW_MMAP) n = Math.min(len, (await sb.fs.getattr(ino)).size - pos); // stores through a mapping never extend the file
+  if (n > 0) await sb.nio.put(sb.fs, ino, pos, n, Number(zufs_iom_val(w)), rw & ZUFS_RW_MMAP ? (rw & ZUFS_RW_MMAP_OPEN ? 'open' : 'commit') : undefined);
   setU64(ctx.dv, F.last_pos, pos + len);
   ctx.dv.setUint32(H.len, 0, true);
   await refresh(sb, ino);

@@ -142,14 +142,15 @@ export class NioMount {
   /**
    * PUT_MULTY: the kernel wrote bytes [pos, pos + len) of `ino` into t1, consecutive from block `bn`
    * (pages it was given for writing). They become the file's as with a write of them; ESTALE when
-   * any of those blocks was revoked first (the kernel writes the bytes again with WRITE).
+   * any of those blocks was revoked first (the kernel writes the bytes again with WRITE). `mmap`:
+   * stores through a shared mapping, opened or committed (TieredChunkStore.placed).
    */
-  async put(fs: ZusOperations, ino: number, pos: number, len: number, bn: number): Promise<void> {
+  async put(fs: ZusOperations, ino: number, pos: number, len: number, bn: number, mmap?: 'open' | 'commit'): Promise<void> {
     if (!(fs instanceof PosixFs)) throw new FsError(errno.EINVAL, 'PUT_MULTY on a filesystem without a chunk store');
     const start = bn * NIO_PAGE + (pos % NIO_PAGE); // device byte of pos
     this.counters.puts++;
     await fs.writePlaced(ino, pos, len, async (idx, off, at, n) => {
-      if (await this.store.placed(ino, idx, off, n, start + at)) return;
+      if (await this.store.placed(ino, idx, off, n, start + at, mmap)) return;
       this.counters.putsStale++;
       throw new FsError(errno.ESTALE, `PUT_MULTY of ino ${ino} chunk ${idx}: its t1 blocks were revoked first`);
     });
