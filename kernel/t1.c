@@ -24,6 +24,7 @@ static void _t1_free(struct kref *kref)
 	struct zuf_t1 *t1 = container_of(kref, struct zuf_t1, kref);
 
 	xa_destroy(&t1->inodes);
+	zuf_t2_release(t1);
 	fs_put_dax(t1->dax, t1);
 	blkdev_put(t1->bdev, ZUF_T1_MODE);
 	kfree(t1);

@@ -62,7 +62,7 @@ static int _register_fs(struct zuf_special_file *zsf, struct zufs_ioc_register_f
 	rf.kern_major = ZUFS_MAJOR_VERSION;
 	rf.kern_minor = ZUFS_MINOR_VERSION;
 	rf.kern_features = ZUFS_FEATURE_POOLS | ZUFS_FEATURE_OPBUF_IO | ZUFS_FEATURE_ASYNC |
-			  ZUFS_FEATURE_T1 | ZUFS_FEATURE_NIO;
+			  ZUFS_FEATURE_T1 | ZUFS_FEATURE_NIO | ZUFS_FEATURE_IOMAP_EXEC;
 	err = -EPROTO;
 	if (rf.rfi.api_major != ZUFS_MAJOR_VERSION)
 		goto out;
@@ -337,6 +337,10 @@ static long zuf_special_ioctl(struct file *file, unsigned int cmd, unsigned long
 		return zufc_async_done(uarg);
 	case ZU_IOC_UNMAP:
 		return zuf_nio_unmap_ioctl(uarg);
+	case ZU_IOC_GRAB_T2:
+		return zuf_t2_grab(uarg);
+	case ZU_IOC_IOMAP_EXEC:
+		return zuf_t2_exec(uarg);
 	default:
 		break;
 	}
@@ -521,6 +525,8 @@ static ssize_t zuf_stats_read(struct file *file, char __user *ubuf, size_t count
 	ZS(dax_faults);
 	ZS(dax_opens);
 	ZS(dax_commits);
+	ZS(t2_bytes_written);
+	ZS(t2_bytes_read);
 #undef ZS
 	n += scnprintf(buf + n, max - n, "channels %d\n", READ_ONCE(zri.num_zts));
 	for (i = 0; i < ZUFS_OP_MAX_OPT; i++) {

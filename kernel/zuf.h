@@ -57,6 +57,7 @@ struct zuf_t1 {
 	u64			data_end;	/* and the journal, inside the member's size */
 	struct mutex		unmap_lock;
 	struct xarray		inodes;		/* unmap_lock */
+	struct zuf_t2_member	*t2[ZUFS_DT_MAX_MEMBERS];	/* t2.c; set once, unmap_lock */
 };
 
 struct zufc_thread;
@@ -132,6 +133,8 @@ struct zuf_stats {
 	atomic64_t	dax_faults;		/* ptes of t1 blocks inserted (dax.c) */
 	atomic64_t	dax_opens;		/* pages opened by a store through a mapping */
 	atomic64_t	dax_commits;		/* runs of such pages committed (msync, munmap) */
+	atomic64_t	t2_bytes_written;	/* t1 -> t2 by the t2 engine */
+	atomic64_t	t2_bytes_read;		/* t2 -> t1 */
 };
 extern struct zuf_stats zuf_stats;
 
@@ -226,6 +229,12 @@ struct zuf_t1 *zuf_sb_get_t1(u64 sb_id, u64 sb_key);
 int zuf_t1_grab(struct zuf_special_file *zsf, struct zufs_ioc_pmem __user *arg);
 int zuf_t1_mmap(struct zuf_special_file *zsf, struct vm_area_struct *vma);
 void zuf_t1_put(struct zuf_t1 *t1);
+
+/* t2.c */
+struct zuf_t2_member;
+int zuf_t2_grab(struct zufs_ioc_t2 __user *arg);
+int zuf_t2_exec(struct zufs_ioc_iomap_exec __user *arg);
+void zuf_t2_release(struct zuf_t1 *t1);
 
 /* nio.c */
 static inline bool zuf_nio_on(struct inode *inode)

@@ -50,6 +50,8 @@
  *     PUT_MULTY is no longer reserved: it hands bytes the kernel wrote into t1 to the server
  *     (see struct zufs_ioc_IO). Only for a super block whose server set ZUFS_FSC_NIO_WRITES.
  *     ZUFS_RW_MMAP_OPEN and PUT_MULTY's ZUFS_RW_MMAP: stores through shared mappings of t1.
+ *     The t2 engine: ZU_IOC_GRAB_T2 and ZU_IOC_IOMAP_EXEC (no longer reserved), kernel feature
+ *     ZUFS_FEATURE_IOMAP_EXEC.
  */
 #ifndef _LINUX_ZUS_API_H
 #define _LINUX_ZUS_API_H
@@ -381,7 +383,15 @@ struct zufs_ioc_wait_operation {
 };
 #define ZU_IOC_WAIT_OPT		_IOWR(ZU_IOC_MAGIC, 18, struct zufs_ioc_wait_operation)
 
-/* --- ZU_IOC_IOMAP_EXEC: reserved (t2 engine) --- */
+/*
+ * --- ZU_IOC_IOMAP_EXEC (any special file): the t2 engine moves blocks between t1 and t2 ---
+ * ziom.iom_n IOMAP words follow the struct (at most 192), in threes:
+ *   IOM_T2_WRITE(ref), IOM_T1_READ(t1 block),  IOM_T2_WRITE_LEN(blocks): t1 -> t2
+ *   IOM_T2_READ(ref),  IOM_T1_WRITE(t1 block), IOM_T2_READ_LEN(blocks):  t2 -> t1
+ * where ref = dev_index << 40 | block in that t2 member (ZU_IOC_GRAB_T2). Only blocks of the data
+ * areas (t1 from data_first, t2 from ZUFS_DT_DATA_OFFSET) are accepted. wait_for_done must be 1:
+ * the ioctl returns when every move is done, or with the first error.
+ */
 struct zufs_iomap {
 	__u64	iomd;			/* server cookie of the async completion */
 	__u32	iom_max;
@@ -399,6 +409,23 @@ struct zufs_ioc_iomap_exec {
 	struct zufs_iomap ziom;
 };
 #define ZU_IOC_IOMAP_EXEC	_IOWR(ZU_IOC_MAGIC, 19, struct zufs_ioc_iomap_exec)
+
+/*
+ * --- ZU_IOC_GRAB_T2 (any special file): t2 member dev_index of super block sb_id's tier volume ---
+ * fd is an open (read-write) file of a block device that zufs format made t2 member dev_index (its
+ * index in the device table) of the volume of the super block's grabbed t1 (ENOENT without one).
+ * The kernel holds the device exclusively until t1 goes and answers its size; from then on only
+ * ZU_IOC_IOMAP_EXEC moves data to and from it. EEXIST for a member grabbed already.
+ */
+struct zufs_ioc_t2 {
+	struct zufs_ioc_hdr hdr;
+	__u64	sb_id;
+	__u64	sb_key;
+	__u64	t2_size;		/* OUT: bytes of the member the table gives */
+	__u32	dev_index;
+	__s32	fd;
+};
+#define ZU_IOC_GRAB_T2		_IOWR(ZU_IOC_MAGIC, 22, struct zufs_ioc_t2)
 
 /*
  * --- ZU_IOC_ASYNC_DONE: completes op `op_id` that a ZT answered with hdr.err = -EZUFS_ASYNC

@@ -26,7 +26,7 @@ import {
 } from './device-table.js';
 import { Journal } from './journal.js';
 import { type OpenMember, slotSizeFor, T1Space } from './t1.js';
-import { T2Space } from './t2.js';
+import { type T2Engine, T2Space } from './t2.js';
 
 const flock = koffi.load('libc.so.6').func('int flock(int fd, int op)') as (fd: number, op: number) => number;
 const LOCK_EX = 2;
@@ -211,10 +211,18 @@ export interface OpenTiersOptions {
   /** The backend's chunk size: one t1/t2 slot per chunk. */
   chunkSize: number;
   label?: string;
-  /** zuf NIO: given the opened t1 members (and the chunk size), returns an fd to map t1 from
-   * instead of the member's own (the special file that grabbed it; one member only), or
-   * undefined to map the member itself. */
-  t1MapFd?: (members: readonly OpenMember[], chunkSize: number) => number | undefined;
+  /** zuf: the kernel takes the tier devices over (src/zus/zuf/nio.ts). */
+  kernel?: KernelTiers;
+}
+
+/** What zuf.ko offers a mount's tiers. */
+export interface KernelTiers {
+  /** Given the opened t1 members and the chunk size: an fd to map t1 from instead of the member's
+   * own (the special file that grabbed it; one member only), or undefined to map the member. */
+  t1MapFd(members: readonly OpenMember[], chunkSize: number): number | undefined;
+  /** Once t1MapFd answered an fd, given the opened t2 members and the device-table index of the
+   * first: the kernel's t2 engine (it took the members over), or undefined to do t2 I/O here. */
+  t2Engine(members: readonly OpenMember[], firstIndex: number): T2Engine | undefined;
 }
 
 export function storeIdOf(storeKey: string): Buffer {
@@ -310,8 +318,11 @@ export async function openTiers(cfg: TiersConfig, opts: OpenTiersOptions): Promi
     }
     const journalBytes = main.journalBlocks * ZUFS_DT_BLOCK_SIZE;
     const slotSize = slotSizeFor(opts.chunkSize);
-    const t1 = new T1Space(t1Members, slotSize, journalBytes, opts.t1MapFd?.(t1Members, opts.chunkSize));
-    const t2 = t2Members.length ? new T2Space(t2Members, slotSize, t2Handles) : undefined;
+    const mapFd = opts.kernel?.t1MapFd(t1Members, opts.chunkSize);
+    const t1 = new T1Space(t1Members, slotSize, journalBytes, mapFd);
+    // the kernel moves t2 chunks itself; the handles stay open only as the flock claim
+    const engine = mapFd !== undefined && t2Members.length ? opts.kernel!.t2Engine(t2Members, t1Paths.length) : undefined;
+    const t2 = t2Members.length ? new T2Space(t2Members, slotSize, t2Handles, t1, engine) : undefined;
     const journal = new Journal(t1Members[0]!.fd, ZUFS_DT_DATA_OFFSET, journalBytes, t1Paths[0]!);
     let closed = false;
     return {

@@ -261,6 +261,11 @@ export class TieredChunkStore implements ChunkStore {
     conflicts: 0,
   };
 
+  /** The tiers have t2. */
+  get hasT2(): boolean {
+    return this.tiers.t2 !== undefined;
+  }
+
   /** Writes land in t1 and are uploaded later (zuf maps t1 for writing only then). */
   get writesBack(): boolean {
     return this.writeback;
@@ -808,11 +813,13 @@ export class TieredChunkStore implements ChunkStore {
       const clean = st.pending === 0;
       let data: Buffer | null = null;
       if (e?.where === 't2') {
+        // straight into a t1 slot (one copy; over zuf the kernel's t2 engine makes it)
         const t2 = this.tiers.t2!;
-        const tmp = Buffer.allocUnsafe(e.len);
+        const len = e.len;
+        const slot = await this.allocT1();
         let ok = true;
         try {
-          await t2.read(e.slot, tmp, e.len);
+          await t2.read(e.slot, slot, len);
         } catch (err) {
           ok = false;
           this.log?.warn({ err, ino, idx }, 't2 read failed; reading the store instead');
@@ -822,8 +829,15 @@ export class TieredChunkStore implements ChunkStore {
         this.forget(e);
         if (ok) {
           this.c.t2Hits++;
-          data = tmp;
+          const v = this.tiers.t1.view(slot);
+          if (clean && st.gen === gen && st.pending === 0) {
+            this.zeroPast(v, len);
+            return this.adopt(ino, idx, key, slot, len);
+          }
+          data = Buffer.from(v.subarray(0, len)); // a truncate/remove overlapped: not cached
         }
+        this.tiers.t1.allocator.release(slot);
+        if (data) return mode === 'read' ? data : 'retry';
       }
       if (data === null) {
         if (mode === 'overwrite') {
@@ -970,7 +984,7 @@ export class TieredChunkStore implements ChunkStore {
         const s2 = this.allocT2();
         if (s2 >= 0) {
           try {
-            await t2.write(s2, this.tiers.t1.view(slot).subarray(0, e.len));
+            await t2.write(s2, slot, e.len);
             e.where = 't2';
             e.slot = s2;
             this.t2Policy.insert(e.key);
@@ -1341,8 +1355,8 @@ export interface TieredBackendOptions extends Omit<TieredOptions, 'writeback'> {
   storeKey: string;
   /** A name for humans in the device table (the mount name). */
   label?: string;
-  /** zuf NIO: see OpenTiersOptions.t1MapFd. */
-  t1MapFd?: OpenTiersOptions['t1MapFd'];
+  /** zuf: see OpenTiersOptions.kernel. */
+  kernel?: OpenTiersOptions['kernel'];
 }
 
 /** Opens the tiers named by a mount's `tiers:` key, replays their journal onto `backend`, and
@@ -1354,7 +1368,7 @@ export async function tieredBackend(backend: Backend, cfg: TiersConfig, opts: Ti
       storeKey: opts.storeKey,
       chunkSize: backend.chunks.chunkSize,
       ...(opts.label !== undefined && { label: opts.label }),
-      ...(opts.t1MapFd !== undefined && { t1MapFd: opts.t1MapFd }),
+      ...(opts.kernel !== undefined && { kernel: opts.kernel }),
     });
     if (tiers.formatted) opts.log?.info({ t1: cfg.t1, t2: cfg.t2, volume: tiers.table.volumeUuid }, 'tier devices were new: formatted them');
     const store = await TieredChunkStore.open(backend, tiers, { ...opts, writeback: cfg.writeback ?? false });

@@ -12,8 +12,8 @@ import { PosixFs } from '../fs/posix-fs.js';
 export interface OpenOptions {
   log: Logger;
   password?: string;
-  /** zuf NIO (ZufMountRequest.t1MapFd): where a tiers: mount maps t1 from. */
-  t1MapFd?: TieredBackendOptions['t1MapFd'];
+  /** zuf (ZufMountRequest.kernelTiers): the kernel takes a tiers: mount's devices over. */
+  kernelTiers?: TieredBackendOptions['kernel'];
 }
 
 export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise<ZusOperations> {
@@ -71,7 +71,7 @@ export async function openFilesystem(m: MountConfig, opts: OpenOptions): Promise
       log: opts.log.child({ tiers: t.t1 }),
       ...(t.dirty_max !== undefined && { dirtyMaxBytes: t.dirty_max }),
       ...(t.flush_delay !== undefined && { flushDelayMs: t.flush_delay }),
-      ...(opts.t1MapFd !== undefined && { t1MapFd: opts.t1MapFd }),
+      ...(opts.kernelTiers !== undefined && { kernel: opts.kernelTiers }),
     });
   }
   // The local store is locked to this process, so nothing else can hold its unlinked-but-open

@@ -59,7 +59,7 @@ export async function serveZuf(root: string, log: Logger, defaultLocalUrl: strin
       }
       const mlog = log.child({ mount: m.name });
       mlog.info({ fs: req.fsType, config: req.config || '(default)' }, 'zuf mount');
-      return await openFilesystem(m, { log: mlog, password: mountPassword(m), ...(req.t1MapFd && { t1MapFd: req.t1MapFd }) });
+      return await openFilesystem(m, { log: mlog, password: mountPassword(m), ...(req.kernelTiers && { kernelTiers: req.kernelTiers }) });
     } catch (e) {
       log.error({ err: e, fs: req.fsType, config: req.config }, 'zuf mount refused');
       throw e;

@@ -10,11 +10,12 @@ import { MemoryBackend } from '../../src/backends/memory.js';
 import { PosixFs } from '../../src/fs/posix-fs.js';
 import { tieredBackend } from '../../src/pools/tiered-chunk-store.js';
 import {
-  IOM_T1_READ, IOM_T1_WRITE, ZUFS_OP_GET_MULTY, ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_PUT_MULTY, ZUFS_RW_WRITE, zufs_iom_word, ZU_IOC_GRAB_PMEM, ZU_IOC_UNMAP, zufs_ioc_IO, zufs_ioc_hdr,
+  IOM_T1_READ, IOM_T1_WRITE, IOM_T2_READ, IOM_T2_READ_LEN, IOM_T2_WRITE, IOM_T2_WRITE_LEN, ZU_IOC_GRAB_T2, ZU_IOC_IOMAP_EXEC,
+  zufs_ioc_iomap_exec, zufs_ioc_t2, ZUFS_OP_GET_MULTY, ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_PUT_MULTY, ZUFS_RW_WRITE, zufs_iom_word, ZU_IOC_GRAB_PMEM, ZU_IOC_UNMAP, zufs_ioc_IO, zufs_ioc_hdr,
   zufs_ioc_pmem, zufs_ioc_unmap, zufs_iom_type, zufs_iom_val,
 } from '../../src/zus/abi/zus-api.js';
 import { makeCookie, opTable, publish, type Ctx, type SbState } from '../../src/zus/zuf/handlers.js';
-import { grabPmem, NioGrab, NioMount, tieredStoreOf, type NioCounters } from '../../src/zus/zuf/nio.js';
+import { grabPmem, grabT2, kernelT2Engine, NioGrab, NioMount, tieredStoreOf, type NioCounters } from '../../src/zus/zuf/nio.js';
 import { ZiPool } from '../../src/zus/zuf/pool.js';
 import { t1Block } from '../helpers/t1-block.js';
 
@@ -199,6 +200,43 @@ describe('zuf NIO: t1 grab', () => {
     const P = zufs_ioc_pmem.fields;
     expect([seen[0]!.readBigUInt64LE(P.sb_id), seen[0]!.readBigUInt64LE(P.sb_key), seen[0]!.readUInt32LE(P.dev_index), seen[0]!.readInt32LE(P.fd)]).toEqual([7n, 9n, 0, 42]);
     expect(size).toBe(64 << 20);
+  });
+
+  it('ZU_IOC_GRAB_T2 carries the device-table index and fd; the t2 engine sends one move as three IOMAP words', () => {
+    const seen: { cmd: number; arg: Buffer }[] = [];
+    const rec = (_fd: number, cmd: number, arg: Buffer): void => {
+      seen.push({ cmd, arg: Buffer.from(arg) });
+      if (cmd === ZU_IOC_GRAB_T2) arg.writeBigUInt64LE(32n << 20n, zufs_ioc_t2.fields.t2_size);
+    };
+    expect(grabT2(5, 7n, 9n, 2, 43, rec)).toBe(32 << 20);
+    const T = zufs_ioc_t2.fields;
+    expect([seen[0]!.cmd, seen[0]!.arg.readUInt32LE(T.dev_index), seen[0]!.arg.readInt32LE(T.fd), seen[0]!.arg.readBigUInt64LE(T.sb_key)]).toEqual([ZU_IOC_GRAB_T2, 2, 43, 9n]);
+    const engine = kernelT2Engine(5, 7n, 9n, 2, rec);
+    engine.move(true, 1, 4 * 1024 * 1024, 6 * 1024 * 1024, 64); // t2 member 1 = device-table index 3
+    engine.move(false, 0, 2 * 1024 * 1024, 8 * 1024 * 1024, 3);
+    const words = (b: Buffer): [number, bigint][] =>
+      [0, 1, 2].map((i) => {
+        const w = b.readBigUInt64LE(zufs_ioc_iomap_exec.size + 8 * i);
+        return [zufs_iom_type(w), zufs_iom_val(w)];
+      });
+    const X = zufs_ioc_iomap_exec.fields;
+    expect([seen[1]!.cmd, seen[1]!.arg.readUInt32LE(X.wait_for_done), seen[1]!.arg.readUInt32LE(X.ziom + 12), seen[1]!.arg.readBigUInt64LE(X.sb_id)]).toEqual([ZU_IOC_IOMAP_EXEC, 1, 3, 7n]);
+    expect(words(seen[1]!.arg)).toEqual([[IOM_T2_WRITE, (3n << 40n) | 1024n], [IOM_T1_READ, 1536n], [IOM_T2_WRITE_LEN, 64n]]);
+    expect(words(seen[2]!.arg)).toEqual([[IOM_T2_READ, (2n << 40n) | 512n], [IOM_T1_WRITE, 2048n], [IOM_T2_READ_LEN, 3n]]);
+  });
+
+  it('leaves t2 to zusd (and says why) without the kernel engine or for a t2 that is not a block device', () => {
+    const shm = openSync('/dev/shm', 'r');
+    try {
+      const off = new NioGrab('/nonexistent-zuf-root', 1n, 2n, false);
+      expect(off.t2Engine([{ path: '/dev/shm/t2', fd: shm, bytes: 1 }], 1)).toBeUndefined();
+      expect(off.t2Reason).toMatch(/no t2 engine/);
+      const on = new NioGrab('/nonexistent-zuf-root', 1n, 2n, true);
+      expect(on.t2Engine([{ path: '/dev/shm/t2', fd: shm, bytes: 1 }], 1)).toBeUndefined();
+      expect(on.t2Reason).toMatch(/not a block device/);
+    } finally {
+      closeSync(shm);
+    }
   });
 
   it('leaves t1 alone (and says why) for several members or a t1 that is not a block device', () => {

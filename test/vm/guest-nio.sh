@@ -14,6 +14,8 @@
 # bytes), a private mapping's store stays private, a mapping larger than t1 reads right; stores
 # through a shared mapping reach read(2) after msync, fault again after it, never grow the file,
 # survive eviction pressure while open (pinned), are committed by munmap and survive a remount,
+# (t) t2 on a loop device, taken over by the kernel's t2 engine: a working set larger than t1 and
+# smaller than t1 + t2 read twice, the second pass with no store read, t2 moved by the kernel only,
 # (e) kill -9 of zusd while
 # readers loop on a cached file: data or EIO, umount works,
 # the device is released (run.sh then checks rmmod and dmesg). Redis is a redis-server inside the
@@ -205,6 +207,42 @@ probe d-recreate-pread $M/g /tmp/gnew 4096 0 0
 # rename over a cached file
 cp /tmp/f1 $M/r1 && cp /tmp/gnew $M/r2 && warm $M/r2
 t d-rename-over sh -c "mv $M/r1 $M/r2 && cmp /tmp/f1 $M/r2"
+
+# ---- (t) t2 through the kernel's t2 engine ----
+note "nio: t"
+mountpoint -q $M && umount $M
+truncate -s 96M /tmp/t2.img
+LOOP=$(losetup -f --show /tmp/t2.img)
+t t-loop test -b "$LOOP"
+t t-format sh -c "timeout 180 node $CLI format --force --t1 $PMEM --t2 $LOOP --label nio > /tmp/format-t.out 2>&1 || { cat /tmp/format-t.out; false; }"
+cat > $CFG/t2.yaml <<EOF
+mounts:
+  - name: nio
+    url: "redis://127.0.0.1:$REDIS_PORT/0?volume=nio1"
+    chunk_size: 256KiB
+    tiers:
+      t1: $PMEM
+      t2: $LOOP
+EOF
+srvtiers() { python3 "$ROOT/test/vm/zusd-status.py" tiers $M "$1"; }
+t t-mount mount -t zufs-redis -o config=$CFG/t2.yaml none $M
+t t-log-engine-on grep -q "t2 engine on: $LOOP held by the kernel" $SLOG
+t t-loop-held-by-kernel python3 /tmp/busy.py $LOOP
+snap /tmp/s-t0; R0=$(srvtiers storeReads)
+tl t-pass1 sh -c "[ \"\$(sha256sum < $M/ws)\" = \"\$(sha256sum < /tmp/ws)\" ]"
+snap /tmp/s-t1; R1=$(srvtiers storeReads)
+tl t-pass2 sh -c "[ \"\$(sha256sum < $M/ws)\" = \"\$(sha256sum < /tmp/ws)\" ]"
+snap /tmp/s-t2; R2=$(srvtiers storeReads)
+echo "  t: store reads pass 1 +$((R1 - R0)) pass 2 +$((R2 - R1)); kernel t2 bytes written $(dlt t2_bytes_written /tmp/s-t0 /tmp/s-t1) / $(dlt t2_bytes_written /tmp/s-t1 /tmp/s-t2), read $(dlt t2_bytes_read /tmp/s-t0 /tmp/s-t1) / $(dlt t2_bytes_read /tmp/s-t1 /tmp/s-t2); t2 hits $(srvtiers t2 | tr -d '\n')"
+check t-pass1-store-reads "$((R1 - R0))" -gt 0
+check t-pass1-kernel-spills "$(dlt t2_bytes_written /tmp/s-t0 /tmp/s-t1)" -gt 0
+check t-pass2-no-store-reads "$((R2 - R1))" = 0
+check t-pass2-kernel-fills-from-t2 "$(dlt t2_bytes_read /tmp/s-t1 /tmp/s-t2)" -gt 0
+t t-umount umount $M
+t t-loop-released sh -c "! python3 /tmp/busy.py $LOOP"
+# back to t1 alone for what follows (everything was flushed at umount)
+t t-reformat-t1 sh -c "timeout 180 node $CLI format --force --t1 $PMEM --label nio > /tmp/format-t.out 2>&1 || { cat /tmp/format-t.out; false; }"
+losetup -d $LOOP
 
 # ---- (f) NIO off: t1 on a /dev/shm file ----
 note "nio: f"

@@ -51,7 +51,7 @@ for suite in ${SUITES:-e2e crash evil async serve vitest nio}; do
   extra=(); mem=2G; tmo=1200
   if [ "$suite" = nio ]; then
     # memmap=64M!4G: in the high RAM of a 4 GiB pc guest (4G-5G); never !3G (PCI hole, writes lost)
-    mem=4G; extra=(-P "${NIO_PMEM:-64M!4G}" -M ext4)
+    mem=4G; extra=(-P "${NIO_PMEM:-64M!4G}" -M ext4 -M loop)
   fi
   if [ "$suite" = vitest ]; then
     # ext4 on a loop device: the guest's scratch dir, a local disk like the host's /tmp (tmpfs on 6.1 has no user xattrs)

@@ -3,6 +3,7 @@
 # --json` reads), for the guest scripts, which cannot afford a cold node start per sample:
 #   zusd-status.py ops MOUNTPOINT   FUSE/zuf requests served on MOUNTPOINT so far, per op (JSON)
 #   zusd-status.py nio KEY          the zuf mount's NIO counter KEY (maps, unmaps, unmapErrors, puts, putsStale)
+#   zusd-status.py tiers MNT KEY    the t1/t2 counter KEY of the mount on MNT (storeReads, misses, ...)
 import glob, json, socket, sys
 
 
@@ -35,6 +36,12 @@ elif what == 'nio':
     for m in mounts():
         if m['stats'].get('transport') == 'zuf' and 'nio' in m['stats']:
             print(m['stats']['nio'][arg])
+            sys.exit(0)
+    print('none')
+elif what == 'tiers':
+    for m in mounts():
+        if m['mountpoint'] == arg and 'tiers' in m:
+            print(m['tiers'][sys.argv[3]])
             sys.exit(0)
     print('none')
 else:

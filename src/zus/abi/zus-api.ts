@@ -253,6 +253,7 @@ export const zufs_ioc_unmap = {
   size: 80,
   fields: withHdr({ sb_id: 32, sb_key: 40, ino: 48, first: 56, count: 64, unmapped: 72 }),
 } as const satisfies Layout;
+export const zufs_ioc_t2 = { size: 64, fields: withHdr({ sb_id: 32, sb_key: 40, t2_size: 48, dev_index: 56, fd: 60 }) } as const satisfies Layout;
 
 export const zufs_ioc_new_inode = {
   size: 448,
@@ -303,7 +304,7 @@ export const LAYOUTS: Readonly<Record<string, Layout>> = {
   zufs_dev_member, zufs_dev_table,
   zufs_ioc_hdr, zus_inode, zufs_str, register_fs_info, zufs_ioc_register_fs, zufs_mount_info, zufs_ioc_mount,
   zufs_ioc_numa_map, zufs_ioc_pmem, zufs_ioc_init, zufs_ioc_break_all, zufs_ioc_alloc_pool, zufs_ioc_wait_operation,
-  zufs_iomap, zufs_ioc_iomap_exec, zufs_ioc_async_done, zufs_ioc_unmap, zufs_ioc_new_inode, zufs_ioc_evict_inode, zufs_ioc_lookup,
+  zufs_iomap, zufs_ioc_iomap_exec, zufs_ioc_async_done, zufs_ioc_unmap, zufs_ioc_t2, zufs_ioc_new_inode, zufs_ioc_evict_inode, zufs_ioc_lookup,
   zufs_ioc_dentry, zufs_ioc_rename, zufs_dir_entry, zufs_ioc_readdir, zufs_ioc_IO, zufs_ioc_get_link, zufs_ioc_attr,
   zufs_ioc_sync, zufs_ioc_fallocate, zufs_ioc_seek, zufs_ioc_ioctl, zufs_ioc_xattr, zufs_statfs, zufs_ioc_statfs,
   zufs_ioc_clone, zufs_ioc_mmap_close,
@@ -325,6 +326,7 @@ export const ZU_IOC_WAIT_OPT = _IOWR(18, zufs_ioc_wait_operation.size);
 export const ZU_IOC_IOMAP_EXEC = _IOWR(19, zufs_ioc_iomap_exec.size);
 export const ZU_IOC_ASYNC_DONE = _IOWR(20, zufs_ioc_async_done.size);
 export const ZU_IOC_UNMAP = _IOWR(21, zufs_ioc_unmap.size);
+export const ZU_IOC_GRAB_T2 = _IOWR(22, zufs_ioc_t2.size);
 
 /** Scalar constants by C name, for the ABI test (bigint where the C value is 64-bit). */
 export const CONSTANTS: Readonly<Record<string, number | bigint>> = {
@@ -349,6 +351,6 @@ export const CONSTANTS: Readonly<Record<string, number | bigint>> = {
   ZUFS_ATTR_ATIME, ZUFS_ATTR_MTIME, ZUFS_ATTR_CTIME, ZUFS_SF_DATASYNC, ZUFS_SF_DONTNEED, ZUFS_SF_CLOSE, ZUFS_IOC_KF_CAP_ADMIN,
   ZUFS_XF_CREATE, ZUFS_XF_REPLACE, ZUFS_XF_REMOVE, ZU_IOC_REGISTER_FS, ZU_IOC_MOUNT, ZU_IOC_NUMA_MAP, ZU_IOC_GRAB_PMEM,
   ZU_IOC_INIT_THREAD, ZU_IOC_ZT_INIT, ZU_IOC_BREAK_ALL, ZU_IOC_ALLOC_POOL, ZU_IOC_ALLOC_BUFFER, ZU_IOC_WAIT_OPT,
-  ZU_IOC_IOMAP_EXEC, ZU_IOC_ASYNC_DONE, ZU_IOC_UNMAP, ZUFS_DT_MAGIC, ZUFS_DT_VERSION_MAJOR, ZUFS_DT_SIZE, ZUFS_DT_BLOCK_SHIFT,
+  ZU_IOC_IOMAP_EXEC, ZU_IOC_ASYNC_DONE, ZU_IOC_UNMAP, ZU_IOC_GRAB_T2, ZUFS_DT_MAGIC, ZUFS_DT_VERSION_MAJOR, ZUFS_DT_SIZE, ZUFS_DT_BLOCK_SHIFT,
   ZUFS_DT_MAX_MEMBERS, ZUFS_DT_DATA_OFFSET, ZUFS_DEV_ROLE_T1, ZUFS_DEV_ROLE_T2, ZUFS_DEV_NUMA_NONE,
 };

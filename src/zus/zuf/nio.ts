@@ -3,15 +3,21 @@
 // same memory; GET_MULTY answers which t1 block holds each page of a file (filling the chunk first),
 // for reading or, with write-back tiers, for writing; PUT_MULTY takes the bytes the kernel wrote
 // into such blocks as the file's; ZU_IOC_UNMAP takes the kernel's map of a chunk back before its
-// slot is reused.
+// slot is reused. The t2 members go to the kernel too (ZU_IOC_GRAB_T2): chunks spilled to t2 and
+// brought back are moved by its t2 engine (ZU_IOC_IOMAP_EXEC), never by this process.
 import { fstatSync, fsyncSync } from 'node:fs';
 import type { ZusOperations } from '../../fs/operations.js';
 import { PosixFs } from '../../fs/posix-fs.js';
 import { ZUFS_DT_BLOCK_SIZE } from '../../pools/device-table.js';
+import type { KernelTiers } from '../../pools/format.js';
 import type { OpenMember } from '../../pools/t1.js';
+import type { T2Engine } from '../../pools/t2.js';
 import { TieredBackend, type TieredChunkStore } from '../../pools/tiered-chunk-store.js';
 import { FsError, errno } from '../../fs/errors.js';
-import { IOM_T1_READ, IOM_T1_WRITE, ZU_IOC_GRAB_PMEM, ZU_IOC_UNMAP, zufs_iom_word, zufs_ioc_pmem, zufs_ioc_unmap } from '../abi/zus-api.js';
+import {
+  IOM_T1_READ, IOM_T1_WRITE, IOM_T2_READ, IOM_T2_READ_LEN, IOM_T2_WRITE, IOM_T2_WRITE_LEN, ZU_IOC_GRAB_PMEM, ZU_IOC_GRAB_T2,
+  ZU_IOC_IOMAP_EXEC, ZU_IOC_UNMAP, zufs_iom_word, zufs_ioc_iomap_exec, zufs_ioc_pmem, zufs_ioc_t2, zufs_ioc_unmap,
+} from '../abi/zus-api.js';
 import { closeQuiet, openSpecial, zufIoctl } from './sys-extra.js';
 
 /** NIO maps 4 KiB pages: the device table's block size (t1Blocks() answers in these units). */
@@ -42,21 +48,63 @@ export function grabPmem(fd: number, sbId: bigint, sbKey: bigint, memberFd: numb
   return Number(a.readBigUInt64LE(f.t1_size));
 }
 
+/** ZU_IOC_GRAB_T2 on `fd`: t2 member `devIndex` (of the device table) of super block sbId is the
+ * block device open as `memberFd`. Returns the member size the kernel took. */
+export function grabT2(fd: number, sbId: bigint, sbKey: bigint, devIndex: number, memberFd: number, ioctl: ZufIoctl = zufIoctl): number {
+  const a = Buffer.alloc(zufs_ioc_t2.size);
+  const f = zufs_ioc_t2.fields;
+  a.writeBigUInt64LE(sbId, f.sb_id);
+  a.writeBigUInt64LE(sbKey, f.sb_key);
+  a.writeUInt32LE(devIndex, f.dev_index);
+  a.writeInt32LE(memberFd, f.fd);
+  ioctl(fd, ZU_IOC_GRAB_T2, a, 'ZU_IOC_GRAB_T2');
+  return Number(a.readBigUInt64LE(f.t2_size));
+}
+
+const T2_REF_BITS = 40n; // a t2 ref in IOMAP words: device-table index << 40 | block
+
+/** The kernel's t2 engine for super block sbId: one ZU_IOC_IOMAP_EXEC per move (synchronous: the
+ * kernel copies between pmem and the device's page cache). */
+export function kernelT2Engine(fd: number, sbId: bigint, sbKey: bigint, firstIndex: number, ioctl: ZufIoctl = zufIoctl): T2Engine {
+  const X = zufs_ioc_iomap_exec.fields;
+  const a = Buffer.alloc(zufs_ioc_iomap_exec.size + 3 * 8);
+  return {
+    move(toT2, member, t2Off, t1Off, blocks) {
+      a.fill(0);
+      a.writeBigUInt64LE(sbId, X.sb_id);
+      a.writeBigUInt64LE(sbKey, X.sb_key);
+      a.writeUInt32LE(1, X.wait_for_done);
+      a.writeUInt32LE(3, X.ziom + 12); // ziom.iom_n
+      const ref = (BigInt(firstIndex + member) << T2_REF_BITS) | BigInt(t2Off / NIO_PAGE);
+      const words = toT2
+        ? [zufs_iom_word(IOM_T2_WRITE, ref), zufs_iom_word(IOM_T1_READ, BigInt(t1Off / NIO_PAGE)), zufs_iom_word(IOM_T2_WRITE_LEN, BigInt(blocks))]
+        : [zufs_iom_word(IOM_T2_READ, ref), zufs_iom_word(IOM_T1_WRITE, BigInt(t1Off / NIO_PAGE)), zufs_iom_word(IOM_T2_READ_LEN, BigInt(blocks))];
+      words.forEach((w, i) => a.writeBigUInt64LE(w, zufs_ioc_iomap_exec.size + 8 * i));
+      ioctl(fd, ZU_IOC_IOMAP_EXEC, a, 'ZU_IOC_IOMAP_EXEC');
+    },
+  };
+}
+
 /**
- * The mount-time half: offered to openTiers (t1MapFd) when the kernel has T1 | NIO. It grabs t1
+ * The mount-time half, offered to openTiers (KernelTiers) when the kernel has T1 | NIO. It grabs t1
  * when t1 is exactly one block device and the chunk size is whole pages, and returns the special
- * file to map the slots from; otherwise it leaves t1 alone and says why (`reason`).
+ * file to map the slots from; otherwise it leaves t1 alone and says why (`reason`). With t1
+ * grabbed and the kernel's t2 engine offered, it hands the t2 members over too (`t2Reason` says
+ * why not).
  */
-export class NioGrab {
+export class NioGrab implements KernelTiers {
   fd = -1; // the special file that grabbed t1, once it did
   asked = false; // openTiers called t1MapFd (the mount has tiers)
   reason = '';
   devicePath = '';
+  t2Reason = 'no t2';
+  t2Paths: string[] = []; // the t2 members the kernel took
 
   constructor(
     private readonly root: string,
     private readonly sbId: bigint,
     private readonly sbKey: bigint,
+    private readonly kernelT2 = false, // the kernel offers ZUFS_FEATURE_IOMAP_EXEC
   ) {}
 
   readonly t1MapFd = (members: readonly OpenMember[], chunkSize: number): number | undefined => {
@@ -84,6 +132,24 @@ export class NioGrab {
 
   private refuse(why: string): undefined {
     this.reason = why;
+    return undefined;
+  }
+
+  readonly t2Engine = (members: readonly OpenMember[], firstIndex: number): T2Engine | undefined => {
+    if (!this.kernelT2) return this.refuseT2('the kernel has no t2 engine (ZUFS_FEATURE_IOMAP_EXEC)');
+    const notBlock = members.find((m) => !fstatSync(m.fd).isBlockDevice());
+    if (notBlock) return this.refuseT2(`t2 ${notBlock.path} is not a block device`);
+    try {
+      for (const [i, m] of members.entries()) grabT2(this.fd, this.sbId, this.sbKey, firstIndex + i, m.fd);
+    } catch (e) {
+      return this.refuseT2(`grabbing t2 failed: ${(e as Error).message}`);
+    }
+    this.t2Paths = members.map((m) => m.path);
+    return kernelT2Engine(this.fd, this.sbId, this.sbKey, firstIndex);
+  };
+
+  private refuseT2(why: string): undefined {
+    this.t2Reason = why;
     return undefined;
   }
 

@@ -9,7 +9,7 @@ import { PosixFs } from '../../fs/posix-fs.js';
 import { errno, toErrno } from '../../fs/errors.js';
 import { allowedCpus } from '../sys/affinity.js';
 import {
-  EZUFS_ASYNC, ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FEATURE_NIO, ZUFS_FEATURE_T1, ZUFS_FSC_CLOSE_SYNC, ZUFS_FSC_NIO_READS, ZUFS_FSC_NIO_WRITES, ZUFS_FSC_XATTR, ZUFS_M_ADD_CHANNEL, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT,
+  EZUFS_ASYNC, ZUFS_DPP_POOL_FIRST, ZUFS_ERRNO_MAX, ZUFS_FEATURE_IOMAP_EXEC, ZUFS_FEATURE_NIO, ZUFS_FEATURE_T1, ZUFS_FSC_CLOSE_SYNC, ZUFS_FSC_NIO_READS, ZUFS_FSC_NIO_WRITES, ZUFS_FSC_XATTR, ZUFS_M_ADD_CHANNEL, ZUFS_M_MOUNT, ZUFS_M_RDONLY, ZUFS_M_UMOUNT,
   ZUFS_MAX_ZT_CHANNELS, ZUFS_OP_BUF_DEF, ZUFS_OP_MAX_OPT, ZUFS_OP_PAYLOAD_OFF, ZUFS_OP_STATFS, ZU_IOC_ASYNC_DONE, ZU_IOC_BREAK_ALL,
   zufs_ioc_async_done, zufs_ioc_break_all, zufs_ioc_hdr, zufs_ioc_mount, zufs_mount_info,
 } from '../abi/zus-api.js';
@@ -17,7 +17,7 @@ import { COOKIE_SHIFT } from './handlers.js';
 import { makeCookie, opTable, publish, refresh, type Ctx, type SbState } from './handlers.js';
 import { ZiPool } from './pool.js';
 import { NioGrab, NioMount, tieredStoreOf, type NioCounters } from './nio.js';
-import type { OpenMember } from '../../pools/t1.js';
+import type { KernelTiers } from '../../pools/format.js';
 import { closeQuiet, openSpecial, zufIoctl } from './sys-extra.js';
 import type { MountWorkerData, WorkerNotice, ZtWorkerData } from './zuf-worker.js';
 
@@ -29,10 +29,10 @@ export interface ZufMountRequest {
   readOnly: boolean;
   sbId: bigint;
   sbKey: bigint;
-  /** Set when the kernel offers t1 and NIO reads: pass it to openTiers (tiers: mounts), which
-   * calls it with the t1 members; it grabs a single pmem device for the kernel and returns the fd
-   * to map the t1 slots from. */
-  t1MapFd?: (members: readonly OpenMember[], chunkSize: number) => number | undefined;
+  /** Set when the kernel offers t1 and NIO: pass it to openTiers (tiers: mounts), which hands it
+   * the t1 members (it grabs a single pmem device for the kernel and answers the fd to map the t1
+   * slots from) and then the t2 members (the kernel's t2 engine takes them over). */
+  kernelTiers?: KernelTiers;
 }
 
 export interface ZufServeOptions {
@@ -301,7 +301,7 @@ export class ZufServer {
     const sbId = dv.getBigUint64(ZMI + M.sb_id, true);
     const sbKey = dv.getBigUint64(ZMI + M.sb_key, true);
     const kernelNio = (this.kernFeatures & (ZUFS_FEATURE_T1 | ZUFS_FEATURE_NIO)) === (ZUFS_FEATURE_T1 | ZUFS_FEATURE_NIO);
-    const grab = kernelNio ? new NioGrab(this.root, sbId, sbKey) : undefined;
+    const grab = kernelNio ? new NioGrab(this.root, sbId, sbKey, (this.kernFeatures & ZUFS_FEATURE_IOMAP_EXEC) !== 0n) : undefined;
     const req: ZufMountRequest = {
       fsType,
       config: cstr(dv, ZMI + M.config, 256),
@@ -309,7 +309,7 @@ export class ZufServer {
       readOnly: (dv.getUint32(ZMI + M.mount_flags, true) & ZUFS_M_RDONLY) !== 0,
       sbId,
       sbKey,
-      ...(grab && { t1MapFd: grab.t1MapFd }),
+      ...(grab && { kernelTiers: grab }),
     };
     let fs: ZusOperations;
     let pool: ZiPool;
@@ -373,6 +373,9 @@ export class ZufServer {
       store.onRevoke = (ino, chunkIdx) => nio.revoke(ino, chunkIdx);
       const writes = store.writesBack ? 'writes on' : 'writes off (write-through tiers: WRITE goes to the store first)';
       this.log(`zuf: sb ${sbId}: NIO reads on, ${writes}: t1 ${grab.devicePath} grabbed by the kernel, its slots mapped through the special file`);
+      if (store.hasT2) {
+        this.log(grab.t2Paths.length ? `zuf: sb ${sbId}: t2 engine on: ${grab.t2Paths.join(', ')} held by the kernel, which moves chunks between t1 and t2` : `zuf: sb ${sbId}: t2 engine off (zusd reads and writes t2): ${grab.t2Reason}`);
+      }
       return nio;
     }
     this.log(`zuf: sb ${sbId}: NIO reads off (ZUFS_OP_READ as before): ${why}`);
