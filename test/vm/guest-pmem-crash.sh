@@ -66,7 +66,12 @@ stop_serve() {
   timeout 60 umount $M || die "umount"
   kill -TERM "$SERVE_PID"
   for _ in $(seq 1 300); do alive "$SERVE_PID" || break; sleep 0.2; done
-  alive "$SERVE_PID" && die "zusd $SERVE_PID still running 60 s after SIGTERM"
+  if alive "$SERVE_PID"; then   # where it is stuck, for the report
+    grep -E '^(State|Threads)' /proc/$SERVE_PID/status
+    for t in /proc/$SERVE_PID/task/*; do echo "task ${t##*/} $(cat $t/comm) $(grep ^State $t/status | tr -s '\t ' ' ') wchan=$(cat $t/wchan)"; cat $t/stack 2> /dev/null | head -8; done
+    ls -l /proc/$SERVE_PID/fd 2> /dev/null | awk '{ print $NF }' | sort | uniq -c | sort -rn | head
+    die "zusd $SERVE_PID still running 60 s after SIGTERM"
+  fi
   timeout 30 umount /sys/fs/zuf || die "umount /sys/fs/zuf"
 }
 
