@@ -24,7 +24,7 @@ struct zuf_t2_member {
 	u64			data_end;	/* blocks of the member the table gives */
 };
 
-static void _t2_free(struct zuf_t2_member *m, struct zuf_t1 *t1)
+static void _t2_free(struct zuf_t2_member *m)
 {
 	blkdev_put(m->bdev, ZUF_T2_MODE);
 	fput(m->file);
@@ -38,7 +38,7 @@ void zuf_t2_release(struct zuf_t1 *t1)
 
 	for (i = 0; i < ZUFS_DT_MAX_MEMBERS; i++)
 		if (t1->t2[i])
-			_t2_free(t1->t2[i], t1);
+			_t2_free(t1->t2[i]);
 }
 
 /* the member's table must name it t2 member @dev_index of t1's volume, with t1's uuid for it */
@@ -128,7 +128,7 @@ int zuf_t2_grab(struct zufs_ioc_t2 __user *arg)
 		mutex_unlock(&t1->unmap_lock);
 	}
 	if (err) {
-		_t2_free(m, t1);
+		_t2_free(m);
 		goto out;
 	}
 	zt.t2_size = m->data_end << ZUFS_DT_BLOCK_SHIFT;
