@@ -95,6 +95,17 @@ export async function serveZuf(root: string, log: Logger, defaultLocalUrl: strin
               nio: { maps: st.nioMaps, unmaps: st.nioUnmaps, unmapErrors: st.nioUnmapErrors, puts: st.nioPuts, putsStale: st.nioPutsStale },
             },
           },
+          // one more entry per kernel mount with tiers: its t1/t2 counters (zuf knows no mountpoint)
+          ...st.tiers.map((t) => ({
+            name: `zuf sb ${t.sb}`,
+            url: t.config || '-',
+            mountpoint: `${root} sb ${t.sb}`,
+            fs: t.fsType,
+            layout: '-',
+            since: startedAt,
+            stats: { transport: 'zuf' },
+            tiers: t.counters,
+          })),
         ],
       },
     };

@@ -224,7 +224,7 @@ mounts:
       t1: $PMEM
       t2: $LOOP
 EOF
-srvtiers() { python3 "$ROOT/test/vm/zusd-status.py" tiers $M "$1"; }
+srvtiers() { python3 "$ROOT/test/vm/zusd-status.py" tiers $CFG/t2.yaml "$1"; }
 t t-mount mount -t zufs-redis -o config=$CFG/t2.yaml none $M
 t t-log-engine-on grep -q "t2 engine on: $LOOP held by the kernel" $SLOG
 t t-loop-held-by-kernel python3 /tmp/busy.py $LOOP
@@ -234,6 +234,7 @@ snap /tmp/s-t1; R1=$(srvtiers storeReads)
 tl t-pass2 sh -c "[ \"\$(sha256sum < $M/ws)\" = \"\$(sha256sum < /tmp/ws)\" ]"
 snap /tmp/s-t2; R2=$(srvtiers storeReads)
 echo "  t: store reads pass 1 +$((R1 - R0)) pass 2 +$((R2 - R1)); kernel t2 bytes written $(dlt t2_bytes_written /tmp/s-t0 /tmp/s-t1) / $(dlt t2_bytes_written /tmp/s-t1 /tmp/s-t2), read $(dlt t2_bytes_read /tmp/s-t0 /tmp/s-t1) / $(dlt t2_bytes_read /tmp/s-t1 /tmp/s-t2); t2 hits $(srvtiers t2 | tr -d '\n')"
+check t-tier-counters "$R0" != none
 check t-pass1-store-reads "$((R1 - R0))" -gt 0
 check t-pass1-kernel-spills "$(dlt t2_bytes_written /tmp/s-t0 /tmp/s-t1)" -gt 0
 check t-pass2-no-store-reads "$((R2 - R1))" = 0

@@ -3,7 +3,8 @@
 # --json` reads), for the guest scripts, which cannot afford a cold node start per sample:
 #   zusd-status.py ops MOUNTPOINT   FUSE/zuf requests served on MOUNTPOINT so far, per op (JSON)
 #   zusd-status.py nio KEY          the zuf mount's NIO counter KEY (maps, unmaps, unmapErrors, puts, putsStale)
-#   zusd-status.py tiers MNT KEY    the t1/t2 counter KEY of the mount on MNT (storeReads, misses, ...)
+#   zusd-status.py tiers MNT KEY    the t1/t2 counter KEY (storeReads, misses, ...) of the mount on MNT
+#                                   (FUSE) or of the zuf mount with -o config=MNT
 import glob, json, socket, sys
 
 
@@ -40,7 +41,7 @@ elif what == 'nio':
     print('none')
 elif what == 'tiers':
     for m in mounts():
-        if m['mountpoint'] == arg and 'tiers' in m:
+        if arg in (m['mountpoint'], m['url']) and 'tiers' in m:
             print(m['tiers'][sys.argv[3]])
             sys.exit(0)
     print('none')

@@ -26,6 +26,8 @@ export interface SbState {
   readonly fsType: string;
   readonly sbId: bigint;
   readonly sbKey: bigint;
+  /** -o config= of the mount ('' if none), for status. */
+  readonly config?: string;
   /** Set when t1 is grabbed and GET_MULTY is answered from it (nio.ts). */
   readonly nio?: NioMount;
   /** The special file that grabbed t1 (closed at umount, after the filesystem). */

@@ -18,6 +18,7 @@ import { makeCookie, opTable, publish, refresh, type Ctx, type SbState } from '.
 import { ZiPool } from './pool.js';
 import { NioGrab, NioMount, tieredStoreOf, type NioCounters } from './nio.js';
 import type { KernelTiers } from '../../pools/format.js';
+import type { TierStats } from '../../pools/tiered-chunk-store.js';
 import { closeQuiet, openSpecial, zufIoctl } from './sys-extra.js';
 import type { MountWorkerData, WorkerNotice, ZtWorkerData } from './zuf-worker.js';
 
@@ -65,6 +66,8 @@ export interface ZufStats {
   /** NIO writes: PUT_MULTY answered, and those refused (-ESTALE: revoked first, written again). */
   nioPuts: number;
   nioPutsStale: number;
+  /** The t1/t2 counters of each mounted super block with tiers. */
+  tiers: { sb: number; fsType: string; config: string; counters: TierStats }[];
 }
 
 interface Chan {
@@ -328,7 +331,7 @@ export class ZufServer {
     }
     const idx = this.nextSb++;
     const nio = this.nioFor(grab, fs, sbId, sbKey);
-    const sb: SbState = { idx, fs, pool, fsType, sbId, sbKey, ...(nio && { nio }), ...(grab && { t1Grab: grab }) };
+    const sb: SbState = { idx, fs, pool, fsType, sbId, sbKey, config: req.config, ...(nio && { nio }), ...(grab && { t1Grab: grab }) };
     try {
       const rootAttr = await fs.getattr(fs.rootIno);
       this.sbs.set(idx, sb);
@@ -426,6 +429,10 @@ export class ZufServer {
       nioUnmapErrors: this.nioCounters.unmapErrors,
       nioPuts: this.nioCounters.puts,
       nioPutsStale: this.nioCounters.putsStale,
+      tiers: [...this.sbs.values()].flatMap((sb) => {
+        const store = tieredStoreOf(sb.fs);
+        return store ? [{ sb: sb.idx, fsType: sb.fsType, config: sb.config ?? '', counters: store.stats() }] : [];
+      }),
     };
   }
 
