@@ -125,4 +125,11 @@ export async function serveZuf(root: string, log: Logger, defaultLocalUrl: strin
   rmSync(ctl.path, { force: true });
   log.info('zusd (zuf) stopped');
   log.flush();
+  // Every mount is gone and every worker has exited: nothing may keep a stopped daemon alive. If a
+  // handle still does, say which, then exit anyway.
+  setTimeout(() => {
+    log.warn({ handles: process.getActiveResourcesInfo() }, 'zuf: handles still open 2 s after stopping; exiting anyway');
+    log.flush();
+    process.exit(0);
+  }, 2000).unref();
 }
