@@ -90,6 +90,7 @@ trap 'exit 130' INT TERM
 cat > "$RUN/init" <<'EOF'
 #!/bin/busybox sh
 export PATH=/bin
+echo "VMRUN: init"
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^vmrun\.$1=//p"; }
 RUNDIR=$(arg dir); WORK=$(arg work)
@@ -191,13 +192,31 @@ QARGS=(-accel tcg,thread=multi -cpu max -smp "$CPUS" -m "$MEM"
   "${NETARGS[@]}")
 # shellcheck disable=SC2206
 [ -n "$QEXTRA" ] && QARGS+=($QEXTRA)
-: > "$RUN/console.log"
-timeout -k 5 "$TMO" qemu-system-x86_64 "${QARGS[@]}" < /dev/null > "$RUN/qemu.log" 2>&1 &
-QPID=$!
-if [ "$VERBOSE" = 1 ]; then tail -n +1 -f --pid=$QPID "$RUN/console.log" >&2 & fi
+# Boot watchdog: under TCG the stock kernel has been seen (once in many hundred boots) to hang
+# silently before /init runs. Nothing of ours has run then (no module loaded, no device touched),
+# so such a boot is retried once; a hang after /init started is the run's own and is not retried.
+BOOT_TMO=${VMRUN_BOOT_TIMEOUT:-300}
+for attempt in 1 2; do
+  : > "$RUN/console.log"
+  timeout -k 5 "$TMO" qemu-system-x86_64 "${QARGS[@]}" < /dev/null > "$RUN/qemu.log" 2>&1 &
+  QPID=$!
+  if [ "$VERBOSE" = 1 ]; then tail -n +1 -f --pid=$QPID "$RUN/console.log" >&2 & fi
+  waited=0
+  while kill -0 $QPID 2>/dev/null && ! grep -q '^VMRUN: init' "$RUN/console.log"; do
+    [ $waited -ge "$BOOT_TMO" ] && break
+    sleep 1; waited=$((waited + 1))
+  done
+  if [ $waited -ge "$BOOT_TMO" ] && [ $attempt = 1 ] && ! grep -q '^VMRUN: init' "$RUN/console.log"; then
+    echo "vmrun: the guest kernel did not reach /init in ${BOOT_TMO}s (silent TCG boot hang); booting again" >&2
+    kill $QPID 2>/dev/null || true; wait $QPID 2>/dev/null || true
+    cp -f "$RUN/console.log" "$RUN/console.hung.log"
+    continue
+  fi
+  break
+done
 set +e; wait $QPID; qrc=$?; set -e; QPID=""
 wait 2>/dev/null || true
-if [ -n "$KEEP" ]; then mkdir -p "$KEEP"; cp -f "$RUN"/{console.log,qemu.log,cmd.sh} "$RUN"/dmesg "$RUN"/tainted "$KEEP"/ 2>/dev/null || true; fi
+if [ -n "$KEEP" ]; then mkdir -p "$KEEP"; cp -f "$RUN"/{console.log,qemu.log,cmd.sh} "$RUN"/console.hung.log "$RUN"/dmesg "$RUN"/tainted "$KEEP"/ 2>/dev/null || true; fi
 
 if [ -f "$RUN/rc" ]; then
   cat "$RUN/stdout"; cat "$RUN/stderr" >&2
