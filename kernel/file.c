@@ -21,19 +21,17 @@ static int zuf_file_open(struct inode *inode, struct file *file)
 }
 
 /*
- * close: what a shared mapping dirtied reaches the server, and a file written since the last
- * close is synced with ZUFS_SF_CLOSE when the server asked for it (ZUFS_FSC_CLOSE_SYNC: it holds
- * written bytes back), so another gateway that opens it next sees them (close-to-open).
+ * Close-to-open: a file written since the last close is synced with ZUFS_SF_CLOSE when the server
+ * asked for it (ZUFS_FSC_CLOSE_SYNC: it holds written bytes back), so another gateway that opens
+ * it next sees them.
  */
-static int zuf_flush(struct file *file, fl_owner_t id)
+static int zuf_close_sync(struct inode *inode)
 {
-	struct inode *inode = file_inode(file);
 	struct zufs_ioc_sync ioc = {};
 	int err;
 
-	err = filemap_write_and_wait(file->f_mapping);
-	if (err || !(file->f_mode & FMODE_WRITE) || !(SBI(inode->i_sb)->fs_caps & ZUFS_FSC_CLOSE_SYNC))
-		return err;
+	if (!(SBI(inode->i_sb)->fs_caps & ZUFS_FSC_CLOSE_SYNC))
+		return 0;
 	if (!test_and_clear_bit(ZUF_I_WRITTEN, &ZUII(inode)->state))
 		return 0;
 	zuf_hdr_init(&ioc.hdr, ZUFS_OP_SYNC, sizeof(ioc), sizeof(ioc));
@@ -44,6 +42,30 @@ static int zuf_flush(struct file *file, fl_owner_t id)
 	if (err)
 		set_bit(ZUF_I_WRITTEN, &ZUII(inode)->state);	/* the next close tries again */
 	return err;
+}
+
+/* close(2): what a shared mapping dirtied in the page cache reaches the server, then the sync */
+static int zuf_flush(struct file *file, fl_owner_t id)
+{
+	int err = filemap_write_and_wait(file->f_mapping);
+
+	if (err || !(file->f_mode & FMODE_WRITE))
+		return err;
+	return zuf_close_sync(file_inode(file));
+}
+
+/*
+ * The last reference to an open file: a shared mapping may outlive the close(2) of its fd, and its
+ * munmap committed stores after that close's sync (the VMA is closed before its file is put), so
+ * the sync is due again. Nobody is left to see an error here.
+ */
+static int zuf_release(struct inode *inode, struct file *file)
+{
+	if (file->f_mode & FMODE_WRITE) {
+		filemap_write_and_wait(file->f_mapping);
+		zuf_close_sync(inode);
+	}
+	return 0;
 }
 
 static int zuf_fsync(struct file *file, loff_t start, loff_t end, int datasync)
@@ -123,6 +145,7 @@ static loff_t zuf_llseek(struct file *file, loff_t offset, int whence)
 const struct file_operations zuf_file_operations = {
 	.open		= zuf_file_open,
 	.flush		= zuf_flush,
+	.release	= zuf_release,
 	.llseek		= zuf_llseek,
 	.read_iter	= zuf_read_iter,
 	.write_iter	= zuf_write_iter,

@@ -14,6 +14,7 @@
 # bytes), a private mapping's store stays private, a mapping larger than t1 reads right; stores
 # through a shared mapping reach read(2) after msync, fault again after it, never grow the file,
 # survive eviction pressure while open (pinned), are committed by munmap and survive a remount,
+# (p) a peer gateway (no tiers) sees write(2)s and mapped stores once closed, with write-back held,
 # (t) t2 on a loop device, taken over by the kernel's t2 engine: a working set larger than t1 and
 # smaller than t1 + t2 read twice, the second pass with no store read, t2 moved by the kernel only,
 # (e) kill -9 of zusd while
@@ -403,6 +404,57 @@ tl m-ws-mapped python3 -c "import mmap, hashlib, sys
 fd = open('$M/ws', 'rb'); m = mmap.mmap(fd.fileno(), 0, prot=mmap.PROT_READ)
 sys.exit(0 if hashlib.sha256(m[:]).hexdigest() == hashlib.sha256(open('/tmp/ws', 'rb').read()).hexdigest() else 1)"
 t w-umount-2 umount $M
+
+# ---- (p) a peer gateway sees what was written once it is closed (close-to-open) ----
+# write-back held back (flush_delay 1h): only a close's sync uploads, so each "peer sees" below
+# depends on it, and the "not yet" checks show the hold is real. The peer mounts the same volume
+# through zuf with no tiers: it reads the store. The mapping's fd is closed before its stores: only
+# munmap commits them, and only the file's last put (release) can sync them for the peer.
+note "nio: p"
+cat > $CFG/nio-held.yaml <<EOF
+mounts:
+  - name: nio
+    url: "redis://127.0.0.1:$REDIS_PORT/0?volume=nio1"
+    chunk_size: 256KiB
+    tiers:
+      t1: $PMEM
+      writeback: true
+      flush_delay: 1h
+EOF
+cat > $CFG/peer.yaml <<EOF
+mounts:
+  - name: peer
+    url: "redis://127.0.0.1:$REDIS_PORT/0?volume=nio1"
+    chunk_size: 256KiB
+EOF
+PEER=/mnt/zpeer; mkdir -p $PEER
+t p-mount mount -t zufs-redis -o config=$CFG/nio-held.yaml none $M
+t p-mount-peer mount -t zufs-redis -o config=$CFG/peer.yaml none $PEER
+cat > /tmp/peer.py <<'P'
+import mmap, os, sys
+f, peer = sys.argv[1], sys.argv[2]
+def seen(off, data):
+    with open(peer, 'rb') as p: return os.pread(p.fileno(), len(data), off) == data
+w = os.open(f, os.O_RDWR)
+os.pwrite(w, b'written, still open', 200)
+assert not seen(200, b'written, still open'), 'the peer saw a write before its close (the hold does not hold)'
+os.close(w)
+assert seen(200, b'written, still open'), 'the peer does not see a write(2) after its close'
+w = os.open(f, os.O_RDWR)
+m = mmap.mmap(w, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+os.close(w)
+m[300:318] = b'stored after close'
+assert not seen(300, b'stored after close'), 'the peer saw a store before munmap'
+m.close()
+assert seen(300, b'stored after close'), 'the peer does not see stores munmap committed after the fd was closed'
+print('ok')
+P
+t p-peer-close-to-open python3 /tmp/peer.py $M/mw $PEER/mw
+printf 'written, still open' | dd of=/tmp/mw bs=1 seek=200 conv=notrunc status=none
+printf 'stored after close' | dd of=/tmp/mw bs=1 seek=300 conv=notrunc status=none
+t p-peer-cmp cmp /tmp/mw $PEER/mw
+t p-umount-peer umount $PEER
+t p-umount umount $M
 
 # ---- (e) kill -9 of zusd while readers loop on a cached file ----
 note "nio: e"
