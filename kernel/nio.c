@@ -186,8 +186,9 @@ out:
 
 
 /*
- * copies mapped pages from @pos on while they stay mapped, at most @count bytes; returns the
- * bytes copied (0 when the page at @pos is not mapped) or -EFAULT.
+ * copies mapped pages from @pos on while they stay mapped, at most @count bytes, pages whose
+ * blocks follow each other in t1 (a chunk's slot) in one copy; returns the bytes copied (0 when
+ * the page at @pos is not mapped) or -EFAULT.
  */
 static ssize_t _nio_copy(struct inode *inode, loff_t pos, size_t count, struct iov_iter *ii)
 {
@@ -200,19 +201,30 @@ again:
 	down_read(&zii->nio_sem);
 	while (count) {
 		size_t off = pos & ~PAGE_MASK;
-		void *entry = xa_load(&zii->nio_blocks, pos >> PAGE_SHIFT);
+		pgoff_t index = pos >> PAGE_SHIFT;
+		void *entry = xa_load(&zii->nio_blocks, index);
+		unsigned long pages = 1;
+		u64 bn;
 
 		if (!entry)
 			break;
-		n = min_t(size_t, PAGE_SIZE - off, count);
+		bn = _nio_bn(entry);
+		for (n = PAGE_SIZE - off; n < count; n += PAGE_SIZE, pages++) {
+			void *next = xa_load(&zii->nio_blocks, index + pages);
+
+			if (!next || _nio_bn(next) != bn + pages)
+				break;
+		}
+		n = min(n, count);
 		/* no fault under nio_sem: the buffer may be a mapping of this very file */
 		pagefault_disable();
-		copied = copy_to_iter(t1->kaddr + (_nio_bn(entry) << PAGE_SHIFT) + off, n, ii);
+		copied = copy_to_iter(t1->kaddr + (bn << PAGE_SHIFT) + off, n, ii);
 		pagefault_enable();
 		done += copied;
 		pos += copied;
 		count -= copied;
-		atomic64_inc(&zuf_stats.nio_pages_hit);
+		if (copied)
+			atomic64_add(DIV_ROUND_UP(off + copied, PAGE_SIZE), &zuf_stats.nio_pages_hit);
 		atomic64_add(copied, &zuf_stats.bytes_from_t1);
 		if (copied < n)
 			break;
