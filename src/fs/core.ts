@@ -85,6 +85,9 @@ export class FsCore {
   readonly evictPending = new Set<number>();
   /** Default ACL of directories (null: none), so a create costs no xattr round trip. */
   readonly defaultAcls = new Map<number, Buffer | null>();
+  /** Files found to have no security.capability, with the ctime of the record they were checked
+   * at (any xattr change moves the ctime, on every gateway): the kernel asks on every write. */
+  private readonly noCaps = new Map<number, bigint>();
 
   constructor(
     readonly backend: Backend,
@@ -168,9 +171,27 @@ export class FsCore {
     this.defaultAcls.set(dir, v);
   }
 
+  /** True when `rec` is known to carry no security.capability (checked at its ctime). */
+  knownNoCaps(rec: InodeRecord): boolean {
+    return this.noCaps.get(rec.ino) === rec.ctimeNs;
+  }
+
+  noteNoCaps(rec: InodeRecord): void {
+    if (!this.cache.enabled) return;
+    if (this.noCaps.size >= this.cacheMax && !this.noCaps.has(rec.ino)) this.noCaps.clear();
+    this.noCaps.set(rec.ino, rec.ctimeNs);
+  }
+
+  /** This gateway committed `after` over `before` with no xattr change (a write): what was known
+   * of `before`'s capabilities holds for `after`. */
+  carryNoCaps(before: InodeRecord, after: InodeRecord): void {
+    if (this.knownNoCaps(before)) this.noCaps.set(after.ino, after.ctimeNs);
+  }
+
   invalidate(ino: number): void {
     this.cache.invalidate(ino);
     this.defaultAcls.delete(ino);
+    this.noCaps.delete(ino);
     this.chunkMap.forget(ino);
   }
 

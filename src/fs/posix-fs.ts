@@ -306,7 +306,9 @@ export class PosixFs implements ZusOperations {
       if (len === 0) return 0;
       await writeBytes(core, rec);
       const now = core.now();
-      await core.putInodes([{ ...rec, size: Math.max(rec.size, offset + len), mtimeNs: now, ctimeNs: now }]);
+      const next = { ...rec, size: Math.max(rec.size, offset + len), mtimeNs: now, ctimeNs: now };
+      await core.putInodes([next]);
+      core.carryNoCaps(rec, next);
       return len;
     });
   }

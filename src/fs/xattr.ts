@@ -31,11 +31,19 @@ function checkXattrName(name: string): 'plain' | 'access' | 'default' {
   throw fsError(errno.EOPNOTSUPP, `xattr namespace of ${name} is not supported`);
 }
 
+/** The kernel reads it before every write (file_remove_privs); FsCore remembers its absence. */
+const XATTR_NAME_CAPS = 'security.capability';
+
 export async function getXattr(core: FsCore, ino: number, name: string): Promise<Buffer> {
   checkXattrName(name);
-  await core.inode(ino);
+  const rec = await core.inode(ino);
+  const caps = name === XATTR_NAME_CAPS;
+  if (caps && core.knownNoCaps(rec)) throw fsError(errno.ENODATA);
   const v = await core.meta.getXattr(ino, name);
-  if (v === undefined) throw fsError(errno.ENODATA);
+  if (v === undefined) {
+    if (caps) core.noteNoCaps(rec);
+    throw fsError(errno.ENODATA);
+  }
   return v;
 }
 

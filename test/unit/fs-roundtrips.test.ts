@@ -75,6 +75,38 @@ describe('round trips on hot paths (inode cache on)', () => {
   });
 });
 
+describe('security.capability, asked for by the kernel before every write', () => {
+  const CAPS = 'security.capability';
+  const noData = (p: Promise<unknown>) => expect(p).rejects.toMatchObject({ errno: 61 }); // ENODATA
+
+  test('its absence is read once: then writes cost a chunk write and a commit, as without it', async () => {
+    const { fs, calls, ino, fh } = await setup();
+    await noData(fs.getxattr(root, ino, CAPS));
+    expect(calls).toEqual(['meta.getXattr']);
+    for (let i = 0; i < 3; i++) {
+      calls.length = 0;
+      await noData(fs.getxattr(root, ino, CAPS));
+      await fs.write(ino, fh, 4096 * i, Buffer.alloc(4096, 3));
+      expect(calls).toEqual(['chunks.write', 'meta.commit']);
+    }
+  });
+
+  test('a capability set here, by another gateway, or removed is seen', async () => {
+    const be = new MemoryBackend({ chunkSize: 64 * 1024 });
+    const fs = new PosixFs(be, {});
+    const peer = new PosixFs(be, {});
+    const f = await mkfile(fs, 1, 'f');
+    await noData(fs.getxattr(root, f.ino, CAPS));
+    await fs.setxattr(root, f.ino, CAPS, Buffer.from('cap1'), 0);
+    expect((await fs.getxattr(root, f.ino, CAPS)).toString()).toBe('cap1');
+    await fs.removexattr(root, f.ino, CAPS);
+    await noData(fs.getxattr(root, f.ino, CAPS));
+    await peer.setxattr(root, f.ino, CAPS, Buffer.from('cap2'), 0);
+    await fs.open(root, f.ino, 0); // close-to-open: the record is read again, its ctime moved
+    expect((await fs.getxattr(root, f.ino, CAPS)).toString()).toBe('cap2');
+  });
+});
+
 describe('shared volume (default) vs exclusive', () => {
   test('shared: open re-reads the inode (and chunk list, in parallel); unlink of a last link its link count', async () => {
     const { fs, calls, ino } = await setup();
