@@ -80,25 +80,18 @@ redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no --pro
   --daemonize yes --pidfile /tmp/redis.pid --logfile /tmp/redis.log
 for _ in $(seq 1 100); do redis-cli -p $REDIS_PORT ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
 t redis-up sh -c "redis-cli -p $REDIS_PORT ping | grep -q PONG"
+# nio_cfg FILE [KEY: VALUE]...: $CFG/FILE with the `nio` mount (volume nio1, t1 on $PMEM, 256 KiB
+# chunks) and these further `tiers:` keys; every config of that mount comes from here
+nio_cfg() {
+  local f=$CFG/$1; shift
+  printf 'mounts:\n  - name: nio\n    url: "redis://127.0.0.1:%s/0?volume=nio1"\n    chunk_size: 256KiB\n    tiers:\n      t1: %s\n' \
+    "$REDIS_PORT" "$PMEM" > "$f"
+  for kv in "$@"; do printf '      %s\n' "$kv" >> "$f"; done
+}
 # 256 KiB chunks: a t1 slot per chunk, ~220 slots in 64 MiB after the journal
-cat > $CFG/nio.yaml <<EOF
-mounts:
-  - name: nio
-    url: "redis://127.0.0.1:$REDIS_PORT/0?volume=nio1"
-    chunk_size: 256KiB
-    tiers:
-      t1: $PMEM
-EOF
+nio_cfg nio.yaml
 # (w) the same mount (name, store: the tier table names its store) with write-back: NIO writes
-cat > $CFG/nio-wb.yaml <<EOF
-mounts:
-  - name: nio
-    url: "redis://127.0.0.1:$REDIS_PORT/0?volume=nio1"
-    chunk_size: 256KiB
-    tiers:
-      t1: $PMEM
-      writeback: true
-EOF
+nio_cfg nio-wb.yaml "writeback: true"
 # (f) the same store type with t1 on a shared-memory file: no DAX block device, so no NIO
 cat > $CFG/shm.yaml <<EOF
 mounts:
@@ -216,15 +209,7 @@ truncate -s 96M /tmp/t2.img
 LOOP=$(losetup -f --show /tmp/t2.img)
 t t-loop test -b "$LOOP"
 t t-format sh -c "timeout 180 node $CLI format --force --t1 $PMEM --t2 $LOOP --label nio > /tmp/format-t.out 2>&1 || { cat /tmp/format-t.out; false; }"
-cat > $CFG/t2.yaml <<EOF
-mounts:
-  - name: nio
-    url: "redis://127.0.0.1:$REDIS_PORT/0?volume=nio1"
-    chunk_size: 256KiB
-    tiers:
-      t1: $PMEM
-      t2: $LOOP
-EOF
+nio_cfg t2.yaml "t2: $LOOP"
 srvtiers() { python3 "$ROOT/test/vm/zusd-status.py" tiers $CFG/t2.yaml "$1"; }
 t t-mount mount -t zufs-redis -o config=$CFG/t2.yaml none $M
 t t-log-engine-on grep -q "t2 engine on: $LOOP held by the kernel" $SLOG
@@ -411,16 +396,7 @@ t w-umount-2 umount $M
 # through zuf with no tiers: it reads the store. The mapping's fd is closed before its stores: only
 # munmap commits them, and only the file's last put (release) can sync them for the peer.
 note "nio: p"
-cat > $CFG/nio-held.yaml <<EOF
-mounts:
-  - name: nio
-    url: "redis://127.0.0.1:$REDIS_PORT/0?volume=nio1"
-    chunk_size: 256KiB
-    tiers:
-      t1: $PMEM
-      writeback: true
-      flush_delay: 1h
-EOF
+nio_cfg nio-held.yaml "writeback: true" "flush_delay: 1h"
 cat > $CFG/peer.yaml <<EOF
 mounts:
   - name: peer
