@@ -57,14 +57,12 @@ static int zuf_flush(struct file *file, fl_owner_t id)
 /*
  * The last reference to an open file: a shared mapping may outlive the close(2) of its fd, and its
  * munmap committed stores after that close's sync (the VMA is closed before its file is put), so
- * the sync is due again. Nobody is left to see an error here.
+ * the close's work is due again. Nobody is left to see an error here.
  */
 static int zuf_release(struct inode *inode, struct file *file)
 {
-	if (file->f_mode & FMODE_WRITE) {
-		filemap_write_and_wait(file->f_mapping);
-		zuf_close_sync(inode);
-	}
+	if (file->f_mode & FMODE_WRITE)
+		zuf_flush(file, NULL);
 	return 0;
 }
 
